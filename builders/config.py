@@ -1,0 +1,160 @@
+"""Load a recipe: YAML -> dotted `--set` overrides -> pydantic -> checks that need the filesystem.
+
+Every problem is collected and raised once as a `RecipeError` naming each field path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from builders.errors import RecipeError
+from builders.recipe import FileSource, Recipe
+
+OFFLINE_TEACHERS = ("smollm2-135m-instruct",)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`sampling.temperatures=[0,1]` -> (['sampling', 'temperatures'], [0, 1]); values are YAML."""
+    if "=" not in text:
+        raise RecipeError([(text, "an override is written key.path=value")], origin="--set")
+    key, raw = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else None
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
+    node: Any = data
+    for i, part in enumerate(path[:-1]):
+        nxt = path[i + 1]
+        if isinstance(node, list):
+            node = node[int(part)]
+            continue
+        if part not in node or node[part] is None:
+            node[part] = [] if nxt.isdigit() else {}
+        node = node[part]
+    last = path[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    # Discriminated unions put the tag ('file', 'hub', ...) and model names in `loc`; users never wrote them.
+    parts = [str(p) for p in loc if p not in ("hub", "file", "generator", "list[float]", "TemperatureRange")]
+    parts = [p for p in parts if not p.startswith(("list[", "function-", "TemperatureSelect"))]
+    return ".".join(parts)
+
+
+def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for e in err.errors():
+        received = e.get("input")
+        shown = json.dumps(received, default=str)[:80] if not isinstance(received, dict) else "{...}"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] not in ("missing", "union_tag_invalid") and "input" in e:
+            msg = f"{msg} (got {shown})"
+        problems.append((_loc_to_path(e["loc"]), msg))
+    return problems
+
+
+def read_recipe_dict(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError([("", f"no such recipe file: {path}")], origin=str(path))
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise RecipeError([("", f"not valid YAML: {e}")], origin=str(path)) from None
+    if not isinstance(data, dict):
+        raise RecipeError([("", "a recipe is a YAML mapping")], origin=str(path))
+    problems = []
+    for text in overrides:
+        keys, value = parse_override(text)
+        try:
+            apply_override(data, keys, value)
+        except (KeyError, IndexError, ValueError, TypeError):
+            problems.append((".".join(keys), "cannot apply this --set override to the recipe"))
+    if problems:
+        raise RecipeError(problems, origin="--set")
+    return data
+
+
+def semantic_problems(recipe: Recipe, base_dir: Path) -> list[tuple[str, str]]:
+    """Checks pydantic cannot make alone: files exist, columns exist, teacher is resolvable."""
+    problems: list[tuple[str, str]] = []
+    if recipe.pool is None:
+        for key in ("teacher", "sampling"):
+            if getattr(recipe, key) is None:
+                problems.append((key, "required when the recipe samples (or give `pool` to compose a built dataset)"))
+        if not recipe.sources:
+            problems.append(("sources", "at least one prompt source is required when the recipe samples"))
+    elif recipe.sources or recipe.sampling is not None:
+        problems.append(("pool", "a recipe composing from `pool` takes no `sources` or `sampling`"))
+    if recipe.teacher is not None:
+        model = recipe.teacher.model
+        looks_local = model.startswith((".", "/", "~")) or Path(model).expanduser().exists()
+        if model.lower() in OFFLINE_TEACHERS:
+            pass
+        elif looks_local:
+            folder = (base_dir / Path(model).expanduser()) if not Path(model).is_absolute() else Path(model)
+            if not (Path(model).expanduser() / "config.json").is_file() and not (folder / "config.json").is_file():
+                problems.append(("teacher.model", f"local model folder {model!r} has no config.json"))
+        elif model.count("/") != 1 or any(not part for part in model.split("/")):
+            problems.append(
+                ("teacher.model", f"unknown teacher {model!r}: use an offline alias {list(OFFLINE_TEACHERS)}, "
+                 "a Hub id 'org/name' or a local folder")
+            )
+    for i, src in enumerate(recipe.sources):
+        if isinstance(src, FileSource):
+            from builders.sources import resolve_path, sample_record
+
+            file = resolve_path(src.path, base_dir)
+            if not file.is_file():
+                problems.append((f"sources.{i}.path", f"no such file: {file}"))
+                continue
+            if src.prompt_column is None and src.template is None:
+                problems.append((f"sources.{i}", "give prompt_column or template"))
+                continue
+            try:
+                record = sample_record(file)
+            except Exception as e:  # unreadable file: report, never crash validation
+                problems.append((f"sources.{i}.path", f"cannot read {file.name}: {e}"))
+                continue
+            if src.prompt_column is not None and src.prompt_column not in record:
+                problems.append(
+                    (f"sources.{i}.prompt_column", f"column {src.prompt_column!r} not in {file.name}; columns: {sorted(record)}")
+                )
+            if src.template is not None:
+                try:
+                    src.template.format(**record)
+                except KeyError as e:
+                    problems.append((f"sources.{i}.template", f"unknown column {e} in template; columns: {sorted(record)}"))
+        elif getattr(src, "kind", None) == "hub" and src.prompt_column is None and src.template is None:
+            problems.append((f"sources.{i}", "give prompt_column or template"))
+    if recipe.mixture is not None and recipe.sampling is not None:
+        grid = recipe.sampling.temperature_grid()
+        for j, comp in enumerate(recipe.mixture.components):
+            if not any(comp.selects(t) for t in grid):
+                problems.append(
+                    (f"mixture.components.{j}.temperatures", f"selects no temperature of the grid {grid}")
+                )
+    return problems
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    """Read, override, validate. Raises RecipeError listing every problem; never returns a half-valid recipe."""
+    path = Path(path)
+    data = read_recipe_dict(path, overrides)
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as e:
+        raise RecipeError(_pydantic_problems(e), origin=str(path)) from None
+    problems = semantic_problems(recipe, path.parent)
+    if problems:
+        raise RecipeError(problems, origin=str(path))
+    return recipe

@@ -1,0 +1,67 @@
+"""Schema of a recipe's `mixture` section: which temperatures of the pool, in which proportions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TemperatureSelect(_Strict):
+    min: float = Field(ge=0, description="Lowest temperature selected (inclusive).")
+    max: float = Field(ge=0, description="Highest temperature selected (inclusive).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TemperatureSelect:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class Component(_Strict):
+    temperatures: list[float] | TemperatureSelect = Field(
+        description="Pool temperatures this component draws from: exact values, or {min, max}."
+    )
+    weight: float | None = Field(None, gt=0, description="Share of `total_rows` (weights are normalised to sum 1).")
+    rows: int | None = Field(None, gt=0, description="Exact number of rows instead of a weight.")
+
+    @model_validator(mode="after")
+    def _weight_or_rows(self) -> Component:
+        if (self.weight is None) == (self.rows is None):
+            raise ValueError("give exactly one of weight or rows")
+        return self
+
+    def selects(self, temperature: float) -> bool:
+        t = self.temperatures
+        if isinstance(t, TemperatureSelect):
+            return t.min - 1e-9 <= temperature <= t.max + 1e-9
+        return any(abs(temperature - x) < 1e-9 for x in t)
+
+
+class Filters(_Strict):
+    finish_reason: list[Literal["stop", "length"]] | None = Field(
+        None, description="Keep only rows with these finish reasons (e.g. [stop] drops truncated responses)."
+    )
+    min_tokens: int = Field(1, ge=0, description="Drop responses shorter than this many tokens.")
+    max_tokens: int | None = Field(None, gt=0, description="Drop responses longer than this many tokens.")
+
+
+class MixtureSpec(_Strict):
+    components: list[Component] = Field(min_length=1, description="Temperature components of the mixture.")
+    total_rows: int | None = Field(
+        None, gt=0, description="Rows in the mixture (train + validation); required when a component uses `weight`."
+    )
+    balance_sources: bool = Field(True, description="Within a component, draw evenly from each prompt source.")
+    filters: Filters = Field(default_factory=Filters, description="Row filters applied to the pool before drawing.")
+    dedup: bool = Field(True, description="Drop rows whose (prompt, response) repeats another row.")
+    replacement: bool = Field(False, description="Allow drawing a row more than once when a component asks for more than the pool holds.")
+
+    @model_validator(mode="after")
+    def _total_for_weights(self) -> MixtureSpec:
+        if any(c.weight is not None for c in self.components) and self.total_rows is None:
+            raise ValueError("total_rows is required when a component uses weight")
+        return self

@@ -1,0 +1,158 @@
+"""The recipe schema: one pydantic model per concept, the single source of truth for validation.
+
+A recipe says *what to sample* (teacher, prompt sources, temperature grid, lengths, engine) and
+*how to compose it* (an optional mixture over the sampled pool). `python -m builders validate X.yaml`
+checks a recipe without loading any model.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from builders.mixture_spec import MixtureSpec
+
+
+class Strict(BaseModel):
+    """Base for every recipe section: unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TeacherSpec(Strict):
+    model: str = Field(
+        description="Offline alias (e.g. 'smollm2-135m-instruct'), a Hub model id "
+        "(e.g. 'meta-llama/Llama-2-13b-chat-hf') or a local model folder."
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) for a Hub id.")
+    dtype: Literal["bfloat16", "float16", "float32"] = Field(
+        "bfloat16", description="Weights and compute dtype of the teacher while sampling."
+    )
+
+
+class _SourceBase(Strict):
+    name: str | None = Field(None, description="Label stored in the `source` column; defaults to the dataset/file name.")
+    prompt_column: str | None = Field(
+        None, description="Column holding the prompt text (a list column, e.g. MT-bench `turns`, uses its first item)."
+    )
+    template: str | None = Field(
+        None, description="Python format string over the record's columns, e.g. '{instruction}\\n\\n{context}'."
+    )
+    limit: int | None = Field(None, gt=0, description="Use at most this many prompts (the first ones, after de-duplication).")
+    system_prompt: str | None = Field(None, description="System message prepended to every prompt of this source.")
+
+    @model_validator(mode="after")
+    def _one_prompt_field(self) -> _SourceBase:
+        if self.prompt_column and self.template:
+            raise ValueError("give either prompt_column or template, not both")
+        return self
+
+
+class HubSource(_SourceBase):
+    kind: Literal["hub"] = Field(description="A dataset on the Hugging Face Hub, read with `datasets.load_dataset`.")
+    dataset: str = Field(description="Hub dataset id, e.g. 'openai/gsm8k'.")
+    config: str | None = Field(None, description="Dataset configuration name, e.g. 'main'.")
+    split: str = Field("train", description="Split to read.")
+    revision: str | None = Field(None, description="Dataset revision.")
+
+
+class FileSource(_SourceBase):
+    kind: Literal["file"] = Field(description="A local JSONL / JSON / Parquet / CSV file.")
+    path: str = Field(description="Path to the file; relative paths resolve against the recipe's folder.")
+
+
+class GeneratorSource(Strict):
+    kind: Literal["generator"] = Field(description="Prompts made offline by a reasoning-gym generator (no hub needed).")
+    generator: str = Field("gsm_symbolic", description="reasoning-gym dataset name, e.g. 'gsm_symbolic', 'basic_arithmetic'.")
+    size: int = Field(gt=0, description="How many prompts to generate.")
+    seed: int = Field(0, description="Generator seed (the prompts are a pure function of generator, size and seed).")
+    name: str | None = Field(None, description="Label stored in the `source` column; defaults to the generator name.")
+    system_prompt: str | None = Field(None, description="System message prepended to every prompt.")
+
+
+Source = Annotated[HubSource | FileSource | GeneratorSource, Field(discriminator="kind")]
+
+
+class TemperatureRange(Strict):
+    start: float = Field(ge=0, description="First temperature.")
+    stop: float = Field(ge=0, description="Last temperature (inclusive).")
+    step: float = Field(gt=0, description="Grid step.")
+
+    def values(self) -> list[float]:
+        n = int(round((self.stop - self.start) / self.step))
+        return [round(self.start + i * self.step, 6) for i in range(n + 1)]
+
+
+class SamplingSpec(Strict):
+    temperatures: list[Annotated[float, Field(ge=0)]] | TemperatureRange = Field(
+        description="Generation temperatures: a list, or {start, stop, step}. 0 means greedy (one sample)."
+    )
+    samples_per_prompt: int = Field(1, ge=1, description="Samples per prompt and temperature (greedy always takes one).")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling; 1.0 keeps pure temperature sampling.")
+    max_new_tokens: int = Field(128, gt=0, description="Maximum response length in tokens.")
+    topk_logprobs: int = Field(
+        0, ge=0, le=100, description="Store the teacher's top-k log-probabilities (after temperature) per response token; 0 = off."
+    )
+
+    @field_validator("temperatures")
+    @classmethod
+    def _non_empty(cls, v: list[float] | TemperatureRange) -> list[float] | TemperatureRange:
+        values = v.values() if isinstance(v, TemperatureRange) else v
+        if not values:
+            raise ValueError("the temperature grid is empty")
+        if len(set(values)) != len(values):
+            raise ValueError(f"duplicate temperatures in {values}")
+        return v
+
+    def temperature_grid(self) -> list[float]:
+        t = self.temperatures
+        return sorted(t.values() if isinstance(t, TemperatureRange) else [float(x) for x in t])
+
+
+class EngineSpec(Strict):
+    backend: Literal["auto", "vllm", "transformers"] = Field(
+        "auto", description="Sampling engine; auto = vLLM when importable, else transformers."
+    )
+    batch_size: int = Field(64, gt=0, description="transformers backend: rows per generate call (64 measured best on a 2-core CPU).")
+    device: str | None = Field(None, description="transformers backend: torch device; default cuda when available, else cpu.")
+    max_model_len: int | None = Field(None, gt=0, description="vLLM: context length (prompt + response).")
+    tensor_parallel_size: int = Field(1, ge=1, description="vLLM: GPUs per engine.")
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vLLM: fraction of GPU memory for the engine.")
+    cpu_kvcache_gib: float = Field(2.0, gt=0, description="vLLM-CPU: KV-cache size in GiB (VLLM_CPU_KVCACHE_SPACE).")
+    block_size: int | None = Field(None, gt=0, description="vLLM: KV-cache block size; small blocks let short prompts share prefill.")
+    enforce_eager: bool = Field(True, description="vLLM: skip graph capture/compilation (faster start, slower steps).")
+
+
+class OutputSpec(Strict):
+    dir: str | None = Field(None, description="Output folder; default $TEMPDRAFT_HOME/builds/<name>-<fingerprint>.")
+    shard_size: int = Field(256, gt=0, description="Requests per shard: the unit of resume and of one engine call.")
+    validation_fraction: float = Field(
+        0.1, ge=0, lt=1, description="Share of prompts held out as the validation split (split by prompt, never by row)."
+    )
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class Recipe(Strict):
+    name: str = Field(description="Dataset name (letters, digits, '_', '-', '.').")
+    description: str = Field("", description="Free text copied into the dataset card.")
+    seed: int = Field(0, description="Root seed: request seeds, splits and mixtures derive from it.")
+    teacher: TeacherSpec | None = Field(None, description="The model to sample (omit when the pool comes from `pool`).")
+    sources: list[Source] = Field(default_factory=list, description="Prompt sources, concatenated in order.")
+    sampling: SamplingSpec | None = Field(None, description="What to sample per prompt.")
+    pool: str | None = Field(
+        None, description="Compose from an already-built dataset (path or dataset id) instead of sampling."
+    )
+    engine: EngineSpec = Field(default_factory=EngineSpec, description="Sampling engine options.")
+    mixture: MixtureSpec | None = Field(None, description="Temperature-aware mixture over the sampled pool.")
+    output: OutputSpec = Field(default_factory=OutputSpec, description="Where and how rows are written.")
+
+    @field_validator("name")
+    @classmethod
+    def _hub_safe(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"{v!r} is not a valid dataset name (letters, digits, '_', '-', '.')")
+        return v
