@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,26 @@ def shared_data() -> Path:
 def tiny_teacher(tmp_path_factory, shared_data) -> Path:
     """A 4-layer Llama (vocab 1024, head_dim 64) trained briefly on GSM8K; ChatML template."""
     return build_tiny_llama(tmp_path_factory.mktemp("tiny_teacher"))
+
+
+# The real teacher is converted once into the user's cache, not into each test's private home.
+_REAL_HOME = os.environ.get("TEMPDRAFT_HOME")
+
+
+@pytest.fixture(scope="session")
+def smollm2_teacher() -> Path:
+    """The real offline teacher (SmolLM2-135M-Instruct, converted once, ~260 MB); use in `slow` tests."""
+    from builders.teacher import resolve_teacher
+
+    saved = os.environ.pop("TEMPDRAFT_HOME", None)
+    if _REAL_HOME:
+        os.environ["TEMPDRAFT_HOME"] = _REAL_HOME
+    try:
+        return Path(resolve_teacher("smollm2-135m-instruct").path)
+    finally:
+        os.environ.pop("TEMPDRAFT_HOME", None)
+        if saved is not None:
+            os.environ["TEMPDRAFT_HOME"] = saved
 
 
 @pytest.fixture(autouse=True)

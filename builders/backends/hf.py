@@ -10,7 +10,6 @@ stays full whatever mix of temperatures it holds.
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 
@@ -130,7 +129,3 @@ class TransformersBackend:
             if t in self.stop_ids:
                 return tokens[: j + 1], "stop"
         return tokens[:max_new_tokens], "length"
-
-
-def make_backend(model_path: str, **kwargs: Any) -> TransformersBackend:
-    return TransformersBackend(model_path, **kwargs)
