@@ -1,0 +1,201 @@
+"""Dataset card (README.md) for a built dataset folder, generated from its manifest.
+
+    from registry.card import write_card
+    write_card(folder, manifest)          # writes <folder>/README.md, nothing else
+
+The YAML front matter's `configs:` is what `datasets.load_dataset(folder_or_hub_id, "<config>")`
+reads: one config per generation temperature (`t0_7`, no dots), `all` (every temperature folder
+`data/t*/`), and `mixture` (the default when present). The body carries the lineage (recipe,
+command, teacher + revision, fingerprint, versions), per-temperature statistics and shard sha256.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
+
+# `data/<config>/<split>-00000-of-00001.parquet`
+_SHARD_RE = re.compile(r"^data/(?P<config>[^/]+)/(?P<split>[A-Za-z0-9_]+)-\d+-of-\d+\.parquet$")
+_TEMPERATURE_CONFIG_RE = re.compile(r"^t\d+_\d+$")
+# Hugging Face user access tokens; the card is public, so never let one through.
+_TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{20,}")
+
+ALL_CONFIG = "all"
+MIXTURE_CONFIG = "mixture"
+
+
+def temperature_config(temperature: float) -> str:
+    """Config name for a generation temperature: 0.7 -> 't0_7', 1 -> 't1_0' (the Hub forbids dots)."""
+    whole, _, frac = f"{float(temperature):.6f}".rstrip("0").partition(".")
+    return f"t{whole}_{frac or '0'}"
+
+
+def shard_layout(folder: Path, manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """{config: [splits]} from the manifest's file list (or the folder when the manifest has none)."""
+    paths: Iterable[str] = manifest.get("files") or [
+        p.relative_to(folder).as_posix() for p in sorted(folder.glob("data/*/*.parquet"))
+    ]
+    layout: dict[str, list[str]] = {}
+    for rel in paths:
+        m = _SHARD_RE.match(rel)
+        if m:
+            splits = layout.setdefault(m["config"], [])
+            if m["split"] not in splits:
+                splits.append(m["split"])
+    return layout
+
+
+def _split_order(splits: Iterable[str]) -> list[str]:
+    rank = {"train": 0, "validation": 1, "test": 2}
+    return sorted(set(splits), key=lambda s: (rank.get(s, 9), s))
+
+
+def card_configs(layout: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The `configs:` YAML list: mixture (default), all, then one per temperature, in that order."""
+    temps = sorted((c for c in layout if _TEMPERATURE_CONFIG_RE.match(c)), key=_config_sort_key)
+    others = sorted(c for c in layout if c not in temps and c != MIXTURE_CONFIG)
+    configs: list[dict[str, Any]] = []
+
+    def entry(name: str, pattern: str, splits: Iterable[str]) -> dict[str, Any]:
+        files = [{"split": s, "path": pattern.format(split=s)} for s in _split_order(splits)]
+        return {"config_name": name, "data_files": files}
+
+    if MIXTURE_CONFIG in layout:
+        configs.append(entry(MIXTURE_CONFIG, f"data/{MIXTURE_CONFIG}/{{split}}-*.parquet", layout[MIXTURE_CONFIG]))
+    if temps:
+        all_splits = [s for c in temps for s in layout[c]]
+        configs.append(entry(ALL_CONFIG, "data/t*/{split}-*.parquet", all_splits))
+    configs += [entry(c, f"data/{c}/{{split}}-*.parquet", layout[c]) for c in temps + others]
+    if configs:
+        configs[0]["default"] = True
+    return configs
+
+
+def _config_sort_key(name: str) -> float:
+    whole, _, frac = name[1:].partition("_")
+    return float(f"{whole}.{frac}")
+
+
+def _redact(text: str) -> str:
+    return _TOKEN_RE.sub("hf_***", text)
+
+
+def _markdown_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_none_"
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v if v is not None else "").replace("|", "\\|")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _yaml_block(value: Any) -> str:
+    return "```yaml\n" + yaml.safe_dump(value, sort_keys=False, allow_unicode=True).rstrip() + "\n```"
+
+
+def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
+    name = manifest.get("name", "dataset")
+    teacher = manifest.get("teacher") or {}
+    tokenizer = manifest.get("tokenizer") or {}
+    temps = manifest.get("temperatures") or []
+    default = next((c["config_name"] for c in configs if c.get("default")), None)
+    example = next((c["config_name"] for c in configs if _TEMPERATURE_CONFIG_RE.match(c["config_name"])), default)
+
+    out = [f"# {name}", ""]
+    out += [
+        "Teacher samples for distilling a speculative-decoding draft, built by "
+        "tempdraft with the generation temperature as a first-class axis: "
+        f"generation temperatures {', '.join(str(t) for t in temps) or 'n/a'}.",
+        "",
+        "## Configs",
+        "",
+        _markdown_table(
+            [
+                {
+                    "config": c["config_name"],
+                    "splits": ", ".join(f["split"] for f in c["data_files"]),
+                    "default": "yes" if c.get("default") else "",
+                }
+                for c in configs
+            ]
+        ),
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        f'ds = load_dataset("<this folder or hub id>", "{example}")'
+        + ("  # add revision=\"vN\" for a Hub version" if example else ""),
+        "```",
+        "",
+        "## Lineage",
+        "",
+        _markdown_table(
+            [
+                {"field": "fingerprint", "value": f"`{manifest.get('fingerprint', '')}`"},
+                {"field": "teacher", "value": teacher.get("name", "")},
+                {"field": "teacher revision", "value": f"`{teacher.get('revision', '')}`"},
+                {"field": "teacher source", "value": teacher.get("source", "")},
+                {"field": "tokenizer", "value": tokenizer.get("name_or_path", "")},
+                {"field": "vocab size", "value": tokenizer.get("vocab_size", "")},
+                {"field": "chat template sha256", "value": f"`{tokenizer.get('chat_template_sha256', '')}`"},
+                {"field": "created at", "value": manifest.get("created_at", "")},
+            ]
+        ),
+        "",
+    ]
+    if manifest.get("command"):
+        out += ["Command:", "", "```bash", str(manifest["command"]), "```", ""]
+    if manifest.get("recipe") is not None:
+        out += ["Resolved recipe:", "", _yaml_block(manifest["recipe"]), ""]
+    if manifest.get("backend"):
+        out += ["Backend:", "", _yaml_block(manifest["backend"]), ""]
+    if manifest.get("versions"):
+        out += ["Code and package versions:", "", _yaml_block(manifest["versions"]), ""]
+
+    out += ["## Statistics per temperature", ""]
+    stats = manifest.get("stats")
+    if isinstance(stats, list) and stats:
+        out += [_markdown_table([dict(r) for r in stats]), ""]
+    elif stats:
+        out += [_yaml_block(stats), ""]
+    if manifest.get("counts"):
+        out += ["Counts:", "", _yaml_block(manifest["counts"]), ""]
+    if not stats and not manifest.get("counts"):
+        out += ["_not recorded_", ""]
+
+    files = manifest.get("files") or {}
+    out += ["## Files (sha256)", "", _markdown_table([{"file": k, "sha256": f"`{v}`"} for k, v in files.items()]), ""]
+    return "\n".join(out)
+
+
+def render_card(folder: Path, manifest: dict[str, Any]) -> str:
+    """The card text (front matter + body) for a dataset folder; pure."""
+    configs = card_configs(shard_layout(folder, manifest))
+    data = DatasetCardData(
+        pretty_name=str(manifest.get("name", folder.name)),
+        tags=["tempdraft", "speculative-decoding", "knowledge-distillation", "synthetic"],
+        configs=configs,
+    )
+    # Round-trip through JSON so every value in the YAML is a plain type.
+    text = f"---\n{data.to_yaml()}\n---\n\n{_body(json.loads(json.dumps(manifest, default=str)), configs)}"
+    return _redact(text)
+
+
+def write_card(folder: Path, manifest: dict[str, Any]) -> None:
+    """Write `<folder>/README.md` from the manifest. Touches nothing else."""
+    folder = Path(folder)
+    card = DatasetCard(render_card(folder, manifest))
+    (folder / "README.md").write_text(str(card), encoding="utf-8")

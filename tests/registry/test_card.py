@@ -1,0 +1,56 @@
+"""The generated card: configs per temperature, `all`, `mixture` as default; load_dataset reads it."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import yaml
+
+from registry.card import temperature_config, write_card
+from tests.registry.dataset_factory import make_dataset_folder
+
+
+def _front_matter(text: str) -> dict:
+    _, front, _ = text.split("---\n", 2)
+    return yaml.safe_load(front)
+
+
+def test_temperature_config_names_have_no_dots():
+    assert [temperature_config(t) for t in (0, 0.7, 1.0, 1.25)] == ["t0_0", "t0_7", "t1_0", "t1_25"]
+
+
+def test_card_configs_and_lineage(tmp_path):
+    folder = make_dataset_folder(tmp_path)
+    text = (folder / "README.md").read_text()
+    configs = {c["config_name"]: c for c in _front_matter(text)["configs"]}
+    assert list(configs) == ["mixture", "all", "t0_0", "t0_7", "t1_0"]
+    assert configs["mixture"]["default"] is True
+    assert {"split": "train", "path": "data/t*/train-*.parquet"} in configs["all"]["data_files"]
+    assert [f["split"] for f in configs["t0_7"]["data_files"]] == ["train", "validation"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for needle in (manifest["fingerprint"], "abc123", manifest["command"], *manifest["files"].values()):
+        assert needle in text
+    assert "| temperature | split | rows | tokens |" in text
+
+
+def test_all_is_default_without_mixture(tmp_path):
+    folder = make_dataset_folder(tmp_path, mixture=False)
+    configs = _front_matter((folder / "README.md").read_text())["configs"]
+    assert configs[0] == {**configs[0], "config_name": "all", "default": True}
+
+
+def test_load_dataset_reads_each_config(tmp_path):
+    folder = make_dataset_folder(tmp_path, rows=4)
+    t07 = datasets.load_dataset(str(folder), "t0_7")
+    assert t07["train"].num_rows == 4 and set(t07["train"]["temperature"]) == {0.7}
+    assert datasets.load_dataset(str(folder), "all", split="train").num_rows == 12
+    assert datasets.load_dataset(str(folder), split="validation").num_rows > 0  # mixture by default
+
+
+def test_card_never_carries_a_token(tmp_path):
+    folder = make_dataset_folder(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["command"] = "HF_TOKEN=hf_abcdefghijklmnopqrstuvwxyz123456 python -m builders run x.yaml"
+    write_card(folder, manifest)
+    assert "hf_abcdefghijklmnopqrstuvwxyz" not in (folder / "README.md").read_text()
