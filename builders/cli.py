@@ -1,0 +1,51 @@
+"""Command line for the builder.
+
+    python -m builders validate recipes/mix_high_temp.yaml [--set key=value ...]   # check, print resolved recipe
+    python -m builders run recipes/mix_high_temp.yaml [--set key=value ...] [--dry-run]
+
+User mistakes (bad recipe, unknown teacher, missing file) print every problem and exit with code 2,
+without a traceback and without writing anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from builders.config import load_recipe
+from builders.errors import TempdraftError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m builders", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_text in (("validate", "check a recipe and print it resolved"), ("run", "build the dataset")):
+        sp = sub.add_parser(name, help=help_text)
+        sp.add_argument("recipe", help="path to a recipe YAML")
+        sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="dotted override, value in YAML: --set sampling.temperatures=[0,1]")
+        if name == "run":
+            sp.add_argument("--dry-run", action="store_true", help="print request count and token budget, load no model")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    try:
+        recipe = load_recipe(args.recipe, args.overrides)
+        if args.command == "validate":
+            print(f"# {args.recipe}: OK (resolved, defaults filled in)")
+            print(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), end="")
+            return 0
+        from builders.build import run_build
+
+        run_build(recipe, Path(args.recipe).parent, argv, dry_run=args.dry_run)
+        return 0
+    except TempdraftError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
