@@ -82,7 +82,8 @@ def _config_sort_key(name: str) -> float:
     return float(f"{whole}.{frac}")
 
 
-def _redact(text: str) -> str:
+def redact(text: str) -> str:
+    """Mask anything shaped like a Hugging Face token."""
     return _TOKEN_RE.sub("hf_***", text)
 
 
@@ -191,7 +192,7 @@ def render_card(folder: Path, manifest: dict[str, Any]) -> str:
     )
     # Round-trip through JSON so every value in the YAML is a plain type.
     text = f"---\n{data.to_yaml()}\n---\n\n{_body(json.loads(json.dumps(manifest, default=str)), configs)}"
-    return _redact(text)
+    return redact(text)
 
 
 def write_card(folder: Path, manifest: dict[str, Any]) -> None:

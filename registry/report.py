@@ -1,0 +1,158 @@
+"""Text for `python -m registry list | show | diff` (tables through polars)."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import polars as pl
+import yaml
+
+from registry.card import ALL_CONFIG, card_configs, shard_layout
+from registry.catalog import Catalog, DatasetVersion
+from registry.store import read_manifest
+
+_KEYS = ["temperature", "split"]
+
+
+def table(df: pl.DataFrame) -> str:
+    with pl.Config(
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=200,
+        tbl_formatting="ASCII_MARKDOWN",
+        fmt_str_lengths=80,
+        float_precision=4,
+    ):
+        return str(df)
+
+
+def _rows_total(manifest: dict[str, Any]) -> int | None:
+    stats = manifest.get("stats")
+    if isinstance(stats, list) and stats and all("rows" in r for r in stats):
+        return int(sum(r["rows"] for r in stats))
+    return None
+
+
+def list_text(catalog: Catalog, name: str | None = None) -> str:
+    versions = catalog.versions(name)
+    if not versions:
+        return f"no dataset versions in {catalog.root} yet"
+    rows = []
+    for v in versions:
+        manifest = _manifest_or_empty(v)
+        published = ", ".join(f"{r.repo_id}@{r.revision}" for r in catalog.remotes_of(v.name, v.version))
+        rows.append(
+            {
+                "version": v.ref,
+                "fingerprint": v.fingerprint[:12],
+                "temperatures": ", ".join(str(t) for t in manifest.get("temperatures", [])),
+                "rows": _rows_total(manifest),
+                "created": v.created_at or "",
+                "origin": v.origin,
+                "verified": "yes" if v.verified_at else "no",
+                "hub": published,
+            }
+        )
+    return table(pl.DataFrame(rows)) + f"\ncatalog: {catalog.db}"
+
+
+def _manifest_or_empty(v: DatasetVersion) -> dict[str, Any]:
+    try:
+        return read_manifest(v.path)
+    except Exception:  # a damaged version still lists; `verify` explains what is wrong
+        return {}
+
+
+def stats_frame(manifest: dict[str, Any]) -> pl.DataFrame | None:
+    stats = manifest.get("stats")
+    if isinstance(stats, list) and stats:
+        return pl.DataFrame(stats)
+    return None
+
+
+def show_text(catalog: Catalog, v: DatasetVersion) -> str:
+    manifest = read_manifest(v.path)
+    teacher = manifest.get("teacher") or {}
+    tokenizer = manifest.get("tokenizer") or {}
+    configs = card_configs(shard_layout(v.path, manifest))
+    names = [c["config_name"] + (" (default)" if c.get("default") else "") for c in configs]
+    lines = [
+        f"{v.ref}",
+        f"  fingerprint : {v.fingerprint}",
+        f"  path        : {v.path}",
+        f"  created     : {v.created_at or '?'}   registered: {v.registered_at}   origin: {v.origin}",
+        f"  verified    : {v.verified_at or 'not yet (hashed on first use, or `python -m registry verify`)'}",
+        f"  command     : {manifest.get('command', '?')}",
+        f"  teacher     : {teacher.get('name', '?')} @ {teacher.get('revision', '?')} ({teacher.get('source', '?')})",
+        f"  tokenizer   : {tokenizer.get('name_or_path', '?')} vocab={tokenizer.get('vocab_size', '?')} "
+        f"chat_template_sha256={str(tokenizer.get('chat_template_sha256', '?'))[:16]}",
+        f"  backend     : {_inline(manifest.get('backend'))}",
+        f"  versions    : {_inline(manifest.get('versions'))}",
+        f"  temperatures: {', '.join(str(t) for t in manifest.get('temperatures', []))}",
+        f"  configs     : {', '.join(names)}",
+    ]
+    lines += [f"  on the Hub  : {r.repo_id}@{r.revision} ({r.kind}, {r.commit_sha})" for r in catalog.remotes_of(v.name, v.version)]
+    stats = stats_frame(manifest)
+    lines += ["", "Statistics per temperature:", table(stats) if stats is not None else "  (not recorded)"]
+    if manifest.get("counts"):
+        lines += ["", "Counts:", _indent(yaml.safe_dump(manifest["counts"], sort_keys=False))]
+    lines += [
+        "",
+        "Load it:",
+        f'  datasets.load_dataset("{v.path}", "{_example_config(configs)}")',
+        f"  or resolve_dataset(\"{v.ref}\") from registry.resolve",
+    ]
+    return "\n".join(lines)
+
+
+def _example_config(configs: list[dict[str, Any]]) -> str:
+    temps = [c["config_name"] for c in configs if c["config_name"].startswith("t")]
+    return temps[0] if temps else (configs[0]["config_name"] if configs else ALL_CONFIG)
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return "?" if value is None else str(value)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.rstrip().splitlines())
+
+
+def diff_text(a: DatasetVersion, b: DatasetVersion) -> str:
+    ma, mb = read_manifest(a.path), read_manifest(b.path)
+    lines = [f"{a.ref} ({a.fingerprint[:12]})  vs  {b.ref} ({b.fingerprint[:12]})", ""]
+
+    # 1. Recipes: a unified diff of the resolved recipes as YAML.
+    ya = yaml.safe_dump(ma.get("recipe"), sort_keys=True).splitlines(keepends=True)
+    yb = yaml.safe_dump(mb.get("recipe"), sort_keys=True).splitlines(keepends=True)
+    recipe_diff = "".join(difflib.unified_diff(ya, yb, f"{a.ref}/recipe.yaml", f"{b.ref}/recipe.yaml"))
+    lines += ["Recipe:", recipe_diff.rstrip() or "  (identical)", ""]
+
+    # 2. Lineage fields that differ.
+    changed = [
+        f"  {key}: {_inline(ma.get(key))}  ->  {_inline(mb.get(key))}"
+        for key in ("command", "teacher", "tokenizer", "backend", "versions", "temperatures")
+        if ma.get(key) != mb.get(key)
+    ]
+    lines += ["Lineage:", *(changed or ["  (identical)"]), ""]
+
+    # 3. Statistics side by side, joined on (temperature, split).
+    sa, sb = stats_frame(ma), stats_frame(mb)
+    lines.append("Statistics (a | b):")
+    if sa is None or sb is None:
+        lines.append("  (not recorded for both)")
+    else:
+        keys = [k for k in _KEYS if k in sa.columns and k in sb.columns]
+        joined = sa.join(sb, on=keys, how="full", coalesce=True, suffix="_b").sort(keys)
+        shared = [c for c in sa.columns if c not in keys and f"{c}_b" in joined.columns]
+        numeric = [c for c in shared if joined.schema[c].is_numeric() and joined.schema[f"{c}_b"].is_numeric()]
+        ordered = keys + [x for c in shared for x in (c, f"{c}_b")]
+        joined = joined.select(ordered).rename({c: f"{c}_a" for c in shared})
+        deltas = [(pl.col(f"{c}_b") - pl.col(f"{c}_a")).alias(f"Δ{c}") for c in numeric if c in ("rows", "tokens")]
+        lines.append(table(joined.with_columns(deltas)))
+    return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""Dataset versions: `name@vN` + fingerprint, immutable, numbered atomically in the catalog.
+
+    from registry.versions import find_version, register_build
+    if (v := find_version("gsm8k_t07", fingerprint)) is None:    # skip a build that already exists
+        v = register_build(built_folder)                          # moves the folder into the store
+    print(v.ref, v.path)                                          # gsm8k_t07@v3 <root>/datasets/gsm8k_t07/v3
+
+`register_build` consumes its folder: it is moved into the store as the next version, or, when a
+version with the same name and fingerprint is already registered, deleted (identical fingerprint =
+identical recipe, teacher and code; the registered version wins) and the existing version returned.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from builders.errors import TempdraftError
+from registry.catalog import Catalog, DatasetVersion
+from registry.store import check_name, read_manifest, staging_dir, version_dir
+
+_REF_RE = re.compile(r"^(?P<name>[^@/]+)(?:@(?P<version>v\d+|latest))?$")
+
+
+def find_version(name: str, fingerprint: str, root: Path | str | None = None) -> DatasetVersion | None:
+    """The registered version of `name` with this fingerprint, if any."""
+    return Catalog(root).find(name, fingerprint)
+
+
+def register_build(folder: Path, root: Path | str | None = None) -> DatasetVersion:
+    """Register a freshly built dataset folder (see the module docstring); returns its version."""
+    return register_folder(Path(folder), origin="local", root=root)
+
+
+def register_folder(
+    folder: Path, origin: str, root: Path | str | None = None, preferred_version: int | None = None
+) -> DatasetVersion:
+    """Move `folder` into the store as the next version of its manifest's name (or `preferred_version`
+    when that number is free, as pull does to keep the Hub's numbering); dedupe by fingerprint."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    name, fingerprint = manifest["name"], manifest["fingerprint"]
+    missing = [rel for rel in manifest.get("files", {}) if not (folder / rel).is_file()]
+    if missing:
+        raise TempdraftError(f"{folder}: files listed in the manifest are missing: {', '.join(missing)}")
+    catalog = Catalog(root)
+
+    # 1. Cheap check without the write lock: most repeated builds stop here.
+    existing = catalog.find(name, fingerprint)
+    if existing is not None:
+        _remove(folder)
+        return existing
+
+    # 2. Bring the folder next to its destination first (a copy across filesystems can be slow, so it
+    #    happens before taking the lock); then the final step under the lock is a rename.
+    stage = staging_dir(catalog.root) / f"{name}-{uuid.uuid4().hex[:12]}"
+    shutil.move(str(folder), stage)
+    try:
+        with catalog.write() as conn:
+            # 3. Re-check under the lock: another process may have registered it meanwhile.
+            existing = catalog.find(name, fingerprint, conn)
+            if existing is None:
+                number = catalog.next_version(conn, name, preferred_version)
+                dest = version_dir(catalog.root, name, number)
+                if dest.exists():  # left by a process that died between rename and commit
+                    _remove(dest)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                version = catalog.insert(conn, name, number, fingerprint, dest, manifest.get("created_at"), origin)
+                os.rename(stage, dest)  # if this fails the transaction rolls back
+                return version
+    except BaseException:
+        if stage.exists() and not folder.exists():
+            shutil.move(str(stage), folder)  # give the caller their folder back
+        raise
+    _remove(stage)
+    return existing
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """'name' | 'name@latest' -> (name, None); 'name@v3' -> (name, 3)."""
+    m = _REF_RE.match(ref.strip())
+    if not m:
+        raise TempdraftError(f"not a dataset version reference: {ref!r} (expected name, name@vN or name@latest)")
+    check_name(m["name"])
+    version = m["version"]
+    return m["name"], int(version[1:]) if version and version != "latest" else None
+
+
+def get_version(ref: str, root: Path | str | None = None) -> DatasetVersion:
+    """Look up `name`, `name@latest` or `name@vN`; unknown ones list what is available."""
+    name, number = parse_ref(ref)
+    catalog = Catalog(root)
+    versions = catalog.versions(name)
+    if not versions:
+        names = catalog.names()
+        known = ", ".join(names) if names else "none yet (build one with `python -m builders run <recipe>`)"
+        raise TempdraftError(f"unknown dataset {name!r} in {catalog.root}. Available datasets: {known}")
+    if number is None:
+        return versions[-1]
+    for v in versions:
+        if v.version == number:
+            return v
+    available = ", ".join(v.ref for v in versions)
+    raise TempdraftError(f"unknown version {name}@v{number}. Available versions: {available}")
