@@ -152,6 +152,7 @@ def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
                 {"field": "tokenizer", "value": tokenizer.get("name_or_path", "")},
                 {"field": "vocab size", "value": tokenizer.get("vocab_size", "")},
                 {"field": "chat template sha256", "value": f"`{tokenizer.get('chat_template_sha256', '')}`"},
+                {"field": "code version", "value": f"`{manifest.get('code_version', '')}`"},
                 {"field": "created at", "value": manifest.get("created_at", "")},
             ]
         ),
@@ -172,6 +173,8 @@ def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
         out += [_markdown_table([dict(r) for r in stats]), ""]
     elif stats:
         out += [_yaml_block(stats), ""]
+    if isinstance(manifest.get("mixture_stats"), list) and manifest["mixture_stats"]:
+        out += ["Mixture:", "", _markdown_table([dict(r) for r in manifest["mixture_stats"]]), ""]
     if manifest.get("counts"):
         out += ["Counts:", "", _yaml_block(manifest["counts"]), ""]
     if not stats and not manifest.get("counts"):

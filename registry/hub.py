@@ -168,7 +168,9 @@ def _already_tagged(
 ) -> PushResult:
     """`vN` exists on the repo: fine if it holds this very fingerprint, an error otherwise."""
     try:
-        path = api.hf_hub_download(result.repo_id, "manifest.json", repo_type="dataset", revision=commit)
+        path = api.hf_hub_download(
+            result.repo_id, "manifest.json", repo_type="dataset", revision=commit, cache_dir=Catalog(root).root / "hf-cache"
+        )
         remote_fp = read_manifest(Path(path).parent).get("fingerprint")
     except (HfHubHTTPError, OSError, TempdraftError):
         remote_fp = None

@@ -90,6 +90,7 @@ def show_text(catalog: Catalog, v: DatasetVersion) -> str:
         f"  tokenizer   : {tokenizer.get('name_or_path', '?')} vocab={tokenizer.get('vocab_size', '?')} "
         f"chat_template_sha256={str(tokenizer.get('chat_template_sha256', '?'))[:16]}",
         f"  backend     : {_inline(manifest.get('backend'))}",
+        f"  code version: {manifest.get('code_version', '?')}",
         f"  versions    : {_inline(manifest.get('versions'))}",
         f"  temperatures: {', '.join(str(t) for t in manifest.get('temperatures', []))}",
         f"  configs     : {', '.join(names)}",
@@ -97,6 +98,9 @@ def show_text(catalog: Catalog, v: DatasetVersion) -> str:
     lines += [f"  on the Hub  : {r.repo_id}@{r.revision} ({r.kind}, {r.commit_sha})" for r in catalog.remotes_of(v.name, v.version)]
     stats = stats_frame(manifest)
     lines += ["", "Statistics per temperature:", table(stats) if stats is not None else "  (not recorded)"]
+    mixture = manifest.get("mixture_stats")
+    if isinstance(mixture, list) and mixture:
+        lines += ["", "Mixture:", table(pl.DataFrame(mixture))]
     if manifest.get("counts"):
         lines += ["", "Counts:", _indent(yaml.safe_dump(manifest["counts"], sort_keys=False))]
     lines += [
@@ -136,7 +140,7 @@ def diff_text(a: DatasetVersion, b: DatasetVersion) -> str:
     # 2. Lineage fields that differ.
     changed = [
         f"  {key}: {_inline(ma.get(key))}  ->  {_inline(mb.get(key))}"
-        for key in ("command", "teacher", "tokenizer", "backend", "versions", "temperatures")
+        for key in ("command", "teacher", "tokenizer", "backend", "code_version", "versions", "temperatures")
         if ma.get(key) != mb.get(key)
     ]
     lines += ["Lineage:", *(changed or ["  (identical)"]), ""]
