@@ -30,12 +30,6 @@ ALL_CONFIG = "all"
 MIXTURE_CONFIG = "mixture"
 
 
-def temperature_config(temperature: float) -> str:
-    """Config name for a generation temperature: 0.7 -> 't0_7', 1 -> 't1_0' (the Hub forbids dots)."""
-    whole, _, frac = f"{float(temperature):.6f}".rstrip("0").partition(".")
-    return f"t{whole}_{frac or '0'}"
-
-
 def shard_layout(folder: Path, manifest: dict[str, Any]) -> dict[str, list[str]]:
     """{config: [splits]} from the manifest's file list (or the folder when the manifest has none)."""
     paths: Iterable[str] = manifest.get("files") or [
@@ -67,7 +61,9 @@ def card_configs(layout: dict[str, list[str]]) -> list[dict[str, Any]]:
         return {"config_name": name, "data_files": files}
 
     if MIXTURE_CONFIG in layout:
-        configs.append(entry(MIXTURE_CONFIG, f"data/{MIXTURE_CONFIG}/{{split}}-*.parquet", layout[MIXTURE_CONFIG]))
+        configs.append(
+            entry(MIXTURE_CONFIG, f"data/{MIXTURE_CONFIG}/{{split}}-*.parquet", layout[MIXTURE_CONFIG])
+        )
     if temps:
         all_splits = [s for c in temps for s in layout[c]]
         configs.append(entry(ALL_CONFIG, "data/t*/{split}-*.parquet", all_splits))
@@ -114,7 +110,9 @@ def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
     tokenizer = manifest.get("tokenizer") or {}
     temps = manifest.get("temperatures") or []
     default = next((c["config_name"] for c in configs if c.get("default")), None)
-    example = next((c["config_name"] for c in configs if _TEMPERATURE_CONFIG_RE.match(c["config_name"])), default)
+    example = next(
+        (c["config_name"] for c in configs if _TEMPERATURE_CONFIG_RE.match(c["config_name"])), default
+    )
 
     out = [f"# {name}", ""]
     out += [
@@ -138,7 +136,7 @@ def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
         "```python",
         "from datasets import load_dataset",
         f'ds = load_dataset("<this folder or hub id>", "{example}")'
-        + ("  # add revision=\"vN\" for a Hub version" if example else ""),
+        + ('  # add revision="vN" for a Hub version' if example else ""),
         "```",
         "",
         "## Lineage",
@@ -181,7 +179,12 @@ def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
         out += ["_not recorded_", ""]
 
     files = manifest.get("files") or {}
-    out += ["## Files (sha256)", "", _markdown_table([{"file": k, "sha256": f"`{v}`"} for k, v in files.items()]), ""]
+    out += [
+        "## Files (sha256)",
+        "",
+        _markdown_table([{"file": k, "sha256": f"`{v}`"} for k, v in files.items()]),
+        "",
+    ]
     return "\n".join(out)
 
 

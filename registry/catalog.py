@@ -93,7 +93,8 @@ class Catalog:
         self._init_schema()
 
     def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves. timeout = how long to wait for the write lock.
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves;
+        # timeout: how long to wait for the write lock.
         conn = sqlite3.connect(self.db, timeout=60, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 60000")
         return conn
@@ -134,13 +135,17 @@ class Catalog:
         if row is None:
             return None
         name, version, fingerprint, relpath, created, registered, origin, verified = row
-        return DatasetVersion(name, version, fingerprint, self.root / relpath, created, registered, origin, verified)
+        return DatasetVersion(
+            name, version, fingerprint, self.root / relpath, created, registered, origin, verified
+        )
 
     def get(self, name: str, version: int, conn: sqlite3.Connection | None = None) -> DatasetVersion | None:
         sql = f"SELECT {_COLUMNS} FROM versions WHERE name = ? AND version = ?"
         return self._one(sql, (name, version), conn)
 
-    def find(self, name: str, fingerprint: str, conn: sqlite3.Connection | None = None) -> DatasetVersion | None:
+    def find(
+        self, name: str, fingerprint: str, conn: sqlite3.Connection | None = None
+    ) -> DatasetVersion | None:
         sql = f"SELECT {_COLUMNS} FROM versions WHERE name = ? AND fingerprint = ?"
         return self._one(sql, (name, fingerprint), conn)
 
@@ -168,7 +173,9 @@ class Catalog:
         """Inside a write transaction: `preferred` when free, else one past the highest."""
         if preferred is not None and self.get(name, preferred, conn) is None:
             return preferred
-        (top,) = conn.execute("SELECT COALESCE(MAX(version), 0) FROM versions WHERE name = ?", (name,)).fetchone()
+        (top,) = conn.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM versions WHERE name = ?", (name,)
+        ).fetchone()
         return int(top) + 1
 
     def insert(
@@ -192,7 +199,9 @@ class Catalog:
     def mark_verified(self, name: str, version: int) -> str:
         stamp = now()
         with self.write() as conn:
-            conn.execute("UPDATE versions SET verified_at = ? WHERE name = ? AND version = ?", (stamp, name, version))
+            conn.execute(
+                "UPDATE versions SET verified_at = ? WHERE name = ? AND version = ?", (stamp, name, version)
+            )
         return stamp
 
     # --- remotes --------------------------------------------------------------------------------

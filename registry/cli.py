@@ -2,7 +2,7 @@
 
     python -m registry list [NAME]                      # every version in the local catalog
     python -m registry show toy@v2 [--verify]           # lineage, configs, statistics per temperature
-    python -m registry diff toy@v1 toy@v2               # recipe (unified YAML diff), lineage, stats side by side
+    python -m registry diff toy@v1 toy@v2               # recipe (unified YAML diff), lineage, stats
     python -m registry verify [toy@v2]                  # hash every shard against the manifest
     python -m registry push toy@v2 my-org/toy [--dry-run] [--private]
     python -m registry pull my-org/toy@v2               # download, verify, register
@@ -30,8 +30,12 @@ from registry.versions import get_version
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m registry", description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", type=Path, default=None, help="registry store (default: $TEMPDRAFT_REGISTRY or "
-                   "$TEMPDRAFT_HOME/registry)")
+    p.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="registry store (default: $TEMPDRAFT_REGISTRY or $TEMPDRAFT_HOME/registry)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="list versions")
@@ -80,11 +84,19 @@ def run(args: argparse.Namespace) -> str:
         return diff_text(a, get_version(b_ref, root))
     if args.command == "verify":
         versions = [get_version(args.ref, root)] if args.ref else Catalog(root).versions()
-        return "\n".join(f"{ensure_verified(v, root, force=True).ref}: ok" for v in versions) or "nothing to verify"
+        return (
+            "\n".join(f"{ensure_verified(v, root, force=True).ref}: ok" for v in versions)
+            or "nothing to verify"
+        )
     if args.command == "push":
         version = get_version(args.ref, root)
         result = push_version(
-            version, args.repo_id, endpoint=args.endpoint, private=args.private, dry_run=args.dry_run, root=root
+            version,
+            args.repo_id,
+            endpoint=args.endpoint,
+            private=args.private,
+            dry_run=args.dry_run,
+            root=root,
         )
         return result.summary()
     if args.command == "pull":

@@ -26,7 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token, snapshot_download
-from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
 
 from builders.errors import TempdraftError
 from registry.card import redact
@@ -138,7 +143,9 @@ def push_version(
     operations: list[CommitOperationAdd | CommitOperationDelete] = [
         CommitOperationDelete(path_in_repo=p) for p in result.deleted
     ]
-    operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=version.path / p) for p in sorted(local)]
+    operations += [
+        CommitOperationAdd(path_in_repo=p, path_or_fileobj=version.path / p) for p in sorted(local)
+    ]
     try:
         commit = api.create_commit(
             repo_id,
@@ -155,10 +162,16 @@ def push_version(
     # 3. Tag that exact commit (not whatever main points to by now): this publishes the version.
     try:
         api.create_tag(
-            repo_id, tag=tag, revision=commit.oid, repo_type="dataset", tag_message=f"{version.ref} {version.fingerprint}"
+            repo_id,
+            tag=tag,
+            revision=commit.oid,
+            repo_type="dataset",
+            tag_message=f"{version.ref} {version.fingerprint}",
         )
     except (HfHubHTTPError, OSError) as e:
-        raise _failed(f"tagging commit {commit.oid} as {tag}", e, f"{version.ref} is not published; re-run the push.")
+        raise _failed(
+            f"tagging commit {commit.oid} as {tag}", e, f"{version.ref} is not published; re-run the push."
+        ) from None
     Catalog(root).record_remote(repo_id, tag, commit.oid, version.name, version.version, "push")
     return result
 
@@ -169,14 +182,19 @@ def _already_tagged(
     """`vN` exists on the repo: fine if it holds this very fingerprint, an error otherwise."""
     try:
         path = api.hf_hub_download(
-            result.repo_id, "manifest.json", repo_type="dataset", revision=commit, cache_dir=Catalog(root).root / "hf-cache"
+            result.repo_id,
+            "manifest.json",
+            repo_type="dataset",
+            revision=commit,
+            cache_dir=Catalog(root).root / "hf-cache",
         )
         remote_fp = read_manifest(Path(path).parent).get("fingerprint")
     except (HfHubHTTPError, OSError, TempdraftError):
         remote_fp = None
     if remote_fp != version.fingerprint:
         raise HubError(
-            f"{result.repo_id} already has tag {result.tag} holding another dataset (fingerprint {remote_fp}); "
+            f"{result.repo_id} already has tag {result.tag} holding another dataset "
+            f"(fingerprint {remote_fp}); "
             f"{version.ref} is {version.fingerprint}. Push to another repo, or pull {result.repo_id} first."
         )
     Catalog(root).record_remote(result.repo_id, result.tag, commit, version.name, version.version, "push")
@@ -216,7 +234,9 @@ def pull(
         revision = revision or latest_version_tag(api, repo_id) or "main"
         sha = api.dataset_info(repo_id, revision=revision).sha
     except RepositoryNotFoundError:
-        raise TempdraftError(f"no dataset repo {repo_id!r} on {api.endpoint} (or no access with this token)") from None
+        raise TempdraftError(
+            f"no dataset repo {repo_id!r} on {api.endpoint} (or no access with this token)"
+        ) from None
     except RevisionNotFoundError:
         raise TempdraftError(f"{repo_id} has no revision {revision!r}{_tag_list(api, repo_id)}") from None
     except (HfHubHTTPError, OfflineModeIsEnabled, OSError) as e:
@@ -236,14 +256,21 @@ def pull(
             endpoint=api.endpoint,
             token=token or get_token() or False,
             cache_dir=catalog.root / "hf-cache",
+            allow_patterns=["manifest.json", "README.md", "data/**"],
         )
-        # huggingface_hub's download metadata and the Hub's own .gitattributes are not part of the version.
-        shutil.rmtree(stage / ".cache", ignore_errors=True)
-        (stage / ".gitattributes").unlink(missing_ok=True)
+        if not (stage / "manifest.json").is_file():
+            raise TempdraftError(
+                f"{repo_id}@{revision} is not a tempdraft dataset (no manifest.json); "
+                "read it with datasets.load_dataset directly"
+            )
+        shutil.rmtree(stage / ".cache", ignore_errors=True)  # huggingface_hub's download metadata
         verify_folder(stage, f"{repo_id}@{revision}")
         m = VERSION_TAG_RE.match(revision)
         version = register_folder(
-            stage, origin=f"hub:{repo_id}@{revision}", root=catalog.root, preferred_version=int(m[1]) if m else None
+            stage,
+            origin=f"hub:{repo_id}@{revision}",
+            root=catalog.root,
+            preferred_version=int(m[1]) if m else None,
         )
     except (HfHubHTTPError, OSError) as e:
         raise _failed(f"downloading {repo_id}@{revision}", e, "Nothing was registered.") from None

@@ -43,7 +43,9 @@ def verify_folder(folder: Path, label: str | None = None, full: bool = True) -> 
         raise TempdraftError(f"dataset {label or folder} failed its integrity check:\n{lines}")
 
 
-def ensure_verified(version: DatasetVersion, root: Path | str | None = None, force: bool = False) -> DatasetVersion:
+def ensure_verified(
+    version: DatasetVersion, root: Path | str | None = None, force: bool = False
+) -> DatasetVersion:
     """Hash the version's shards unless already verified (or `force`); record the result."""
     if version.verified_at is not None and not force:
         verify_folder(version.path, version.ref, full=False)

@@ -86,7 +86,8 @@ def show_text(catalog: Catalog, v: DatasetVersion) -> str:
         f"  created     : {v.created_at or '?'}   registered: {v.registered_at}   origin: {v.origin}",
         f"  verified    : {v.verified_at or 'not yet (hashed on first use, or `python -m registry verify`)'}",
         f"  command     : {manifest.get('command', '?')}",
-        f"  teacher     : {teacher.get('name', '?')} @ {teacher.get('revision', '?')} ({teacher.get('source', '?')})",
+        f"  teacher     : {teacher.get('name', '?')} @ {teacher.get('revision', '?')} "
+        f"({teacher.get('source', '?')})",
         f"  tokenizer   : {tokenizer.get('name_or_path', '?')} vocab={tokenizer.get('vocab_size', '?')} "
         f"chat_template_sha256={str(tokenizer.get('chat_template_sha256', '?'))[:16]}",
         f"  backend     : {_inline(manifest.get('backend'))}",
@@ -95,7 +96,10 @@ def show_text(catalog: Catalog, v: DatasetVersion) -> str:
         f"  temperatures: {', '.join(str(t) for t in manifest.get('temperatures', []))}",
         f"  configs     : {', '.join(names)}",
     ]
-    lines += [f"  on the Hub  : {r.repo_id}@{r.revision} ({r.kind}, {r.commit_sha})" for r in catalog.remotes_of(v.name, v.version)]
+    lines += [
+        f"  on the Hub  : {r.repo_id}@{r.revision} ({r.kind}, {r.commit_sha})"
+        for r in catalog.remotes_of(v.name, v.version)
+    ]
     stats = stats_frame(manifest)
     lines += ["", "Statistics per temperature:", table(stats) if stats is not None else "  (not recorded)"]
     mixture = manifest.get("mixture_stats")
@@ -107,7 +111,7 @@ def show_text(catalog: Catalog, v: DatasetVersion) -> str:
         "",
         "Load it:",
         f'  datasets.load_dataset("{v.path}", "{_example_config(configs)}")',
-        f"  or resolve_dataset(\"{v.ref}\") from registry.resolve",
+        f'  or resolve_dataset("{v.ref}") from registry.resolve',
     ]
     return "\n".join(lines)
 
@@ -154,9 +158,13 @@ def diff_text(a: DatasetVersion, b: DatasetVersion) -> str:
         keys = [k for k in _KEYS if k in sa.columns and k in sb.columns]
         joined = sa.join(sb, on=keys, how="full", coalesce=True, suffix="_b").sort(keys)
         shared = [c for c in sa.columns if c not in keys and f"{c}_b" in joined.columns]
-        numeric = [c for c in shared if joined.schema[c].is_numeric() and joined.schema[f"{c}_b"].is_numeric()]
+        numeric = [
+            c for c in shared if joined.schema[c].is_numeric() and joined.schema[f"{c}_b"].is_numeric()
+        ]
         ordered = keys + [x for c in shared for x in (c, f"{c}_b")]
         joined = joined.select(ordered).rename({c: f"{c}_a" for c in shared})
-        deltas = [(pl.col(f"{c}_b") - pl.col(f"{c}_a")).alias(f"Δ{c}") for c in numeric if c in ("rows", "tokens")]
+        deltas = [
+            (pl.col(f"{c}_b") - pl.col(f"{c}_a")).alias(f"Δ{c}") for c in numeric if c in ("rows", "tokens")
+        ]
         lines.append(table(joined.with_columns(deltas)))
     return "\n".join(lines)

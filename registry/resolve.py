@@ -34,7 +34,8 @@ def resolve_dataset(dataset_id: str, *, verify: bool = False, root: Path | str |
         version = pull(repo_id, revision, root=root)
     elif "/" in dataset_id or dataset_id.startswith((".", "~")):
         raise TempdraftError(
-            f"no dataset {dataset_id!r}: expected a folder with manifest.json, a Hub id 'org/name[@vN]', or name@vN"
+            f"no dataset {dataset_id!r}: expected a folder with manifest.json, "
+            "a Hub id 'org/name[@vN]', or name@vN"
         )
     else:
         version = get_version(dataset_id, root)

@@ -47,6 +47,8 @@ def register_folder(
     if missing:
         raise TempdraftError(f"{folder}: files listed in the manifest are missing: {', '.join(missing)}")
     catalog = Catalog(root)
+    if folder.resolve().is_relative_to((catalog.root / "datasets").resolve()):
+        raise TempdraftError(f"{folder} is already inside the registry store; use its name@vN instead")
 
     # 1. Cheap check without the write lock: most repeated builds stop here.
     existing = catalog.find(name, fingerprint)
@@ -68,7 +70,9 @@ def register_folder(
                 if dest.exists():  # left by a process that died between rename and commit
                     _remove(dest)
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                version = catalog.insert(conn, name, number, fingerprint, dest, manifest.get("created_at"), origin)
+                version = catalog.insert(
+                    conn, name, number, fingerprint, dest, manifest.get("created_at"), origin
+                )
                 os.rename(stage, dest)  # if this fails the transaction rolls back
                 return version
     except BaseException:
@@ -87,7 +91,9 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     """'name' | 'name@latest' -> (name, None); 'name@v3' -> (name, 3)."""
     m = _REF_RE.match(ref.strip())
     if not m:
-        raise TempdraftError(f"not a dataset version reference: {ref!r} (expected name, name@vN or name@latest)")
+        raise TempdraftError(
+            f"not a dataset version reference: {ref!r} (expected name, name@vN or name@latest)"
+        )
     check_name(m["name"])
     version = m["version"]
     return m["name"], int(version[1:]) if version and version != "latest" else None

@@ -14,7 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from registry.card import temperature_config, write_card
+from builders.requests import temperature_tag
+from registry.card import write_card
 
 
 def _sha256(path: Path) -> str:
@@ -60,7 +61,7 @@ def make_dataset_folder(
 
     frames: dict[str, dict[str, pl.DataFrame]] = {}
     for t in temperatures:
-        frames[temperature_config(t)] = {
+        frames[temperature_tag(t)] = {
             "train": _rows(t, "train", rows),
             "validation": _rows(t, "validation", max(1, rows // 2)),
         }

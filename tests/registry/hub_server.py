@@ -27,6 +27,7 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -94,7 +95,10 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
         def _send(self, status: int, body: object = b"", headers: dict[str, str] | None = None) -> None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "application/octet-stream")
+            self.send_header(
+                "Content-Type",
+                "application/json" if not isinstance(body, bytes) else "application/octet-stream",
+            )
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
@@ -149,11 +153,19 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
             if not self._authorized():
                 return self._error(401, "Invalid credentials in Authorization header")
             payload = json.loads(self._body())
-            repo_id = f"{payload['organization']}/{payload['name']}" if payload.get("organization") else payload["name"]
+            repo_id = (
+                f"{payload['organization']}/{payload['name']}"
+                if payload.get("organization")
+                else payload["name"]
+            )
             if repo_id in hub.repos:
                 # The Hub answers 409 with the repo's url; the client reads it when exist_ok=True.
                 message = "You already created this dataset repo"
-                return self._send(409, {"error": message, "url": f"{hub.url}/datasets/{repo_id}"}, {"X-Error-Message": message})
+                return self._send(
+                    409,
+                    {"error": message, "url": f"{hub.url}/datasets/{repo_id}"},
+                    {"X-Error-Message": message},
+                )
             repo = Repo(private=payload.get("visibility") == "private")
             repo.branches["main"] = hub.new_commit(repo, {".gitattributes": GITATTRIBUTES})
             hub.repos[repo_id] = repo
@@ -217,7 +229,10 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
                     return self._error(400, f"stand-in does not support {op['key']}")
             sha = hub.new_commit(r, files)
             r.branches[rev] = sha
-            self._send(200, {"commitUrl": f"{hub.url}/datasets/{repo}/commit/{sha}", "commitOid": sha, "success": True})
+            self._send(
+                200,
+                {"commitUrl": f"{hub.url}/datasets/{repo}/commit/{sha}", "commitOid": sha, "success": True},
+            )
 
         def tag(self, query: dict, repo: str, rev: str) -> None:
             payload = json.loads(self._body())
@@ -238,8 +253,17 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
             siblings = [{"rfilename": p} for p in sorted(r.commits[sha])]
             self._send(
                 200,
-                {"id": repo, "_id": repo, "sha": sha, "private": r.private, "siblings": siblings,
-                 "lastModified": "2025-01-01T00:00:00.000Z", "tags": [], "downloads": 0, "likes": 0},
+                {
+                    "id": repo,
+                    "_id": repo,
+                    "sha": sha,
+                    "private": r.private,
+                    "siblings": siblings,
+                    "lastModified": "2025-01-01T00:00:00.000Z",
+                    "tags": [],
+                    "downloads": 0,
+                    "likes": 0,
+                },
             )
 
         def _entries(self, files: dict[str, bytes], under: str, recursive: bool) -> list[dict]:
@@ -248,11 +272,19 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
             for path, data in sorted(files.items()):
                 if not path.startswith(prefix):
                     continue
-                rest = path[len(prefix):].split("/")
+                rest = path[len(prefix) :].split("/")
                 for depth in range(1, len(rest)):  # folders on the way
                     folder = prefix + "/".join(rest[:depth])
                     if recursive or depth == 1:
-                        out.setdefault(folder, {"type": "directory", "oid": _blob_oid(folder.encode()), "size": 0, "path": folder})
+                        out.setdefault(
+                            folder,
+                            {
+                                "type": "directory",
+                                "oid": _blob_oid(folder.encode()),
+                                "size": 0,
+                                "path": folder,
+                            },
+                        )
                 if recursive or len(rest) == 1:
                     out[path] = {"type": "file", "oid": _blob_oid(data), "size": len(data), "path": path}
             return list(out.values())
@@ -284,7 +316,9 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
             if (r := self._repo(repo)) is None or (sha := self._commit_of(r, rev)) is None:
                 return
             if path not in r.commits[sha]:
-                return self._error(404, "Entry not found", {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": sha})
+                return self._error(
+                    404, "Entry not found", {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": sha}
+                )
             data = r.commits[sha][path]
             headers = {"X-Repo-Commit": sha, "ETag": f'"{_blob_oid(data)}"', "Accept-Ranges": "bytes"}
             rng = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
@@ -294,7 +328,7 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
                 return self._send(206, data[start : end + 1], headers)
             self._send(200, data, headers)
 
-    ROUTES = [
+    ROUTES: list[tuple[str, str, Callable[..., None]]] = [
         (r"/api/repos/create", "POST", Handler.create_repo),
         (r"/api/validate-yaml", "POST", Handler.validate_yaml),
         (rf"/api/datasets/{_REPO}/refs", "GET", Handler.refs),

@@ -7,17 +7,13 @@ import json
 import datasets
 import yaml
 
-from registry.card import temperature_config, write_card
+from registry.card import write_card
 from tests.registry.dataset_factory import make_dataset_folder
 
 
 def _front_matter(text: str) -> dict:
     _, front, _ = text.split("---\n", 2)
     return yaml.safe_load(front)
-
-
-def test_temperature_config_names_have_no_dots():
-    assert [temperature_config(t) for t in (0, 0.7, 1.0, 1.25)] == ["t0_0", "t0_7", "t1_0", "t1_25"]
 
 
 def test_card_configs_and_lineage(tmp_path):

@@ -36,7 +36,11 @@ def test_two_processes_register_at_once(store, make, tmp_path):
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(go), str(w), *map(str, [shared[w], *distinct[w]])],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for w in range(2)
     ]

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import datasets
 import huggingface_hub.constants
@@ -20,6 +24,8 @@ from registry.hub import HubError, pull, push_version
 from registry.resolve import resolve_dataset
 from registry.versions import get_version, register_build
 from tests.registry.hub_server import HubStandIn
+
+pytestmark = pytest.mark.integration  # starts a local HTTP server
 
 
 @pytest.fixture
@@ -49,7 +55,9 @@ def test_push_then_pull_round_trip(store, make, hub, tmp_path):
     pulled = pull("org/toy", "v1", root=other)
     assert (pulled.ref, pulled.fingerprint, pulled.origin) == ("toy@v1", v1.fingerprint, "hub:org/toy@v1")
     assert pulled.verified_at is not None
-    assert sorted(p.relative_to(pulled.path).as_posix() for p in pulled.path.rglob("*") if p.is_file()) == local
+    assert (
+        sorted(p.relative_to(pulled.path).as_posix() for p in pulled.path.rglob("*") if p.is_file()) == local
+    )
     ds = datasets.load_dataset(str(pulled.path), "t0_7", split="train")
     assert set(ds["temperature"]) == {0.7}
 
@@ -68,7 +76,10 @@ def test_next_version_is_one_commit_without_stale_files(store, make, hub, tmp_pa
     assert _commits(hub) == 2
     assert any(p.startswith("data/t1_0/") for p in repo.commits[repo.tags["v1"]])
     v2_files = repo.commits[repo.tags["v2"]]
-    assert not any(p.startswith("data/t1_0/") for p in v2_files) and "data/t0_5/train-00000-of-00001.parquet" in v2_files
+    assert (
+        not any(p.startswith("data/t1_0/") for p in v2_files)
+        and "data/t0_5/train-00000-of-00001.parquet" in v2_files
+    )
     # Without a revision, pull takes the highest vN tag.
     assert pull("org/toy", root=tmp_path / "elsewhere").fingerprint == v2.fingerprint
 
@@ -145,3 +156,44 @@ def test_token_is_never_printed_or_written(store, make, hub, tmp_path):
     for data in hub.repos["org/toy"].commits.values():
         assert not any(token.encode() in blob for blob in data.values())
     assert json.loads((get_version("toy@v1").path / "manifest.json").read_text())  # still a manifest
+
+
+LOAD_FROM_HUB = """
+import sys, datasets
+t07 = datasets.load_dataset("org/toy", "t0_7", revision="v1")
+default = datasets.load_dataset("org/toy", split="train", revision="v1")
+print(t07["train"].num_rows, sorted(set(t07["train"]["temperature"])), default.num_rows)
+"""
+
+
+def test_load_dataset_reads_a_tagged_version_from_the_hub(store, make, hub, tmp_path):
+    """`datasets` reads HF_ENDPOINT at import, so it runs in a child process pointed at the stand-in."""
+    push_version(register_build(make(rows=4)), "org/toy")
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_OFFLINE": "0",
+        "HF_DATASETS_OFFLINE": "0",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD_FROM_HUB], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (
+        proc.stdout.split("\n")[-2] == "4 [0.7] 8"
+    )  # t0_7 train rows, its temperature, mixture (default) train rows
+
+
+def test_pull_refuses_a_corrupted_or_foreign_download(store, make, hub, tmp_path):
+    result = push_version(register_build(make()), "org/toy")
+    files = hub.repos["org/toy"].commits[result.commit]
+    files["data/t0_7/train-00000-of-00001.parquet"] = b"not parquet"
+    other = tmp_path / "elsewhere"
+    with pytest.raises(TempdraftError, match="data/t0_7/train-00000-of-00001.parquet: corrupted"):
+        pull("org/toy", "v1", root=other)
+    del files["manifest.json"]
+    with pytest.raises(TempdraftError, match="not a tempdraft dataset"):
+        pull("org/toy", "v1", root=other)
+    assert Catalog(other).versions() == [] and not any((other / "staging").iterdir())

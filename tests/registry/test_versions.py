@@ -61,3 +61,10 @@ def test_bad_references_and_manifests(store, make, tmp_path):
     with pytest.raises(TempdraftError, match="t0_7/train-00000-of-00001.parquet"):
         register_build(folder)
     assert folder.exists()  # a refused folder is left where it was
+
+
+def test_a_stored_version_cannot_be_registered_again(store, make):
+    v = register_build(make())
+    with pytest.raises(TempdraftError, match="already inside the registry store"):
+        register_build(v.path)
+    assert (v.path / "manifest.json").is_file()
