@@ -24,7 +24,6 @@ def table(df: pl.DataFrame) -> str:
         tbl_width_chars=200,
         tbl_formatting="ASCII_MARKDOWN",
         fmt_str_lengths=80,
-        float_precision=4,
     ):
         return str(df)
 
