@@ -45,22 +45,22 @@ def _write_config(frame: pl.DataFrame, folder: Path, config: str) -> None:
         write_parquet_atomic(part, folder / rel)
 
 
-def assemble_dataset(rows: pl.DataFrame, mixture_rows: pl.DataFrame | None, out: Path,
+def assemble_dataset(rows: pl.DataFrame | None, mixture_rows: pl.DataFrame | None, out: Path,
                      manifest: dict[str, Any]) -> Path:
-    """Write every config and the manifest/card into a temporary folder beside `out`, then rename it."""
+    """Write every config and the manifest/card into a temporary folder beside `out`, then rename it.
+    `rows` (the sampled pool) become one config per temperature; a dataset composed from another
+    dataset's pool holds only its mixture."""
     from registry.card import write_card
 
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    temperatures = sorted(set(rows["temperature"].to_list()))
-    for t in temperatures:
+    for t in sorted(set(rows["temperature"])) if rows is not None else []:
         _write_config(rows.filter(pl.col("temperature") == t), tmp, temperature_tag(t))
     if mixture_rows is not None:
         _write_config(mixture_rows, tmp, "mixture")
     manifest = {
         **manifest,
-        "temperatures": temperatures,
         "files": {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*.parquet"))},
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))

@@ -160,6 +160,10 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
     print_plan(recipe, requests)
     if not requests:
         raise TempdraftError("the recipe's sources gave no prompts")
+    if recipe.mixture is not None:  # fail before sampling when the pool could never hold the mixture
+        from builders.mixture import check_mixture_fits
+
+        check_mixture_fits(requests, recipe.mixture, recipe.seed)
     if dry_run:
         return BuildResult(None, None, len(requests))
     assert recipe.teacher is not None
@@ -182,6 +186,7 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
         "name": recipe.name, "fingerprint": fp, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"), "code_version": code_version(),
         "teacher": teacher.to_dict(), "seed": recipe.seed, **meta, "versions": _versions(meta["backend"].get("version")),
+        "temperatures": sorted(set(rows["temperature"])),
         "counts": _counts(rows, mixture_rows), "stats": stats.to_dicts(),
         "mixture_stats": dataset_stats(mixture_rows).to_dicts() if mixture_rows is not None else None,
     }
@@ -215,4 +220,42 @@ def _mixture(recipe: Recipe, rows: pl.DataFrame) -> pl.DataFrame | None:
 
 
 def _compose_from_pool(recipe: Recipe, argv: list[str], dry_run: bool) -> BuildResult:
-    raise TempdraftError("composing from `pool` is not available yet")
+    """A recipe with `pool:` composes a mixture from an already-built dataset: no teacher, no engine."""
+    from builders.assemble import assemble_dataset
+    from builders.mixture import compose_mixture
+    from builders.stats import dataset_stats, format_table
+    from registry.resolve import resolve_dataset
+
+    assert recipe.pool is not None
+    if recipe.mixture is None:
+        raise TempdraftError("a recipe with `pool` composes a mixture: add a `mixture` section")
+    folder = resolve_dataset(recipe.pool)
+    pool_manifest = json.loads((folder / "manifest.json").read_text())
+    rows = pl.concat([
+        pl.read_parquet(f).with_columns(pl.lit(split).alias("split"))
+        for split in ("train", "validation") for f in sorted(folder.glob(f"data/t*/{split}-*.parquet"))
+    ], how="diagonal_relaxed")
+    print(f"[plan] {recipe.name}: composing from {recipe.pool} ({rows.height} rows, "
+          f"temperatures {sorted(set(rows['temperature']))})")
+    mixture_rows = compose_mixture(rows, recipe.mixture, recipe.seed)
+    if dry_run:
+        return BuildResult(None, None, mixture_rows.height)
+    fp = fingerprint(recipe, pool_manifest["teacher"]["revision"], pool_manifest["fingerprint"])
+    out = _output_dir(recipe, fp)
+    if (out / "manifest.json").is_file() and json.loads((out / "manifest.json").read_text()).get("fingerprint") == fp:
+        print(f"[build] already built: {out}", file=sys.stderr)
+        return BuildResult(out, fp, mixture_rows.height, reused=True)
+    stats = dataset_stats(mixture_rows)
+    manifest = {
+        "name": recipe.name, "fingerprint": fp, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"), "code_version": code_version(),
+        "pool": {"id": recipe.pool, "name": pool_manifest["name"], "fingerprint": pool_manifest["fingerprint"]},
+        **{k: pool_manifest[k] for k in ("teacher", "tokenizer", "backend") if k in pool_manifest},
+        "seed": recipe.seed, "versions": _versions(None), "temperatures": sorted(set(mixture_rows["temperature"])),
+        "counts": {"mixture_rows": mixture_rows.height, "prompts": mixture_rows["prompt_id"].n_unique()},
+        "stats": stats.to_dicts(),
+    }
+    assemble_dataset(None, mixture_rows, out, manifest)
+    print(format_table(stats))
+    print(f"[build] composed {mixture_rows.height} rows from {recipe.pool} -> {out}")
+    return BuildResult(out, fp, mixture_rows.height, stats)

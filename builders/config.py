@@ -93,8 +93,11 @@ def semantic_problems(recipe: Recipe, base_dir: Path) -> list[tuple[str, str]]:
                 problems.append((key, "required when the recipe samples (or give `pool` to compose a built dataset)"))
         if not recipe.sources:
             problems.append(("sources", "at least one prompt source is required when the recipe samples"))
-    elif recipe.sources or recipe.sampling is not None:
-        problems.append(("pool", "a recipe composing from `pool` takes no `sources` or `sampling`"))
+    else:
+        if recipe.sources or recipe.sampling is not None:
+            problems.append(("pool", "a recipe composing from `pool` takes no `sources` or `sampling`"))
+        if recipe.mixture is None:
+            problems.append(("mixture", "a recipe composing from `pool` needs a mixture"))
     if recipe.teacher is not None:
         model = recipe.teacher.model
         looks_local = model.startswith((".", "/", "~")) or Path(model).expanduser().exists()

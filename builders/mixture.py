@@ -13,7 +13,7 @@ import hashlib
 import polars as pl
 
 from builders.errors import RecipeError
-from builders.mixture_spec import MixtureSpec
+from builders.mixture_spec import Filters, MixtureSpec
 
 
 def _largest_remainder(total: int, weights: list[float]) -> list[int]:
@@ -99,3 +99,15 @@ def compose_mixture(rows: pl.DataFrame, spec: MixtureSpec, seed: int) -> pl.Data
     if problems:
         raise RecipeError(problems, origin="mixture")
     return pl.concat(parts) if parts else rows.head(0).with_columns(pl.lit(0, dtype=pl.Int32).alias("mixture_component"))
+
+
+def check_mixture_fits(requests: list, spec: MixtureSpec, seed: int) -> None:
+    """Before sampling: would the planned pool hold the mixture even if every row passed the filters?
+    Runs the real composition on placeholder rows (one per request), so the rule is the same one."""
+    placeholder = pl.DataFrame({
+        "request_id": [r.request_id for r in requests], "prompt_id": [r.prompt.prompt_id for r in requests],
+        "source": [r.prompt.source for r in requests], "response": [r.request_id for r in requests],
+        "temperature": [r.temperature for r in requests], "num_tokens": [1] * len(requests),
+        "finish_reason": ["stop"] * len(requests),
+    })
+    compose_mixture(placeholder, spec.model_copy(update={"filters": Filters(min_tokens=0), "dedup": False}), seed)

@@ -121,7 +121,15 @@ class EngineSpec(Strict):
     tensor_parallel_size: int = Field(1, ge=1, description="vLLM: GPUs per engine.")
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vLLM: fraction of GPU memory for the engine.")
     cpu_kvcache_gib: float = Field(2.0, gt=0, description="vLLM-CPU: KV-cache size in GiB (VLLM_CPU_KVCACHE_SPACE).")
-    block_size: int | None = Field(None, gt=0, description="vLLM: KV-cache block size; small blocks let short prompts share prefill.")
+    # None = 32 on CPU, vLLM's own default on GPU. Prefix caching shares only *full* blocks, and vLLM-CPU's
+    # default block of 128 tokens is longer than a typical chat prompt (~95 tokens for SmolLM2 + GSM8K),
+    # so K temperatures of one prompt each redo the whole prefill; 32 is the smallest size vLLM-CPU's
+    # attention accepts (multiples of 32 only) and lets them share all but the last partial block.
+    # GPU backends pick their own sizes (some require 64+), so no fixed value is forced there.
+    block_size: int | None = Field(
+        None, gt=0, description="vLLM: KV-cache block size; default 32 on CPU (short prompts then share prefill "
+        "across temperatures), vLLM's default on GPU. vLLM-CPU accepts multiples of 32 only."
+    )
     enforce_eager: bool = Field(True, description="vLLM: skip graph capture/compilation (faster start, slower steps).")
 
 

