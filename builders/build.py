@@ -42,6 +42,7 @@ class BuildResult:
     rows: int
     stats: pl.DataFrame | None = None
     reused: bool = False
+    version: str | None = None  # name@vN when registered in the catalog
 
 
 def code_version() -> str:
@@ -170,11 +171,8 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
     teacher = resolve_teacher(recipe.teacher.model, recipe.teacher.revision)  # 2. teacher identity -> fingerprint
     fp = fingerprint(recipe, teacher.revision)
     out = _output_dir(recipe, fp)
-    if (out / "manifest.json").is_file():
-        if json.loads((out / "manifest.json").read_text()).get("fingerprint") == fp:
-            print(f"[build] already built: {out}", file=sys.stderr)
-            return BuildResult(out, fp, len(requests), reused=True)
-        raise TempdraftError(f"{out} holds a different build; choose another output.dir")
+    if (existing := _existing(recipe, fp, out)) is not None:
+        return existing
     work = out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
     (work / "fingerprint").write_text(fp)
@@ -195,8 +193,38 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
     print(format_table(stats))
     if mixture_rows is not None:
         print("[mixture]\n" + format_table(dataset_stats(mixture_rows)))
-    print(f"[build] wrote {rows.height} rows -> {out}")
-    return BuildResult(out, fp, rows.height, stats)
+    return _publish(recipe, out, fp, rows.height, stats)
+
+
+def _existing(recipe: Recipe, fp: str, out: Path) -> BuildResult | None:
+    """The finished result of an identical recipe (same fingerprint), if there is one: never build twice."""
+    if recipe.output.dir is None:
+        from registry.versions import find_version
+
+        if (v := find_version(recipe.name, fp)) is not None:
+            print(f"[build] already built: {v.ref} ({v.path})", file=sys.stderr)
+            return BuildResult(v.path, fp, 0, reused=True, version=v.ref)
+        return None
+    if (out / "manifest.json").is_file():
+        if json.loads((out / "manifest.json").read_text()).get("fingerprint") == fp:
+            print(f"[build] already built: {out}", file=sys.stderr)
+            return BuildResult(out, fp, 0, reused=True)
+        raise TempdraftError(f"{out} holds a different build; choose another output.dir")
+    return None
+
+
+def _publish(recipe: Recipe, out: Path, fp: str, rows: int, stats: pl.DataFrame) -> BuildResult:
+    """Default output: register as name@vN in the catalog (the folder moves into the store). An explicit
+    output.dir stays a plain dataset folder where the user asked for it."""
+    if recipe.output.dir is not None:
+        print(f"[build] wrote {rows} rows -> {out}")
+        return BuildResult(out, fp, rows, stats)
+    from registry.versions import register_build
+
+    v = register_build(out)
+    print(f"[build] wrote {rows} rows -> {v.ref} ({v.path})")
+    print(f"        load it: datasets.load_dataset('{v.path}', '<config>')  |  python -m registry show {v.ref}")
+    return BuildResult(v.path, fp, rows, stats, version=v.ref)
 
 
 def _counts(rows: pl.DataFrame, mixture_rows: pl.DataFrame | None) -> dict[str, Any]:
@@ -242,9 +270,8 @@ def _compose_from_pool(recipe: Recipe, argv: list[str], dry_run: bool) -> BuildR
         return BuildResult(None, None, mixture_rows.height)
     fp = fingerprint(recipe, pool_manifest["teacher"]["revision"], pool_manifest["fingerprint"])
     out = _output_dir(recipe, fp)
-    if (out / "manifest.json").is_file() and json.loads((out / "manifest.json").read_text()).get("fingerprint") == fp:
-        print(f"[build] already built: {out}", file=sys.stderr)
-        return BuildResult(out, fp, mixture_rows.height, reused=True)
+    if (existing := _existing(recipe, fp, out)) is not None:
+        return existing
     stats = dataset_stats(mixture_rows)
     manifest = {
         "name": recipe.name, "fingerprint": fp, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -257,5 +284,4 @@ def _compose_from_pool(recipe: Recipe, argv: list[str], dry_run: bool) -> BuildR
     }
     assemble_dataset(None, mixture_rows, out, manifest)
     print(format_table(stats))
-    print(f"[build] composed {mixture_rows.height} rows from {recipe.pool} -> {out}")
-    return BuildResult(out, fp, mixture_rows.height, stats)
+    return _publish(recipe, out, fp, mixture_rows.height, stats)

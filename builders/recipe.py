@@ -134,7 +134,9 @@ class EngineSpec(Strict):
 
 
 class OutputSpec(Strict):
-    dir: str | None = Field(None, description="Output folder; default $TEMPDRAFT_HOME/builds/<name>-<fingerprint>.")
+    dir: str | None = Field(
+        None, description="Write a plain dataset folder here. Default: register the build in the local catalog as name@vN."
+    )
     shard_size: int = Field(256, gt=0, description="Requests per shard: the unit of resume and of one engine call.")
     validation_fraction: float = Field(
         0.1, ge=0, lt=1, description="Share of prompts held out as the validation split (split by prompt, never by row)."
