@@ -1,0 +1,200 @@
+"""The `python -m evaluate run` config: one pydantic schema, from YAML, `--set k=v` or `--field v` flags.
+
+    # evaluate.yaml
+    target: smollm2-135m-instruct
+    drafts: [runs/draft-t0_7, runs/draft-mix]
+    temperatures: [0.0, 0.5, 1.0]
+    prompts: my-dataset@v1            # or a folder, or prompts.jsonl
+    output_dir: runs/eval-smollm2
+
+Every problem is collected and raised once as a `ConfigError` naming each field path; the CLI prints it
+and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from builders.errors import TempdraftError
+
+OFFLINE_ALIASES = ("smollm2-135m-instruct",)
+
+
+class ConfigError(TempdraftError):
+    """All problems of one evaluate config, each with the dotted path of its field."""
+
+    def __init__(self, problems: list[tuple[str, str]], origin: str = "config"):
+        self.problems = sorted(set(problems))
+        lines = [f"{origin}: {len(self.problems)} problem(s)"]
+        lines += [f"  - {path or '<root>'}: {message}" for path, message in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(
+        description="Target model: offline alias 'smollm2-135m-instruct', a local folder or a Hub id."
+    )
+    drafts: list[str] = Field(
+        min_length=1,
+        description="Draft model folders or Hub ids, compared in one table. A "
+        "folder's tempdraft-draft.json may give its `name` and `kd_temperature`.",
+    )
+    prompts: str = Field(
+        description="Held-out prompts: a dataset id (name@vN or folder; its `split` rows) or a "
+        "JSONL file with a prompt column."
+    )
+    output_dir: str = Field(description="Folder for results.json, results.md and the PNG plots.")
+    temperatures: list[float] = Field(
+        default=[0.0, 0.5, 1.0], min_length=1, description="Decoding temperatures; 0 means greedy."
+    )
+    k: int = Field(default=4, ge=1, le=32, description="Draft tokens proposed per target call.")
+    max_new_tokens: int = Field(default=64, ge=1, le=8192, description="New tokens per prompt.")
+    num_prompts: int = Field(default=16, ge=1, description="Prompts evaluated (the first ones by prompt_id).")
+    split: str = Field(default="validation", description="Dataset split holding the held-out prompts.")
+    prompt_column: str = Field(
+        default="prompt",
+        description="JSONL only: column with the prompt text (a `messages` column is used when present).",
+    )
+    analytic: bool = Field(
+        default=True, description="Also estimate α from one teacher-forced pass per temperature."
+    )
+    analytic_samples: int = Field(
+        default=16,
+        ge=1,
+        description="Held-out teacher samples per temperature for the "
+        "analytic α (dataset rows at that temperature, else the target-alone outputs).",
+    )
+    baselines: list[Literal["assisted", "vllm"]] = Field(
+        default=["assisted"],
+        description="Also time transformers assisted generation ('assisted') and/or vLLM "
+        "draft-model speculative decoding ('vllm', when vllm is importable).",
+    )
+    seed: int = Field(default=0, description="Base seed of every sampler (per prompt: seed + prompt index).")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="'auto' picks cuda when available."
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto", description="Model weights dtype; 'auto' keeps the checkpoint's."
+    )
+    cache: Literal["dynamic", "static"] = Field(
+        default="dynamic",
+        description="KV cache: 'dynamic' (crop on rejection) or 'static' (preallocated; needed for compile).",
+    )
+    compile: bool = Field(
+        default=False,
+        description="torch.compile the decode forwards (CUDA graphs on GPU); needs cache: static.",
+    )
+    threads: int | None = Field(
+        default=None, ge=1, description="torch CPU threads (default: torch's choice)."
+    )
+
+    @field_validator("temperatures")
+    @classmethod
+    def _temperatures(cls, v: list[float]) -> list[float]:
+        bad = [t for t in v if not 0.0 <= t <= 2.0]
+        if bad:
+            raise ValueError(f"temperatures must lie in [0, 2], got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"temperatures repeat: {v}")
+        return sorted(v)
+
+
+def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] != "missing" and "input" in e and not isinstance(e["input"], dict):
+            msg = f"{msg} (got {json.dumps(e['input'], default=str)[:80]})"
+        problems.append((path, msg))
+    return problems
+
+
+def _model_problem(field: str, name: str) -> tuple[str, str] | None:
+    if name.lower() in OFFLINE_ALIASES:
+        return None
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return (
+            None
+            if (folder / "config.json").is_file()
+            else (field, f"model folder {name!r} has no config.json")
+        )
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        return (field, f"no model folder {name!r} (and not a Hub id 'org/name')")
+    return None
+
+
+def semantic_problems(cfg: EvalConfig) -> list[tuple[str, str]]:
+    """Checks that need the filesystem: models and prompts exist, combinations make sense."""
+    problems = [p for p in [_model_problem("target", cfg.target)] if p]
+    problems += [p for i, d in enumerate(cfg.drafts) if (p := _model_problem(f"drafts.{i}", d))]
+    source = Path(cfg.prompts).expanduser()
+    if source.suffix == ".jsonl":
+        if not source.is_file():
+            problems.append(("prompts", f"no such JSONL file: {cfg.prompts}"))
+    else:
+        from registry.resolve import resolve_dataset
+
+        try:
+            resolve_dataset(cfg.prompts)
+        except TempdraftError as e:
+            problems.append(("prompts", str(e)))
+    if cfg.compile and cfg.cache != "static":
+        problems.append(("compile", "torch.compile needs fixed shapes: set cache: static"))
+    out = Path(cfg.output_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        problems.append(("output_dir", f"{cfg.output_dir} exists and is not a folder"))
+    return problems
+
+
+def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """`set_path(d, "temperatures", [0, 1])`; nested keys are dotted (the schema is flat today)."""
+    *parents, last = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None, values: dict[str, Any] | None = None
+) -> EvalConfig:
+    """YAML file (optional) <- `key=value` overrides (values are YAML) <- already-parsed flag values."""
+    origin = str(path) if path else "flags"
+    data: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError([("", f"no such config file: {file}")], origin)
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError([("", f"not valid YAML: {e}")], origin) from None
+        if not isinstance(data, dict):
+            raise ConfigError([("", "a config is a YAML mapping")], origin)
+    problems: list[tuple[str, str]] = []
+    for text in overrides or []:
+        if "=" not in text:
+            problems.append((text, "an override is written key=value"))
+            continue
+        key, raw = text.split("=", 1)
+        set_path(data, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+    for key, value in (values or {}).items():
+        set_path(data, key, value)
+    if problems:
+        raise ConfigError(problems, origin)
+    try:
+        cfg = EvalConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_pydantic_problems(e), origin) from None
+    if problems := semantic_problems(cfg):
+        raise ConfigError(problems, origin)
+    return cfg

@@ -1,0 +1,77 @@
+"""Draft models: what a draft folder says about itself, and layer-truncated drafts for benchmarks.
+
+A trained draft folder may carry `tempdraft-draft.json` (written by distill/); we read `name` and
+`kd_temperature` when present — the KD temperature is the row of the KD-T × decode-T heatmap.
+
+`truncated_draft(target, n)` keeps the target's first n decoder layers, final norm, embeddings and
+lm_head (copied weights, same tokenizer): an untrained but realistic-cost draft.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+CARD = "tempdraft-draft.json"
+
+
+@dataclass(frozen=True)
+class DraftInfo:
+    path: str
+    name: str
+    kd_temperature: float | None = None
+
+
+def read_draft_info(path: str | Path) -> DraftInfo:
+    """Name and KD temperature of a draft; missing card or keys fall back to the folder name / None."""
+    folder = Path(path).expanduser()
+    name = folder.name or str(path)
+    kd_t: float | None = None
+    card = folder / CARD
+    if card.is_file():
+        data = json.loads(card.read_text())
+        name = str(data.get("name") or name)
+        raw = data.get("kd_temperature")
+        kd_t = float(raw) if isinstance(raw, int | float) else None
+    return DraftInfo(path=str(path), name=name, kd_temperature=kd_t)
+
+
+def truncated_draft(target, num_layers: int):
+    """A new model holding copies of the target's first `num_layers` layers (the target is untouched)."""
+    config = copy.deepcopy(target.config)
+    if not 0 < num_layers <= config.num_hidden_layers:
+        raise ValueError(f"num_layers must be in 1..{config.num_hidden_layers}, got {num_layers}")
+    config.num_hidden_layers = num_layers
+    for key in ("layer_types",):  # per-layer lists (sliding/full attention) must match the new depth
+        if isinstance(getattr(config, key, None), list):
+            setattr(config, key, getattr(config, key)[:num_layers])
+    draft = type(target)(config).to(dtype=target.dtype, device=target.device)
+    own = draft.state_dict()
+    draft.load_state_dict({k: v for k, v in target.state_dict().items() if k in own}, strict=True)
+    draft.generation_config = copy.deepcopy(target.generation_config)
+    return draft.eval()
+
+
+def save_truncated_draft(
+    target_dir: str | Path, num_layers: int, out_dir: str | Path, dtype: str = "auto"
+) -> Path:
+    """Write a truncated draft folder (weights + tokenizer + card) that `python -m evaluate run` can load."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = AutoModelForCausalLM.from_pretrained(target_dir, dtype=dtype)
+    out = Path(out_dir)
+    truncated_draft(target, num_layers).save_pretrained(out)
+    AutoTokenizer.from_pretrained(target_dir).save_pretrained(out)
+    (out / CARD).write_text(
+        json.dumps(
+            {
+                "name": f"{Path(target_dir).name}-first{num_layers}",
+                "truncated_from": str(target_dir),
+                "num_layers": num_layers,
+            },
+            indent=2,
+        )
+    )
+    return out

@@ -1,0 +1,95 @@
+"""One causal LM at batch size 1 with a KV cache that can be rolled back after rejected drafts.
+
+- `dynamic`: transformers `DynamicCache`; rollback crops the tensors (cheap views). Best on CPU.
+- `static`: transformers `StaticCache`, allocated once and reused across prompts; rollback only moves
+  the write position back. Stale entries beyond it are never read: every query at position i is causally
+  masked to keys ≤ i, and the next forward overwrites them. Fixed shapes let `torch.compile` capture the
+  decode forwards (CUDA graphs with mode="reduce-overhead" on GPU).
+
+Positions are passed explicitly from a preallocated arange so no step allocates a position tensor.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+
+if TYPE_CHECKING:  # annotations only: importing transformers is slow
+    from transformers import PreTrainedModel
+
+CacheKind = Literal["dynamic", "static"]
+
+
+class CachedLM:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        cache: CacheKind = "dynamic",
+        max_len: int = 2048,
+        compile_decode: bool = False,
+    ):
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.kind: CacheKind = cache
+        self.max_len = max_len
+        self.length = 0  # tokens held in the cache (our mirror, so rollback needs no device sync)
+        self._positions = torch.arange(max_len, device=self.device).unsqueeze(0)
+        self._pos_bufs: dict[
+            int, torch.Tensor
+        ] = {}  # one fixed input buffer per decode width (compile-friendly)
+        self._cache: Any = self._new_cache() if cache == "static" else None
+        # Prefill has a new shape per prompt and stays eager; only the fixed-shape decode calls compile.
+        self._decode = model.forward
+        if compile_decode:
+            mode = "reduce-overhead" if self.device.type == "cuda" else "default"
+            self._decode = torch.compile(model.forward, mode=mode, dynamic=False, fullgraph=False)
+
+    def _new_cache(self):
+        from transformers import DynamicCache, StaticCache
+
+        if self.kind == "static":
+            return StaticCache(config=self.model.config, max_cache_len=self.max_len)
+        return DynamicCache(config=self.model.config)
+
+    def reset(self) -> None:
+        """Start a new sequence: a fresh dynamic cache, or the same static buffers rewound to 0."""
+        if self.kind == "static":
+            self.rollback(0)
+        else:
+            self._cache = self._new_cache()
+        self.length = 0
+
+    def rollback(self, length: int) -> None:
+        """Forget every cached token at index ≥ `length`."""
+        if length > self.length:
+            raise ValueError(f"cannot roll back to {length}: the cache holds {self.length} tokens")
+        if self.kind == "static":
+            for layer in self._cache.layers:
+                layer.cumulative_length.fill_(length)
+        elif length < self.length:
+            self._cache.crop(length - self.length)  # a negative argument removes that many tokens
+        self.length = length
+
+    @torch.inference_mode()
+    def forward(self, tokens: torch.Tensor, keep: int = 1, prefill: bool = False) -> torch.Tensor:
+        """Feed `tokens` ([1, n]) after the cached ones; return the last `keep` rows of logits ([keep, V])."""
+        n = tokens.shape[1]
+        if self.length + n > self.max_len:
+            raise ValueError(f"sequence of {self.length + n} tokens exceeds the cache size {self.max_len}")
+        positions = self._positions[:, self.length : self.length + n]
+        fn = self.model.forward
+        if not prefill:
+            fn = self._decode
+            if n not in self._pos_bufs:
+                self._pos_bufs[n] = torch.empty((1, n), dtype=torch.long, device=self.device)
+            positions = self._pos_bufs[n].copy_(positions)
+        out = fn(
+            input_ids=tokens,
+            position_ids=positions,
+            past_key_values=self._cache,
+            use_cache=True,
+            logits_to_keep=keep,
+        )
+        self.length += n
+        return out.logits[0]

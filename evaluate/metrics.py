@@ -1,0 +1,92 @@
+"""Per-temperature metrics from sampler runs (pure Python: the GPU benchmark imports this too).
+
+Timing convention: speedup compares the *decode phase* (after the prompt is cached) of the sampler with
+the target alone on the same prompts, because that is what the cost model describes; the end-to-end
+figure, prompt processing included, is reported beside it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+from evaluate.costmodel import expected_tokens_per_call, predicted_speedup
+from evaluate.specdec import Generation
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def alpha_with_se(per_prompt_betas: Sequence[Sequence[float]]) -> tuple[float, float, int]:
+    """Pooled mean β; its standard error with prompts as clusters (a prompt's positions correlate); count."""
+    flat = [b for bs in per_prompt_betas for b in bs]
+    if not flat:
+        return float("nan"), float("nan"), 0
+    alpha = sum(flat) / len(flat)
+    means = [sum(bs) / len(bs) for bs in per_prompt_betas if bs]
+    se = statistics.stdev(means) / math.sqrt(len(means)) if len(means) > 1 else float("nan")
+    return alpha, se, len(flat)
+
+
+def target_alone_summary(alone: Sequence[Generation]) -> dict[str, float]:
+    tokens = sum(len(g.tokens) for g in alone)
+    decode_s = sum(g.decode_s for g in alone)
+    prefill_s = sum(g.prefill_s for g in alone)
+    return {
+        "tokens": tokens,
+        "decode_s": decode_s,
+        "prefill_s": prefill_s,
+        "step_s": _ratio(decode_s, sum(g.target_calls for g in alone)),
+        "s_per_token": _ratio(decode_s, tokens),
+        "s_per_token_e2e": _ratio(decode_s + prefill_s, tokens),
+        "tokens_per_s": _ratio(tokens, decode_s),
+    }
+
+
+def speculative_summary(spec: Sequence[Generation], alone: dict[str, float], k: int) -> dict[str, float]:
+    """Empirical α, acceptance, block efficiency, cost ratio c, speedup and the cost-model prediction."""
+    tokens = sum(len(g.tokens) for g in spec)
+    decode_s = sum(g.decode_s for g in spec)
+    prefill_s = sum(g.prefill_s for g in spec)
+    target_calls = sum(g.target_calls for g in spec)
+    draft_calls = sum(g.draft_calls for g in spec)
+    alpha, alpha_se, positions = alpha_with_se([g.betas for g in spec])
+    draft_step_s = _ratio(sum(g.draft_s for g in spec), draft_calls)
+    verify_step_s = _ratio(sum(g.target_s for g in spec), target_calls)
+    c = _ratio(draft_step_s, alone["step_s"])
+    verify_cost = _ratio(verify_step_s, alone["step_s"])
+    s_per_token = _ratio(decode_s, tokens)
+    speedup = _ratio(alone["s_per_token"], s_per_token)
+    predicted = predicted_speedup(alpha, k, c) if not math.isnan(alpha) else float("nan")
+    return {
+        "tokens": tokens,
+        "alpha": alpha,
+        "alpha_se": alpha_se,
+        "alpha_positions": positions,
+        "acceptance_rate": _ratio(sum(g.accepted for g in spec), sum(g.drafted for g in spec)),
+        "block_efficiency": _ratio(tokens, target_calls),
+        "predicted_block_efficiency": expected_tokens_per_call(alpha, k)
+        if not math.isnan(alpha)
+        else float("nan"),
+        "target_calls": target_calls,
+        "draft_calls": draft_calls,
+        "draft_step_s": draft_step_s,
+        "verify_step_s": verify_step_s,
+        "target_step_s": alone["step_s"],
+        "c": c,
+        "verify_cost": verify_cost,
+        "s_per_token": s_per_token,
+        "target_s_per_token": alone["s_per_token"],
+        "tokens_per_s": _ratio(tokens, decode_s),
+        "speedup": speedup,
+        "speedup_e2e": _ratio(alone["s_per_token_e2e"], _ratio(decode_s + prefill_s, tokens)),
+        "predicted_speedup": predicted,
+        "empirical_over_predicted": _ratio(speedup, predicted),
+        # Same model with the measured cost of a (k+1)-token verification instead of 1: on compute-bound
+        # CPUs this is the term the paper's model leaves out.
+        "predicted_speedup_with_verify_cost": (
+            predicted_speedup(alpha, k, c, verify_cost) if not math.isnan(alpha) else float("nan")
+        ),
+    }

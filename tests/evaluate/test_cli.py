@@ -1,0 +1,147 @@
+"""`python -m evaluate`: a real sweep on the tiny models writes JSON/Markdown/PNG; bad configs exit 2."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from evaluate.cli import main
+from evaluate.drafts import save_truncated_draft
+from evaluate.specdec import AutoregressiveDecoder
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def dataset(tmp_path, tiny_pair, tiny_prompts, tiny_teacher_dir) -> Path:
+    """A built-dataset folder as builders/ writes it: manifest + data/t1_0/validation-*.parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target, _, tokenizer = tiny_pair
+    sampler = AutoregressiveDecoder(target, [tokenizer.eos_token_id], max_len=512)
+    rows = []
+    for i, prompt in enumerate(tiny_prompts[:3]):
+        response = sampler.generate(prompt, 12, 1.0, torch.Generator().manual_seed(i)).tokens
+        rows.append(
+            {
+                "prompt_id": f"p{i}",
+                "source": "gsm8k",
+                "prompt": "q",
+                "messages": [{"role": "user", "content": "q"}],
+                "prompt_token_ids": prompt,
+                "response": tokenizer.decode(response),
+                "response_token_ids": response,
+                "temperature": 1.0,
+                "top_p": 1.0,
+                "seed": i,
+                "sample_index": 0,
+                "finish_reason": "length",
+                "num_tokens": len(response),
+            }
+        )
+    folder = tmp_path / "ds"
+    rel = "data/t1_0/validation-00000-of-00001.parquet"
+    (folder / rel).parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), folder / rel)
+    # The fields the registry checks on resolve: name, fingerprint, and a sha256 for every shard.
+    manifest = {
+        "name": "tiny-eval",
+        "fingerprint": "test-fixture",
+        "teacher": {"path": str(tiny_teacher_dir)},
+        "files": {rel: hashlib.sha256((folder / rel).read_bytes()).hexdigest()},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset):
+    draft = save_truncated_draft(tiny_teacher_dir, 2, tmp_path / "draft")
+    card = json.loads((draft / "tempdraft-draft.json").read_text())
+    (draft / "tempdraft-draft.json").write_text(json.dumps({**card, "name": "first2", "kd_temperature": 1.0}))
+    out = tmp_path / "out"
+    code = main(
+        [
+            "run",
+            "--target",
+            str(tiny_teacher_dir),
+            "--drafts",
+            str(draft),
+            "--prompts",
+            str(dataset),
+            "--temperatures",
+            "0,1",
+            "--k",
+            "2",
+            "--max-new-tokens",
+            "8",
+            "--num-prompts",
+            "2",
+            "--threads",
+            "1",
+            "--output-dir",
+            str(out),
+        ]
+    )
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["command"].startswith("python -m evaluate run --target")
+    assert results["environment"]["versions"]["torch"] and results["environment"]["device_name"]
+    assert results["prompts"]["count"] == 2
+    (d,) = results["drafts"]
+    assert (d["name"], d["kd_temperature"]) == ("first2", 1.0)
+    by_t = {r["temperature"]: r for r in d["results"]}
+    assert set(by_t) == {0.0, 1.0}
+    for r in by_t.values():
+        assert 0 <= r["alpha"] <= 1 and r["block_efficiency"] >= 1 and r["speedup"] > 0
+        assert r["assisted"]["tokens"] > 0
+    assert by_t[1.0]["analytic"]["source"] == "dataset"  # the dataset has T=1 teacher samples
+    assert by_t[0.0]["analytic"]["source"] == "target-alone outputs"  # and none at T=0
+    table = (out / "results.md").read_text()
+    assert "| first2 | 1 | 0 |" in table and "| first2 | 1 | 1 |" in table
+    for png in ("speedup_vs_temperature", "alpha_vs_temperature", "heatmap_kd_vs_decode_temperature"):
+        assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_config_exits_2_naming_every_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "target: t\ndrafts: []\nprompts: p.jsonl\noutput_dir: o\nk: 0\ntemperatures: [0.5, 3]\n"
+        "max_new_token: 5\ndtype: fp8\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "evaluate", "validate", str(bad)], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for path in ("drafts:", "k:", "temperatures:", "max_new_token:", "dtype:"):
+        assert f"  - {path}" in proc.stderr, proc.stderr
+    assert "(got 3" not in proc.stderr or "temperatures" in proc.stderr
+
+
+def test_missing_files_are_reported_together(tmp_path, capsys):
+    code = main(
+        [
+            "validate",
+            "--target",
+            str(tmp_path / "nope"),
+            "--drafts",
+            str(tmp_path),
+            "--prompts",
+            str(tmp_path / "missing.jsonl"),
+            "--output-dir",
+            str(tmp_path / "o"),
+            "--compile",
+            "true",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    for path in ("target:", "drafts.0:", "prompts:", "compile:"):
+        assert f"  - {path}" in err, err
