@@ -162,14 +162,14 @@ def _plot_heatmap(results: dict[str, Any], out: Path) -> Path | None:
     return path
 
 
-def _json_safe(x: Any) -> Any:
+def json_safe(x: Any) -> Any:
     """NaN/inf are not JSON: write null instead, so any JSON reader can load results.json."""
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_json_safe(v) for v in x]
+        return [json_safe(v) for v in x]
     return x
 
 
@@ -178,7 +178,7 @@ def write_report(results: dict[str, Any], output_dir: str | Path) -> dict[str, s
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "markdown": out / "results.md"}
-    paths["json"].write_text(json.dumps(_json_safe(results), indent=2, default=str))
+    paths["json"].write_text(json.dumps(json_safe(results), indent=2, default=str))
     paths["markdown"].write_text(markdown_table(results))
     for p in _plot_curves(results, out):
         paths[p.stem] = p

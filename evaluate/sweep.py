@@ -12,7 +12,6 @@ Returns the results dict that `report.write_report` turns into JSON, Markdown an
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -26,25 +25,8 @@ from evaluate.drafts import read_draft_info
 from evaluate.env import environment
 from evaluate.metrics import speculative_summary, target_alone_summary
 from evaluate.prompts import load_prompt_set
+from evaluate.runs import progress_printer, run_prompts
 from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder
-
-
-class Progress:
-    """One line per prompt: which draft and temperature, tokens/s so far in this cell, ETA of the cell."""
-
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-
-    def cell(
-        self, label: str, temperature: float, done: int, total: int, tokens: int, seconds: float
-    ) -> None:
-        rate = tokens / seconds if seconds else 0.0
-        eta = seconds / done * (total - done) if done else float("nan")
-        print(
-            f"[evaluate] {label} T={temperature:g}: prompt {done}/{total}, {rate:.1f} tok/s, ETA {eta:.0f} s",
-            file=self.stream,
-            flush=True,
-        )
 
 
 def resolve_device(name: str) -> str:
@@ -69,30 +51,17 @@ def load_model(path: str, device: str, dtype: str):
     return model.to(torch.device(device)).eval()  # type: ignore[arg-type]
 
 
-def _generator(device: str, seed: int) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-def run_decoder(
-    decoder,
-    prompts: list[list[int]],
-    cfg: EvalConfig,
-    temperature: float,
-    device: str,
-    label: str,
-    progress: Progress,
-) -> list[Generation]:
-    """One generation per prompt (seed + prompt index), after one untimed warm-up generation."""
-    decoder.generate(prompts[0], min(cfg.max_new_tokens, 2 * cfg.k + 2), temperature, _generator(device, -1))
-    gens: list[Generation] = []
-    tokens, seconds = 0, 0.0
-    for i, prompt in enumerate(prompts):
-        gen = decoder.generate(prompt, cfg.max_new_tokens, temperature, _generator(device, cfg.seed + i))
-        gens.append(gen)
-        tokens += len(gen.tokens)
-        seconds += gen.prefill_s + gen.decode_s
-        progress.cell(label, temperature, i + 1, len(prompts), tokens, seconds)
-    return gens
+def run_decoder(decoder, prompts: list[list[int]], cfg: EvalConfig, temperature: float, label: str):
+    """Warm-up, then one seeded generation per prompt, with a progress line per prompt."""
+    return run_prompts(
+        decoder,
+        prompts,
+        cfg.max_new_tokens,
+        temperature,
+        cfg.seed,
+        warmup_tokens=2 * cfg.k + 2,
+        on_prompt=progress_printer(f"[evaluate] {label}", temperature),
+    )
 
 
 def _hf(target, prompts, cfg: EvalConfig, temperature: float, eos: list[int], pad: int, assistant=None):
@@ -109,12 +78,11 @@ def _hf(target, prompts, cfg: EvalConfig, temperature: float, eos: list[int], pa
     }
 
 
-def run_sweep(cfg: EvalConfig, command: str, progress: Progress | None = None) -> dict[str, Any]:
+def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
     from builders.errors import TempdraftError
 
-    progress = progress or Progress()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -141,7 +109,7 @@ def run_sweep(cfg: EvalConfig, command: str, progress: Progress | None = None) -
     alone: dict[float, list[Generation]] = {}
     alone_rows: dict[str, Any] = {}
     for t in cfg.temperatures:
-        alone[t] = run_decoder(alone_dec, prompts, cfg, t, device, "target alone", progress)
+        alone[t] = run_decoder(alone_dec, prompts, cfg, t, "target alone")
         alone_rows[f"{t:g}"] = {"temperature": t, **target_alone_summary(alone[t])}
         if hf_on:
             alone_rows[f"{t:g}"]["transformers_generate"] = _hf(target, prompts, cfg, t, eos, pad)
@@ -159,7 +127,7 @@ def run_sweep(cfg: EvalConfig, command: str, progress: Progress | None = None) -
         spec_dec = SpeculativeDecoder(target, draft, cfg.k, eos, cfg.cache, max_len, cfg.compile)
         rows = []
         for t in cfg.temperatures:
-            gens = run_decoder(spec_dec, prompts, cfg, t, device, label, progress)
+            gens = run_decoder(spec_dec, prompts, cfg, t, label)
             row: dict[str, Any] = {"temperature": t, **speculative_summary(gens, alone_rows[f"{t:g}"], cfg.k)}
             if cfg.analytic:
                 row["analytic"] = _analytic(

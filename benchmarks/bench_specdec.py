@@ -1,0 +1,283 @@
+"""Speculative decoding on the SmolLM2 teacher with two layer-truncated drafts (issue 7).
+
+    .venv/bin/python benchmarks/bench_specdec.py --quick                 # CPU, ~4 prompts × 32 tokens
+    python benchmarks/bench_specdec.py --device cuda --teacher PATH      # GPU machine (teacher staged)
+    python benchmarks/bench_specdec.py --device cuda --cache static --compile   # + CUDA graphs
+
+Target: SmolLM2-135M-Instruct (`--teacher` folder, default: the offline alias converted in
+~/.cache/tempdraft). Drafts: its first 2 and first 4 decoder layers with copied weights and the same
+embeddings/lm_head (untrained, so α is modest — the point is to check the sampler and the cost model).
+For each decoding temperature (0, 0.5, 1) and k = 4, on the same chat-templated GSM8K prompts:
+  - the target alone (our KV-cached loop) and the speculative sampler: empirical α, acceptance rate,
+    tokens per target call, cost ratio c, decode-phase speedup, the cost-model prediction from the
+    measured α and c, and their ratio (goal ≥ 0.9);
+  - transformers `generate` alone and with assisted generation (constant k, pure temperature sampling);
+  - the analytic α from one teacher-forced pass over the target-alone outputs (fresh teacher samples
+    at T), its distance to the empirical α (goal ±0.02) and how much faster it is (goal ≥ 20×).
+Writes JSON (machine, versions, load, exact command, every number) to --out and prints a Markdown table.
+
+Needs only torch, transformers and numpy-free Python (matplotlib optional): no pydantic/polars/datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script from anywhere
+
+import torch  # noqa: E402
+
+from evaluate.analytic import analytic_alpha, probe_step_costs  # noqa: E402
+from evaluate.baselines import hf_generate  # noqa: E402
+from evaluate.costmodel import predicted_speedup  # noqa: E402
+from evaluate.drafts import truncated_draft  # noqa: E402
+from evaluate.env import command_line, environment  # noqa: E402
+from evaluate.metrics import speculative_summary, target_alone_summary  # noqa: E402
+from evaluate.report import json_safe  # noqa: E402
+from evaluate.runs import progress_printer, run_prompts  # noqa: E402
+from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder  # noqa: E402
+
+# Used only when no GSM8K file is beside the checkout (e.g. a bare GPU machine).
+FALLBACK_PROMPTS = [
+    "A baker makes 24 muffins and sells 3 boxes of 6. How many muffins are left?",
+    "Tom reads 12 pages a day. How many days does he need for a 180-page book?",
+    "A train travels 60 km per hour for 2.5 hours. How far does it go?",
+    "Sara has $50. She buys 3 books at $12 each. How much money does she have left?",
+    "Explain in two sentences why the sky looks blue.",
+    "Write a short poem about a cat watching the rain.",
+    "A garden has 7 rows of 9 tulips. Half of them are red. How many red tulips are there?",
+    "List three tips for staying focused while studying.",
+]
+
+
+def load_prompts(tokenizer, n: int, path: str | None) -> tuple[list[list[int]], str]:
+    candidates = (
+        [Path(path)]
+        if path
+        else [REPO.parent / "shared/data/gsm8k/test.jsonl", REPO / "shared/data/gsm8k/test.jsonl"]
+    )
+    texts, source = FALLBACK_PROMPTS, "built-in prompts"
+    for file in candidates:
+        if file.is_file():
+            rows = [json.loads(x) for x in file.read_text().splitlines() if x.strip()]
+            texts = [r.get("question") or r.get("prompt") for r in rows]
+            source = str(file)
+            break
+    texts = (texts * (n // len(texts) + 1))[:n]
+    ids = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": t}], add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        for t in texts
+    ]
+    return ids, source
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--quick", action="store_true", help="4 prompts × 32 new tokens (default 16 × 128)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    p.add_argument("--teacher", default=None, help="target folder (default: smollm2-135m-instruct alias)")
+    p.add_argument("--draft-layers", default="2,4", help="comma-separated depths of the truncated drafts")
+    p.add_argument("--temperatures", default="0,0.5,1")
+    p.add_argument("--k", type=int, default=4)
+    p.add_argument("--num-prompts", type=int, default=None)
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--prompts", default=None, help="JSONL with a question/prompt field (default: GSM8K test)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--cache", default="dynamic", choices=["dynamic", "static"])
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile decode forwards (needs --cache static)"
+    )
+    p.add_argument(
+        "--no-assisted", action="store_true", help="skip transformers generate / assisted generation"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="JSON path (default runs/bench_specdec/<device>-<time>.json)")
+    args = p.parse_args(argv)
+    args.num_prompts = args.num_prompts or (4 if args.quick else 16)
+    args.max_new_tokens = args.max_new_tokens or (32 if args.quick else 128)
+    if args.compile and args.cache != "static":
+        p.error("--compile needs --cache static")
+    return args
+
+
+def _hf_cell(target, prompts, args, t, eos, pad, assistant=None) -> dict:
+    hf_generate(target, prompts[:1], 4, t, args.seed, eos, pad, assistant=assistant, k=args.k)  # warm-up
+    run = hf_generate(
+        target, prompts, args.max_new_tokens, t, args.seed, eos, pad, assistant=assistant, k=args.k
+    )
+    return {
+        "tokens": run.tokens,
+        "seconds": run.seconds,
+        "tokens_per_s": run.tokens_per_s,
+        "s_per_token": run.seconds / max(run.tokens, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if args.teacher is None:
+        from builders.teacher import resolve_teacher  # converts the GGUF once (needs network + gguf)
+
+        args.teacher = resolve_teacher("smollm2-135m-instruct").path
+    temps = [float(x) for x in args.temperatures.split(",")]
+    started = time.time()
+
+    # 1. Models and prompts.
+    tokenizer = AutoTokenizer.from_pretrained(args.teacher)
+    target = AutoModelForCausalLM.from_pretrained(args.teacher, dtype=getattr(torch, args.dtype))
+    target = target.to(torch.device(device)).eval()
+    drafts = {f"first{n}": truncated_draft(target, int(n)) for n in args.draft_layers.split(",")}
+    prompts, prompt_source = load_prompts(tokenizer, args.num_prompts, args.prompts)
+    gen_eos = target.generation_config.eos_token_id
+    gen_eos = [gen_eos] if isinstance(gen_eos, int) else list(gen_eos or [])
+    eos = sorted({t for t in [tokenizer.eos_token_id, *gen_eos] if t is not None})
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    max_len = max(map(len, prompts)) + args.max_new_tokens + args.k + 2
+    out: dict = {
+        "command": command_line("python benchmarks/bench_specdec.py"),
+        "machine": environment(device),
+        "settings": {
+            **vars(args),
+            "temperatures": temps,
+            "prompt_source": prompt_source,
+            "mean_prompt_tokens": sum(map(len, prompts)) / len(prompts),
+        },
+        "target_alone": {},
+        "drafts": {},
+    }
+
+    # 2. Target alone per temperature (our loop; transformers generate as the assisted baseline's reference).
+    alone_dec = AutoregressiveDecoder(target, eos, args.cache, max_len, args.compile)
+    alone, alone_rows = {}, {}
+    for t in temps:
+        alone[t] = run_prompts(
+            alone_dec,
+            prompts,
+            args.max_new_tokens,
+            t,
+            args.seed,
+            2 * args.k + 2,
+            progress_printer("[bench] target alone", t),
+        )
+        alone_rows[t] = target_alone_summary(alone[t])
+        if not args.no_assisted:
+            alone_rows[t]["transformers_generate"] = _hf_cell(target, prompts, args, t, eos, pad)
+        out["target_alone"][f"{t:g}"] = alone_rows[t]
+    del alone_dec
+
+    # 3. Each draft: speculative sampler, analytic α, assisted generation.
+    for name, draft in drafts.items():
+        probe = probe_step_costs(target, draft, prompts[0], steps=16, cache=args.cache)
+        spec = SpeculativeDecoder(target, draft, args.k, eos, args.cache, max_len, args.compile)
+        cells = {}
+        for t in temps:
+            gens = run_prompts(
+                spec,
+                prompts,
+                args.max_new_tokens,
+                t,
+                args.seed,
+                2 * args.k + 2,
+                progress_printer(f"[bench] {name}", t),
+            )
+            cell = {"temperature": t, **speculative_summary(gens, alone_rows[t], args.k)}
+            if t == 0:  # lossless at T=0 means identical text (bf16 batch-shape noise can flip near-ties)
+                same = sum(g.tokens == a.tokens for g, a in zip(gens, alone[t], strict=True))
+                cell["greedy_identical_prompts"] = f"{same}/{len(gens)}"
+            samples = [(p, a.tokens) for p, a in zip(prompts, alone[t], strict=True)]
+            an = analytic_alpha(target, draft, samples, t)
+            sampler_s = sum(g.prefill_s + g.decode_s for g in gens)
+            cell["analytic"] = {
+                "alpha": an.alpha,
+                "positions": an.positions,
+                "seconds": an.seconds,
+                "abs_diff_vs_empirical": abs(an.alpha - cell["alpha"]),
+                "predicted_speedup_probe_c": predicted_speedup(an.alpha, args.k, probe["c"]),
+                "sampler_seconds": sampler_s,
+                "time_ratio": sampler_s / an.seconds,
+                "time_ratio_per_position": (sampler_s / max(cell["alpha_positions"], 1))
+                / (an.seconds / an.positions),
+            }
+            if not args.no_assisted:
+                hf = _hf_cell(target, prompts, args, t, eos, pad, assistant=draft)
+                hf["speedup_vs_transformers_generate"] = (
+                    alone_rows[t]["transformers_generate"]["s_per_token"] / hf["s_per_token"]
+                )
+                cell["assisted"] = hf
+            cells[f"{t:g}"] = cell
+        out["drafts"][name] = {
+            "num_layers": draft.config.num_hidden_layers,
+            "cost_probe": probe,
+            "results": cells,
+        }
+
+    out["wall_s"] = time.time() - started
+    out["machine"]["load_average_at_end"] = list(os.getloadavg())
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(args.out) if args.out else REPO / "runs" / "bench_specdec" / f"{device}-{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json_safe(out), indent=2, default=str))
+    print(table(out))
+    print(f"\nwrote {path}", file=sys.stderr)
+    return out
+
+
+def _f(x, fmt=".2f") -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def table(out: dict) -> str:
+    m = out["machine"]
+    lines = [
+        f"{m['device_name']} ({m['device']}, {m['torch_threads']} threads, load "
+        f"{'/'.join(f'{x:.1f}' for x in m['load_average_1m_5m_15m'] or [])} at start); "
+        f"torch {m['versions']['torch']}, transformers {m['versions']['transformers']}",
+        "",
+        "| draft | T | α emp | α analytic | \\|Δα\\| | tokens/call | c | verify cost | target ms/tok "
+        "| spec ms/tok | speedup | predicted | emp/pred | pred. w/ verify | assisted | analytic faster |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, d in out["drafts"].items():
+        for key, r in d["results"].items():
+            an, hf = r["analytic"], r.get("assisted", {})
+            cols = [
+                name,
+                key,
+                _f(r["alpha"], ".3f"),
+                _f(an["alpha"], ".3f"),
+                _f(an["abs_diff_vs_empirical"], ".3f"),
+                _f(r["block_efficiency"]),
+                _f(r["c"], ".3f"),
+                _f(r["verify_cost"]),
+                _f(1e3 * r["target_s_per_token"], ".1f"),
+                _f(1e3 * r["s_per_token"], ".1f"),
+                _f(r["speedup"]) + "×",
+                _f(r["predicted_speedup"]) + "×",
+                _f(r["empirical_over_predicted"]),
+                _f(r["predicted_speedup_with_verify_cost"]) + "×",
+                _f(hf.get("speedup_vs_transformers_generate")) + "×",
+                _f(an["time_ratio_per_position"], ".0f") + "×",
+            ]
+            lines.append("| " + " | ".join(cols) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
