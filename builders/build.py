@@ -56,7 +56,10 @@ def code_version() -> str:
 
 
 def fingerprint(recipe: Recipe, teacher_revision: str | None, pool_fingerprint: str | None = None) -> str:
-    resolved = recipe.model_dump(mode="json", exclude={"description": True, "output": {"dir"}})
+    # executor: where shards are sampled never changes which rows (issue 9), so a Ray run and a local
+    # run of one recipe share a fingerprint, a work folder to resume from and a catalog version.
+    resolved = recipe.model_dump(mode="json",
+                                 exclude={"description": True, "output": {"dir"}, "executor": True})
     blob = json.dumps({"recipe": resolved, "teacher": teacher_revision, "pool": pool_fingerprint,
                        "code": code_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -131,11 +134,19 @@ def sample_pool(recipe: Recipe, requests: list[PlannedRequest], teacher: Resolve
         return backend
 
     t0 = time.perf_counter()
-    paths, backend, tok_s = sample_shards(
-        requests, work, recipe.output.shard_size, prompt_ids, make_backend, recipe.sampling.max_new_tokens,
-        recipe.sampling.top_p, recipe.sampling.topk_logprobs,
-        lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
-    )
+    if recipe.executor.kind == "ray":  # issue 9: the same shards, sampled by a Ray actor pool
+        from builders.ray_executor import sample_shards_on_ray
+
+        paths, ray_info, tok_s = sample_shards_on_ray(recipe, requests, teacher, work, prompt_ids, stops,
+                                                      tokenizer.pad_token_id)
+        backend_info.update(ray_info)
+        backend = None
+    else:
+        paths, backend, tok_s = sample_shards(
+            requests, work, recipe.output.shard_size, prompt_ids, make_backend,
+            recipe.sampling.max_new_tokens, recipe.sampling.top_p, recipe.sampling.topk_logprobs,
+            lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
+        )
     if backend is not None:
         backend.close()
     # A resumed build from shards alone: remember which engine wrote them.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from builders.mixture_spec import MixtureSpec
 
@@ -143,6 +143,37 @@ class OutputSpec(Strict):
     )
 
 
+# --- executor (issue 9): where the shards are sampled. Not part of the fingerprint: it changes how
+# fast rows come, never which rows (a shard is one engine call either way).
+class LocalExecutor(Strict):
+    kind: Literal["local"] = Field("local", description="Sample every shard in this process (the default).")
+
+
+class RayExecutor(Strict):
+    kind: Literal["ray"] = Field(description="Sample shards on a Ray cluster: Ray Data over pending shards, "
+                                 "an actor pool whose actors each hold one engine.")
+    address: str | None = Field(
+        None, description="Ray cluster to join: 'auto', 'HOST:6379' or 'ray://HOST:10001'. "
+        "Default: $RAY_ADDRESS, else a Ray instance started just for this build."
+    )
+    num_actors: int = Field(1, ge=1, description="Engines running at once, one per actor (a fixed pool).")
+    cpus_per_actor: float = Field(1.0, gt=0, description="Ray CPUs per actor (also its torch threads).")
+    gpus_per_actor: float = Field(
+        0.0, ge=0, description="Ray GPUs per actor: engine.tensor_parallel_size for vLLM on GPUs, "
+        "a fraction (e.g. 0.5) to pack small teachers, 0 on CPU."
+    )
+
+
+def _executor_shorthand(value: object) -> object:
+    """`executor: ray` is short for `executor: {kind: ray}` (all defaults)."""
+    return {"kind": value} if isinstance(value, str) else value
+
+
+Executor = Annotated[
+    LocalExecutor | RayExecutor, Field(discriminator="kind"), BeforeValidator(_executor_shorthand)
+]
+
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -159,6 +190,10 @@ class Recipe(Strict):
     engine: EngineSpec = Field(default_factory=EngineSpec, description="Sampling engine options.")
     mixture: MixtureSpec | None = Field(None, description="Temperature-aware mixture over the sampled pool.")
     output: OutputSpec = Field(default_factory=OutputSpec, description="Where and how rows are written.")
+    executor: Executor = Field(
+        default_factory=LocalExecutor,
+        description="Where shards are sampled: local (this process) or ray (a cluster's actor pool).",
+    )
 
     @field_validator("name")
     @classmethod
