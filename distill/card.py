@@ -1,0 +1,121 @@
+"""The draft's card: `tempdraft-draft.json` (read by `evaluate/`) rendered again as README.md.
+
+Keys other components rely on:
+- `name`: the draft's display name in comparisons;
+- `kd_temperature`: the dataset's generation temperature when the training rows have exactly one,
+  else null (a mixture) - the KD-T axis of the KD-T x decode-T heatmap.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+CARD_FILE = "tempdraft-draft.json"
+
+
+def versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    try:
+        from importlib.metadata import version
+
+        tempdraft = version("tempdraft")
+    except Exception:  # running from a checkout that is not installed
+        tempdraft = "unknown"
+    return {
+        "tempdraft": tempdraft,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def build_card(
+    *, name: str, setup: Any, draft_init: dict[str, Any], result: dict[str, Any], command: str
+) -> dict[str, Any]:
+    cfg, manifest = setup.config, setup.manifest
+    temps = setup.temperatures
+    loss_t = cfg.loss.resolved_temperature()
+    if cfg.loss.mode == "topk" and loss_t is None:  # the stored temperature(s): greedy rows are at 1.0
+        stored = sorted({t if t > 0 else 1.0 for t in temps})
+        loss_t = stored[0] if len(stored) == 1 else None
+    return {
+        "format": "tempdraft-draft/1",
+        "name": name,
+        "kd_temperature": temps[0] if len(temps) == 1 else None,
+        "dataset": {
+            "id": cfg.dataset.id,
+            "name": manifest.get("name"),
+            "version": setup.version or manifest.get("version"),
+            "fingerprint": manifest.get("fingerprint"),
+            "config": cfg.dataset.config,
+            "split": cfg.dataset.split,
+            "generation_temperatures": temps,
+            "manifest_temperatures": manifest.get("temperatures"),
+            "rows": setup.num_rows,
+            "path": str(setup.folder),
+        },
+        "teacher": setup.teacher.to_dict(),
+        "draft_init": draft_init,
+        "mode": cfg.loss.mode,
+        "divergence": None if cfg.loss.mode == "seqkd" else cfg.loss.divergence,
+        "beta": cfg.loss.beta if cfg.loss.mode != "seqkd" and cfg.loss.divergence == "jsd" else None,
+        "loss_temperature": loss_t,
+        **result,
+        "command": command,
+        "config": cfg.model_dump(mode="json"),
+        "versions": versions(),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def render_readme(card: dict[str, Any]) -> str:
+    ds, tr = card["dataset"], card["training"]
+    divergence = card["divergence"] if card["beta"] is None else f"{card['divergence']} (beta {card['beta']})"
+    lines = [
+        "---",
+        "library_name: transformers",
+        "tags: [speculative-decoding, draft-model, distillation, tempdraft]",
+        "---",
+        f"# {card['name']}",
+        "",
+        f"A speculative-decoding draft for `{card['teacher']['name']}`, distilled by tempdraft.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| dataset | `{ds['id']}` ({ds['name']}, version {ds['version']}) |",
+        f"| fingerprint | `{ds['fingerprint']}` |",
+        f"| config / split | `{ds['config']}` / `{ds['split']}` ({ds['rows']} rows) |",
+        f"| generation temperatures | {ds['generation_temperatures']} |",
+        f"| KD temperature | {card['kd_temperature']} |",
+        f"| mode | {card['mode']} |",
+        f"| divergence | {divergence} |",
+        f"| loss temperature | {card['loss_temperature']} |",
+        f"| draft init | {card['draft_init']} |",
+        f"| steps | {tr['steps']} ({tr['tokens']} tokens, {tr['seconds']:.0f} s) |",
+        f"| device / precision | {tr['device']} / {tr['precision']} |",
+        f"| loss first / final | {_fmt(tr['first_loss'])} / {_fmt(tr['final_loss'])} |",
+    ]
+    if card.get("eval"):
+        for when in ("before", "after"):
+            e = card["eval"][when]
+            acc = ", ".join(f"T={t}: {a:.4f}" for t, a in e["acceptance"].items())
+            lines.append(f"| held-out {when} | loss {_fmt(e['loss'])}; acceptance {acc} |")
+    lines += ["", "Command:", "", f"    {card['command']}", "", f"Full record: `{CARD_FILE}`.", ""]
+    return "\n".join(lines)
+
+
+def write_card(output_dir: Path, card: dict[str, Any]) -> None:
+    (output_dir / "README.md").write_text(render_readme(card))
+    (output_dir / CARD_FILE).write_text(
+        json.dumps(card, indent=2)
+    )  # last: its presence marks a finished draft

@@ -1,0 +1,271 @@
+"""The distill config: one pydantic schema, the single source of truth for validation and `--help` text.
+
+    python -m distill validate distill/configs/online_fkl.yaml --set loss.temperature=0.7
+
+Loading is YAML -> dotted `--set` overrides (the builders' parser) -> pydantic. Every problem is
+collected and raised once as a `RecipeError` naming each dotted field path. Checks that need the
+filesystem (dataset folder, configs, columns, teacher identity) live in `distill.checks`.
+This module imports no torch, so `validate` and the CLI's error path stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from builders.config import apply_override, parse_override
+from builders.errors import RecipeError
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(Strict):
+    id: str = Field(
+        description="Dataset id: a local dataset folder, 'name@vN' from the catalog, or a Hub dataset id."
+    )
+    config: str = Field(
+        "all",
+        description="Dataset config: one generation temperature ('t0_7'), 'mixture', "
+        "or 'all' (every temperature).",
+    )
+    split: str = Field("train", description="Split to train on.")
+    max_rows: int | None = Field(
+        None, gt=0, description="Use at most this many rows (the first ones, in file order)."
+    )
+
+
+class TeacherSpec(Strict):
+    model: str = Field(
+        description="The dataset's teacher: offline alias ('smollm2-135m-instruct'), Hub id or local folder. "
+        "Must match the teacher recorded in the dataset's manifest."
+    )
+    revision: str | None = Field(None, description="Hub revision of a Hub teacher.")
+    dtype: Literal["bfloat16", "float16", "float32"] = Field(
+        "bfloat16",
+        description="Dtype of the live teacher (online mode, held-out scoring). bf16 by default, as the "
+        "builder samples it: the targets are the teacher as sampled and served, at half the cost of fp32.",
+    )
+
+
+class PretrainedDraft(Strict):
+    init: Literal["pretrained"] = Field(description="Load an existing model with `from_pretrained`.")
+    model: str = Field(description="Hub id (e.g. 'JackFram/llama-68m') or local folder of the draft.")
+    revision: str | None = Field(None, description="Hub revision of the draft.")
+
+
+class FirstLayersDraft(Strict):
+    init: Literal["first_n_layers"] = Field(
+        description="Derive from the teacher: its embeddings, first N decoder layers, final norm and lm_head."
+    )
+    num_layers: int = Field(gt=0, description="How many of the teacher's decoder layers to keep.")
+
+
+class SmallConfigDraft(Strict):
+    init: Literal["small_config"] = Field(
+        description="A fresh model of the teacher's architecture with fewer/smaller layers, "
+        "the teacher's tokenizer, "
+        "and embeddings taken from the teacher (projected onto their top principal directions when narrower)."
+    )
+    num_layers: int = Field(gt=0, description="Decoder layers.")
+    hidden_size: int | None = Field(
+        None, gt=0, description="Hidden size; default the teacher's (embeddings copied as is)."
+    )
+    intermediate_size: int | None = Field(
+        None, gt=0, description="MLP width; default keeps the teacher's MLP/hidden ratio."
+    )
+    num_attention_heads: int | None = Field(
+        None, gt=0, description="Attention heads; default keeps the teacher's head_dim."
+    )
+    num_key_value_heads: int | None = Field(
+        None, gt=0, description="KV heads (GQA); default = attention heads."
+    )
+
+
+DraftSpec = Annotated[PretrainedDraft | FirstLayersDraft | SmallConfigDraft, Field(discriminator="init")]
+
+
+class LossSpec(Strict):
+    mode: Literal["seqkd", "online", "topk"] = Field(
+        description="seqkd: cross-entropy on the teacher's sampled response tokens; "
+        "online: token-level divergence to a live teacher forward; "
+        "topk: token-level divergence to the dataset's stored teacher top-k log-probs."
+    )
+    divergence: Literal["fkl", "rkl", "tvd", "jsd"] = Field(
+        "fkl",
+        description="Token-level divergence between teacher p and draft q (online/topk): KL(p||q), KL(q||p), "
+        "total variation, or the generalised Jensen-Shannon JSD_beta against m = beta*p + (1-beta)*q.",
+    )
+    beta: float = Field(
+        0.5, gt=0, lt=1, description="JSD mixture weight of the teacher; 0.5 is the symmetric JSD."
+    )
+    temperature: float | None = Field(
+        None,
+        gt=0,
+        description="Loss temperature: both distributions are softmax(logits / T). online: default 1.0. "
+        "topk: leave unset (the temperature the log-probs were stored at) - "
+        "a top-k cannot be re-tempered exactly "
+        "because its tail is unknown. seqkd: not used.",
+    )
+
+    @model_validator(mode="after")
+    def _fits_mode(self) -> LossSpec:
+        if self.mode == "seqkd" and self.temperature is not None:
+            raise ValueError(
+                "seqkd trains on sampled tokens and has no loss temperature; unset loss.temperature"
+            )
+        return self
+
+    def resolved_temperature(self) -> float | None:
+        return 1.0 if self.mode == "online" and self.temperature is None else self.temperature
+
+
+class OptimSpec(Strict):
+    lr: float = Field(5e-4, gt=0, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
+    schedule: Literal["cosine", "constant"] = Field(
+        "cosine", description="After warm-up: cosine decay to 10% or constant."
+    )
+    grad_clip: float | None = Field(
+        1.0, gt=0, description="Clip the gradient norm to this value; null = off."
+    )
+    batch_size: int = Field(8, gt=0, description="Sequences per micro-batch.")
+    grad_accum: int = Field(
+        1, ge=1, description="Micro-batches per optimizer step (effective batch = batch_size x grad_accum)."
+    )
+    max_steps: int | None = Field(None, gt=0, description="Optimizer steps; give this or `epochs`.")
+    epochs: float | None = Field(
+        None, gt=0, description="Passes over the training rows; give this or `max_steps`."
+    )
+    max_length: int = Field(
+        1024, gt=1, description="Prompt + response tokens per row; longer rows lose their response tail."
+    )
+
+    @model_validator(mode="after")
+    def _one_length(self) -> OptimSpec:
+        if (self.max_steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one of max_steps or epochs")
+        return self
+
+
+class RunSpec(Strict):
+    output_dir: str = Field(
+        description="Where the trained draft (save_pretrained folder + card) and checkpoints go."
+    )
+    name: str | None = Field(
+        None, description="Draft name stored in its card; default the output folder's name."
+    )
+    seed: int = Field(0, description="Seed for the draft's fresh weights and the data order.")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto = bf16 autocast on GPU, fp32 on CPU. Master weights stay fp32 either way."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available.")
+    checkpoint_every: int | None = Field(
+        None,
+        gt=0,
+        description="Save a resumable checkpoint every N steps (the finished draft is saved either way); "
+        "null = none.",
+    )
+    keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep.")
+    log_every: int = Field(10, gt=0, description="Print loss, tokens/s and ETA every N steps.")
+    eval_split: str | None = Field(
+        None,
+        description="Held-out split (e.g. 'validation') scored before and after training - "
+        "objective loss and "
+        "teacher-forced acceptance at each generation temperature - into the card; null = off.",
+    )
+    eval_rows: int = Field(64, gt=0, description="Rows of eval_split to score.")
+
+
+class DistillConfig(Strict):
+    dataset: DatasetSpec = Field(description="What to train on.")
+    teacher: TeacherSpec = Field(
+        description="The teacher the dataset was sampled from (online mode runs it live)."
+    )
+    draft: DraftSpec = Field(description="How the draft starts.")
+    loss: LossSpec = Field(description="Training objective.")
+    optim: OptimSpec = Field(description="Optimisation settings.")
+    run: RunSpec = Field(description="Output, seed, precision, checkpoints, logging.")
+
+
+def config_reference() -> str:
+    """Every field with its type, default and description, from the schema itself (for `--help`)."""
+    lines = []
+    for section, info in DistillConfig.model_fields.items():
+        lines.append(f"{section}: {info.description}")
+        models = (
+            [PretrainedDraft, FirstLayersDraft, SmallConfigDraft] if section == "draft" else [info.annotation]
+        )
+        for model in models:
+            for name, field in model.model_fields.items():
+                if name == "init" and section == "draft":
+                    lines.append(
+                        f"  init: {model.model_fields['init'].annotation.__args__[0]!r} - {field.description}"
+                    )
+                    continue
+                default = "required" if field.is_required() else f"default {field.default!r}"
+                indent = "    " if section == "draft" else "  "
+                lines.append(f"{indent}{name} ({default}): {field.description}")
+    return "\n".join(lines)
+
+
+# Union members pydantic puts in an error's location; the user never wrote them.
+_UNION_TAGS = {"pretrained", "first_n_layers", "small_config"}
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if p not in _UNION_TAGS)
+
+
+def pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for e in err.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] not in ("missing", "union_tag_invalid", "union_tag_not_found") and "input" in e:
+            received = e["input"]
+            shown = "{...}" if isinstance(received, dict) else json.dumps(received, default=str)[:80]
+            msg = f"{msg} (got {shown})"
+        problems.append((_loc_to_path(e["loc"]), msg))
+    return problems
+
+
+def read_config_dict(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError([("", f"no such config file: {path}")], origin=str(path))
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise RecipeError([("", f"not valid YAML: {e}")], origin=str(path)) from None
+    if not isinstance(data, dict):
+        raise RecipeError([("", "a distill config is a YAML mapping")], origin=str(path))
+    problems = []
+    for text in overrides:
+        keys, value = parse_override(text)
+        try:
+            apply_override(data, keys, value)
+        except (KeyError, IndexError, ValueError, TypeError):
+            problems.append((".".join(keys), "cannot apply this --set override to the config"))
+    if problems:
+        raise RecipeError(problems, origin="--set")
+    return data
+
+
+def parse_config(data: dict[str, Any], origin: str = "config") -> DistillConfig:
+    try:
+        return DistillConfig.model_validate(data)
+    except ValidationError as e:
+        raise RecipeError(pydantic_problems(e), origin=origin) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> DistillConfig:
+    """Read, override, validate. Raises RecipeError listing every problem."""
+    return parse_config(read_config_dict(path, overrides), origin=str(path))
