@@ -140,15 +140,12 @@ def sample_pool(recipe: Recipe, requests: list[PlannedRequest], teacher: Resolve
         paths, ray_info, tok_s = sample_shards_on_ray(recipe, requests, teacher, work, prompt_ids, stops,
                                                       tokenizer.pad_token_id)
         backend_info.update(ray_info)
-        backend = None
     else:
-        paths, backend, tok_s = sample_shards(
+        paths, tok_s = sample_shards(
             requests, work, recipe.output.shard_size, prompt_ids, make_backend,
             recipe.sampling.max_new_tokens, recipe.sampling.top_p, recipe.sampling.topk_logprobs,
             lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
         )
-    if backend is not None:
-        backend.close()
     # A resumed build from shards alone: remember which engine wrote them.
     info_file = work / "backend.json"
     if backend_info:

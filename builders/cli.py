@@ -10,6 +10,7 @@ without a traceback and without writing anything.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -33,8 +34,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # Python's default SIGTERM handling skips `finally`; raising instead lets the engine shut down its
+    # worker processes (vLLM's would otherwise outlive us). Finished shards are kept for the rerun.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = _parser().parse_args(argv)
     try:
         recipe = load_recipe(args.recipe, args.overrides)

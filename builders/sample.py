@@ -52,9 +52,9 @@ def _row(req: PlannedRequest, prompt_ids: list[int], res: SampleResult, top_p: f
 def sample_shards(
     requests: list[PlannedRequest], work: Path, shard_size: int, prompt_ids: dict[str, list[int]],
     make_backend: Callable[[], Backend], max_new_tokens: int, top_p: float, topk: int, decode: Callable,
-) -> tuple[list[Path], Backend | None, float]:
-    """Sample every pending shard; return all shard paths, the backend used (None if nothing was
-    pending) and the measured generation tokens/s of this run."""
+) -> tuple[list[Path], float]:
+    """Sample every pending shard; return all shard paths and the generation tokens/s of this run.
+    The engine is created only when a shard is pending and always closed (its worker processes too)."""
     shards = [requests[i : i + shard_size] for i in range(0, len(requests), shard_size)]
     paths = [shard_path(work, i) for i in range(len(shards))]
     pending = [i for i, reqs in enumerate(shards) if not _complete(paths[i], [r.request_id for r in reqs])]
@@ -63,7 +63,7 @@ def sample_shards(
         print(f"[build] resuming: {len(shards) - len(pending)}/{len(shards)} shards ({done_rows} rows) already done",
               file=sys.stderr)
     if not pending:
-        return paths, None, 0.0
+        return paths, 0.0
     backend = make_backend()
     progress = Progress(len(requests), done_rows)
     try:
@@ -79,4 +79,5 @@ def sample_shards(
             write_parquet_atomic(pl.DataFrame(rows, schema=schema(topk > 0)), paths[i])
     finally:
         progress.close()
-    return paths, backend, progress.tokens_per_second()
+        backend.close()
+    return paths, progress.tokens_per_second()
