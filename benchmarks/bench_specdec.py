@@ -35,14 +35,13 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere
 import torch  # noqa: E402
 
 from evaluate.analytic import analytic_alpha, probe_step_costs  # noqa: E402
-from evaluate.baselines import hf_generate  # noqa: E402
+from evaluate.baselines import HFRun, hf_generate  # noqa: E402
 from evaluate.costmodel import predicted_speedup  # noqa: E402
 from evaluate.drafts import truncated_draft  # noqa: E402
 from evaluate.env import command_line, environment  # noqa: E402
 from evaluate.metrics import speculative_summary, target_alone_summary  # noqa: E402
 from evaluate.report import json_safe  # noqa: E402
-from evaluate.runs import progress_printer, run_prompts  # noqa: E402
-from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder  # noqa: E402
+from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder  # noqa: E402
 
 # Used only when no GSM8K file is beside the checkout (e.g. a bare GPU machine).
 FALLBACK_PROMPTS = [
@@ -112,19 +111,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _hf_cell(target, prompts, args, t, eos, pad, assistant=None) -> dict:
-    hf_generate(target, prompts[:1], 4, t, args.seed, eos, pad, assistant=assistant, k=args.k)  # warm-up
-    run = hf_generate(
-        target, prompts, args.max_new_tokens, t, args.seed, eos, pad, assistant=assistant, k=args.k
-    )
-    return {
-        "tokens": run.tokens,
-        "seconds": run.seconds,
-        "tokens_per_s": run.tokens_per_s,
-        "s_per_token": run.seconds / max(run.tokens, 1),
-    }
-
-
 def main(argv: list[str] | None = None) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -163,69 +149,97 @@ def main(argv: list[str] | None = None) -> dict:
         "drafts": {},
     }
 
-    # 2. Target alone per temperature (our loop; transformers generate as the assisted baseline's reference).
+    # 2. Per temperature, interleaved per prompt: target alone, then each draft's sampler, then the
+    # transformers runs. On a shared machine the load drifts over minutes; pairing the runs of one
+    # prompt keeps every ratio (speedup, c) between measurements taken under the same load.
     alone_dec = AutoregressiveDecoder(target, eos, args.cache, max_len, args.compile)
-    alone, alone_rows = {}, {}
+    specs = {
+        n: SpeculativeDecoder(target, d, args.k, eos, args.cache, max_len, args.compile)
+        for n, d in drafts.items()
+    }
+    probes = {
+        n: probe_step_costs(target, d, prompts[0], steps=16, cache=args.cache) for n, d in drafts.items()
+    }
+    hf_on = not args.no_assisted
+    cells: dict[str, dict[str, dict]] = {n: {} for n in drafts}
     for t in temps:
-        alone[t] = run_prompts(
-            alone_dec,
-            prompts,
-            args.max_new_tokens,
-            t,
-            args.seed,
-            2 * args.k + 2,
-            progress_printer("[bench] target alone", t),
-        )
-        alone_rows[t] = target_alone_summary(alone[t])
-        if not args.no_assisted:
-            alone_rows[t]["transformers_generate"] = _hf_cell(target, prompts, args, t, eos, pad)
-        out["target_alone"][f"{t:g}"] = alone_rows[t]
-    del alone_dec
+        warm = min(args.max_new_tokens, 2 * args.k + 2)
+        for dec in [alone_dec, *specs.values()]:
+            dec.generate(prompts[0], warm, t, torch.Generator(device=device).manual_seed(args.seed - 1))
+        alone: list[Generation] = []
+        spec_gens: dict[str, list[Generation]] = {n: [] for n in drafts}
+        hf_alone, hf_assist = HFRun(0, 0.0), {n: HFRun(0, 0.0) for n in drafts}
+        if hf_on:
+            for assistant in [None, *drafts.values()]:
+                hf_generate(target, prompts[:1], 4, t, args.seed, eos, pad, assistant=assistant, k=args.k)
+        for i, prompt in enumerate(prompts):
 
-    # 3. Each draft: speculative sampler, analytic α, assisted generation.
-    for name, draft in drafts.items():
-        probe = probe_step_costs(target, draft, prompts[0], steps=16, cache=args.cache)
-        spec = SpeculativeDecoder(target, draft, args.k, eos, args.cache, max_len, args.compile)
-        cells = {}
-        for t in temps:
-            gens = run_prompts(
-                spec,
-                prompts,
-                args.max_new_tokens,
-                t,
-                args.seed,
-                2 * args.k + 2,
-                progress_printer(f"[bench] {name}", t),
+            def rng(i: int = i) -> torch.Generator:
+                return torch.Generator(device=device).manual_seed(args.seed + i)
+
+            alone.append(alone_dec.generate(prompt, args.max_new_tokens, t, rng()))
+            for n, dec in specs.items():
+                spec_gens[n].append(dec.generate(prompt, args.max_new_tokens, t, rng()))
+            if hf_on:
+                hf_alone += hf_generate(target, [prompt], args.max_new_tokens, t, args.seed + i, eos, pad)
+                for n, d in drafts.items():
+                    hf_assist[n] += hf_generate(
+                        target,
+                        [prompt],
+                        args.max_new_tokens,
+                        t,
+                        args.seed + i,
+                        eos,
+                        pad,
+                        assistant=d,
+                        k=args.k,
+                    )
+            done = sum(len(g.tokens) for g in alone)
+            print(
+                f"[bench] T={t:g}: prompt {i + 1}/{len(prompts)}, target alone {done} tokens, "
+                f"{time.time() - started:.0f} s elapsed",
+                file=sys.stderr,
+                flush=True,
             )
-            cell = {"temperature": t, **speculative_summary(gens, alone_rows[t], args.k)}
+        alone_row = target_alone_summary(alone)
+        if hf_on:
+            alone_row["transformers_generate"] = hf_alone.to_dict()
+        out["target_alone"][f"{t:g}"] = alone_row
+
+        # 3. Per draft: metrics, the analytic α on the target-alone outputs (fresh teacher samples at T).
+        for n, gens in spec_gens.items():
+            cell = {"temperature": t, **speculative_summary(gens, alone_row, args.k)}
             if t == 0:  # lossless at T=0 means identical text (bf16 batch-shape noise can flip near-ties)
-                same = sum(g.tokens == a.tokens for g, a in zip(gens, alone[t], strict=True))
+                same = sum(g.tokens == a.tokens for g, a in zip(gens, alone, strict=True))
                 cell["greedy_identical_prompts"] = f"{same}/{len(gens)}"
-            samples = [(p, a.tokens) for p, a in zip(prompts, alone[t], strict=True)]
-            an = analytic_alpha(target, draft, samples, t)
+            an = analytic_alpha(
+                target, drafts[n], [(p, a.tokens) for p, a in zip(prompts, alone, strict=True)], t
+            )
             sampler_s = sum(g.prefill_s + g.decode_s for g in gens)
             cell["analytic"] = {
                 "alpha": an.alpha,
                 "positions": an.positions,
                 "seconds": an.seconds,
                 "abs_diff_vs_empirical": abs(an.alpha - cell["alpha"]),
-                "predicted_speedup_probe_c": predicted_speedup(an.alpha, args.k, probe["c"]),
+                "predicted_speedup_probe_c": predicted_speedup(an.alpha, args.k, probes[n]["c"]),
                 "sampler_seconds": sampler_s,
                 "time_ratio": sampler_s / an.seconds,
                 "time_ratio_per_position": (sampler_s / max(cell["alpha_positions"], 1))
                 / (an.seconds / an.positions),
             }
-            if not args.no_assisted:
-                hf = _hf_cell(target, prompts, args, t, eos, pad, assistant=draft)
-                hf["speedup_vs_transformers_generate"] = (
-                    alone_rows[t]["transformers_generate"]["s_per_token"] / hf["s_per_token"]
-                )
-                cell["assisted"] = hf
-            cells[f"{t:g}"] = cell
-        out["drafts"][name] = {
-            "num_layers": draft.config.num_hidden_layers,
-            "cost_probe": probe,
-            "results": cells,
+            if hf_on:
+                cell["assisted"] = {
+                    **hf_assist[n].to_dict(),
+                    "speedup_vs_transformers_generate": hf_alone.seconds
+                    / hf_alone.tokens
+                    / (hf_assist[n].seconds / hf_assist[n].tokens),
+                }
+            cells[n][f"{t:g}"] = cell
+    for n, d in drafts.items():
+        out["drafts"][n] = {
+            "num_layers": d.config.num_hidden_layers,
+            "cost_probe": probes[n],
+            "results": cells[n],
         }
 
     out["wall_s"] = time.time() - started

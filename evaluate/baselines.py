@@ -29,6 +29,17 @@ class HFRun:
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds else float("nan")
 
+    def __add__(self, other: HFRun) -> HFRun:
+        return HFRun(self.tokens + other.tokens, self.seconds + other.seconds)
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "tokens": self.tokens,
+            "seconds": self.seconds,
+            "tokens_per_s": self.tokens_per_s,
+            "s_per_token": self.seconds / self.tokens if self.tokens else float("nan"),
+        }
+
 
 def configure_assistant(draft: PreTrainedModel, k: int) -> None:
     gc = draft.generation_config

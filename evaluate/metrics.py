@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from typing import Any
 
 from evaluate.costmodel import expected_tokens_per_call, predicted_speedup
 from evaluate.specdec import Generation
@@ -45,7 +46,7 @@ def target_alone_summary(alone: Sequence[Generation]) -> dict[str, float]:
     }
 
 
-def speculative_summary(spec: Sequence[Generation], alone: dict[str, float], k: int) -> dict[str, float]:
+def speculative_summary(spec: Sequence[Generation], alone: dict[str, Any], k: int) -> dict[str, Any]:
     """Empirical α, acceptance, block efficiency, cost ratio c, speedup and the cost-model prediction."""
     tokens = sum(len(g.tokens) for g in spec)
     decode_s = sum(g.decode_s for g in spec)
@@ -60,8 +61,12 @@ def speculative_summary(spec: Sequence[Generation], alone: dict[str, float], k: 
     s_per_token = _ratio(decode_s, tokens)
     speedup = _ratio(alone["s_per_token"], s_per_token)
     predicted = predicted_speedup(alpha, k, c) if not math.isnan(alpha) else float("nan")
+    # Steps by number of accepted drafts (full-k steps only): the shape behind the block efficiency.
+    full = [s.accepted for g in spec for s in g.steps if s.drafted == k]
+    histogram = [full.count(n) for n in range(k + 1)]
     return {
         "tokens": tokens,
+        "accepted_per_step_histogram": histogram,
         "alpha": alpha,
         "alpha_se": alpha_se,
         "alpha_positions": positions,

