@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from builders.errors import TempdraftError
+from distill.distributed import ParallelDraft  # issue 9 (torchrun)
 
 
 def pick_device(device: str) -> torch.device:
@@ -154,6 +155,8 @@ def response_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor], voca
     of the tokens: projecting only the response positions saves that share of the head's work in
     every mode. Models with logit post-processing take the plain full forward instead.
     """
+    if isinstance(model, ParallelDraft):  # issue 9 (torchrun): this same function, inside DDP/FSDP's forward
+        return model(batch)
     mask = batch["target_mask"]
     if _plain_head(model.config):
         hidden = model.base_model(

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from builders.errors import TempdraftError
-from distill import checkpoint
+from distill import checkpoint, distributed  # distributed: issue 9 (torchrun)
 from distill.card import CARD_FILE, build_card, write_card
 from distill.checks import Setup
 from distill.data import (
@@ -109,6 +109,8 @@ def train(setup: Setup, command: str, resume: bool = False) -> Path:
     from transformers import AutoTokenizer, GenerationConfig
 
     device = pick_device(cfg.run.device)
+    ranks = distributed.init_from_torchrun(device)  # issue 9: None unless launched by torchrun
+    device, main = (ranks.device, ranks.is_main) if ranks else (device, True)  # issue 9: rank 0 writes
     amp = autocast_dtype(cfg.run.precision, device)
     tokenizer = AutoTokenizer.from_pretrained(setup.teacher.path)
     vocab = len(tokenizer)
@@ -133,6 +135,9 @@ def train(setup: Setup, command: str, resume: bool = False) -> Path:
     else:
         teacher = None  # derived drafts needed it only for their weights
     objective = Objective(cfg.loss.mode, cfg.loss.divergence, cfg.loss.beta, cfg.loss.resolved_temperature())
+    parallel = distributed.wrap(draft, vocab, ranks, cfg) if ranks else None  # issue 9 (torchrun)
+    if parallel is not None:  # issue 9: from here on `draft` runs through DDP/FSDP (distill/distributed.py)
+        draft = parallel  # type: ignore[assignment]
 
     # 3. Data and schedule.
     examples = load_examples(setup, setup.files, cfg.dataset.max_rows)
@@ -166,8 +171,11 @@ def train(setup: Setup, command: str, resume: bool = False) -> Path:
         for group in optimizer.param_groups:
             group["lr"] = lr
         micro = [
-            collate([examples[i] for i in order.indices(step * accum + a)], pad_id) for a in range(accum)
+            collate([examples[i] for i in distributed.shard(order.indices(step * accum + a), ranks)], pad_id)
+            for a in range(accum)  # issue 9: shard = this rank's rows of the global micro-batch
         ]
+        if parallel is not None:  # issue 9: exact token-mean gradient across ranks
+            parallel.weigh(micro)
         step_loss = optimizer_step(
             micro, draft, teacher, objective, optimizer, vocab, device, amp, cfg.optim.grad_clip
         )
@@ -185,7 +193,7 @@ def train(setup: Setup, command: str, resume: bool = False) -> Path:
             )
             tokens_seen += tok_window
             t_window, tok_window, window_start = time.perf_counter(), 0, done
-        if cfg.run.checkpoint_every and done % cfg.run.checkpoint_every == 0 and done < total:
+        if main and cfg.run.checkpoint_every and done % cfg.run.checkpoint_every == 0 and done < total:
             checkpoint.save(
                 out,
                 done,
@@ -212,8 +220,9 @@ def train(setup: Setup, command: str, resume: bool = False) -> Path:
         )  # same EOS/pad as the teacher
     except OSError:
         pass
-    draft.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    draft.save_pretrained(out)  # under torchrun: rank 0 writes (distill/distributed.py)
+    if main:  # issue 9
+        tokenizer.save_pretrained(out)
     window = history[-min(len(history), cfg.run.log_every) :] or [float("nan")]
     result = {
         "training": {
@@ -236,6 +245,8 @@ def train(setup: Setup, command: str, resume: bool = False) -> Path:
         result=result,
         command=command,
     )
-    write_card(out, card)
-    print(f"[distill] wrote {out} (final loss {result['training']['final_loss']:.4f})", file=sys.stderr)
+    if main:  # issue 9
+        write_card(out, card)
+        print(f"[distill] wrote {out} (final loss {result['training']['final_loss']:.4f})", file=sys.stderr)
+    distributed.close(ranks)  # issue 9
     return out
