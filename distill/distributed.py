@@ -31,12 +31,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 import torch.distributed as dist
 
 from builders.errors import TempdraftError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 Mode = Literal["ddp", "fsdp"]
 MODE_VARIABLE = "TEMPDRAFT_PARALLEL"
@@ -118,7 +121,7 @@ class ParallelDraft:
 
     _own = ("draft", "ranks", "mode", "inner", "module")
 
-    def __init__(self, draft: torch.nn.Module, vocab: int, ranks: Ranks, mode: Mode):
+    def __init__(self, draft: PreTrainedModel, vocab: int, ranks: Ranks, mode: Mode):
         from torch.nn.parallel import DistributedDataParallel
 
         self.draft, self.ranks, self.mode = draft, ranks, mode
@@ -129,7 +132,8 @@ class ParallelDraft:
             for layer in draft.modules():  # one unit per decoder layer: only one layer is whole at a time
                 if type(layer).__name__.endswith("DecoderLayer"):
                     fully_shard(layer)
-            self.module: torch.nn.Module = fully_shard(self.inner)
+            fully_shard(self.inner)  # in place: the module stays a Module, its parameters become shards
+            self.module: torch.nn.Module = self.inner
         else:  # DDP broadcasts rank 0's weights at construction: every rank starts identical
             ids = [ranks.device.index] if ranks.device.type == "cuda" else None
             self.module = DistributedDataParallel(self.inner, device_ids=ids)
@@ -182,7 +186,7 @@ def wrap(draft: torch.nn.Module, vocab: int, ranks: Ranks, cfg: Any) -> Parallel
     optimizer is built: FSDP replaces the parameters with sharded ones)."""
     mode = parallel_mode()
     _check(ranks, mode, cfg.run.checkpoint_every, cfg.optim.batch_size)
-    return ParallelDraft(draft, vocab, ranks, mode)
+    return ParallelDraft(cast("PreTrainedModel", draft), vocab, ranks, mode)
 
 
 def _check(ranks: Ranks, mode: Mode, checkpoint_every: int | None, batch_size: int) -> None:
