@@ -1,0 +1,604 @@
+"""Issue 8, the study: do the paper's temperature findings (arXiv 2410.10141) reproduce with tempdraft's own
+pipeline? builders (one pool over generation temperatures) -> registry / pool composition (single-temperature
+datasets and mixtures, no resampling) -> distill (SeqKD and online token-level KD, same initial draft) ->
+evaluate (analytic α from teacher-forced passes, the speculative sampler for empirical speedups).
+
+    # CPU rehearsal (tiny sizes, a few minutes; uses the offline teacher alias of this machine):
+    .venv/bin/python benchmarks/study.py --quick --out runs/study-quick
+    # GPU machine after ../shared/tools/gpu-stage (stage 3 installs the wheels into ~/site):
+    export PYTHONPATH=~/site TEMPDRAFT_HOME=~/td PYTHONUNBUFFERED=1
+    python benchmarks/study.py --prepare-teacher ~/models/SmolLM2-135M-Instruct.Q4_1.gguf \\
+        --data ~/data --device cuda --out $OUT --budget-s 520
+
+Plan (sizes in `SIZES`; every number lands in results.json with the seeds and the device):
+  1. pool: GSM8K train prompts x generation temperatures {0, .2, .4, .6, .8, 1} (builder, transformers
+     backend - no vLLM on the GPU machine), registered in the catalog; eval sets: GSM8K test prompts sampled
+     by the teacher at every decoding temperature (held-out teacher samples for the analytic α), and Vicuna
+     prompts (out of domain);
+  2. SeqKD drafts, one per KD (= generation) temperature, trained on a single-temperature dataset composed
+     from the pool; analytic α on the KD-T x decode-T grid, predicted speedup with the cost ratio c measured
+     once by `evaluate.analytic.probe_step_costs`;
+  3. online token-level KD (forward KL, loss temperature = KD temperature; 0.1 stands in for 0), same data;
+  4. mixtures (mix_high_temp's weights, uniform, a guess) vs the best single-temperature SeqKD draft at
+     decode T 0.8 / 1.0, `len(seeds)` training seeds each, paired bootstrap of the difference;
+  5. out-of-range decoding temperatures 1.2 / 1.5 / 2.0 and the out-of-domain set (analytic);
+  6. empirical speedup with `evaluate.specdec.SpeculativeDecoder` on a priority list of (draft, T) cells until
+     the time budget runs out (what did not fit is listed under `not_run`).
+Every arm: the same first-N-layers initial draft, the same number of training rows and optimizer steps.
+α is computed with `evaluate.probs.overlap` on batched teacher-forced passes (teacher logits cached per
+temperature and reused by every draft); one cell is cross-checked against `evaluate.analytic.analytic_alpha`.
+Bootstrap: 95% percentile intervals over eval prompts (1000 resamples); for seeds, prompts are resampled and
+the seed-mean is taken inside each resample.
+Writes into --out: results.json, heatmap.png, curves.png, mixtures.png (and the log, if the caller tees it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+GRID = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+OUT_OF_RANGE = [1.2, 1.5, 2.0]
+OOD_TEMPS = [0.0, 0.6, 1.0]
+MIXTURES: dict[str, list[dict[str, Any]]] = {
+    # recipes/mix_high_temp.yaml's weights, on this pool's grid ({0.7..0.9} holds 0.8 here)
+    "mix_high_temp": [
+        {"temperatures": [1.0], "weight": 0.40},
+        {"temperatures": {"min": 0.7, "max": 0.9}, "weight": 0.35},
+        {"temperatures": {"min": 0.0, "max": 0.5}, "weight": 0.25},
+    ],
+    "uniform": [{"temperatures": [t], "weight": 1} for t in GRID],
+    # guess: mostly the serving temperatures, plus greedy rows for the mode
+    "guess_high_greedy": [
+        {"temperatures": [1.0], "weight": 0.5},
+        {"temperatures": [0.8], "weight": 0.3},
+        {"temperatures": [0.0], "weight": 0.2},
+    ],
+}
+SIZES = {
+    "full": dict(pool_prompts=512, max_new_tokens=128, mix_rows=460, train_rows=380, steps=60, batch=16,
+                 lr=1e-3, eval_prompts=64, ood_prompts=64, layers=4, seeds=[0, 1, 2], emp_prompts=8,
+                 emp_tokens=64, gen_batch=256, k=4, boots=1000),
+    "quick": dict(pool_prompts=12, max_new_tokens=12, mix_rows=10, train_rows=8, steps=2, batch=4,
+                  lr=1e-3, eval_prompts=4, ood_prompts=3, layers=2, seeds=[0, 1], emp_prompts=2,
+                  emp_tokens=8, gen_batch=64, k=4, boots=200),
+}
+T0 = time.time()
+
+
+def log(msg: str) -> None:
+    print(f"[study {time.time() - T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def key(t: float) -> str:
+    return f"{t:g}"
+
+
+# ----------------------------------------------------------------------------- teacher / builders
+def prepare_teacher(gguf: Path) -> None:
+    """Convert the staged GGUF into $TEMPDRAFT_HOME/teachers/<alias> so the offline alias resolves."""
+    from builders.teacher import OFFLINE_TEACHERS, _convert_gguf, tempdraft_home
+
+    alias = "smollm2-135m-instruct"
+    spec = OFFLINE_TEACHERS[alias]
+    dest = tempdraft_home() / "teachers" / alias
+    if (dest / "tempdraft-teacher.json").is_file():
+        return
+    _convert_gguf(gguf, dest)
+    (dest / "tempdraft-teacher.json").write_text(json.dumps(
+        {"alias": alias, "package": spec.package, "gguf_sha256": spec.sha256,
+         "hub_equivalent": spec.hub_equivalent}, indent=2))
+    log(f"teacher converted into {dest}")
+
+
+def build(recipe: dict[str, Any], work: Path) -> tuple[Path, str | None]:
+    """Write the recipe as YAML (kept for re-runs) and run it through the builder's own entry point."""
+    import yaml
+
+    from builders.build import run_build
+    from builders.config import load_recipe
+
+    path = work / "recipes" / f"{recipe['name']}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    result = run_build(load_recipe(path), path.parent, ["run", str(path)])
+    assert result.path is not None
+    return Path(result.path), result.version
+
+
+def sampling_recipe(name: str, source: dict[str, Any], temps: list[float], sz: dict, device: str,
+                    validation_fraction: float) -> dict[str, Any]:
+    return {
+        "name": name, "seed": 1234,
+        "teacher": {"model": "smollm2-135m-instruct", "dtype": "bfloat16"},
+        "sources": [source],
+        "sampling": {"temperatures": temps, "samples_per_prompt": 1, "max_new_tokens": sz["max_new_tokens"],
+                     "top_p": 1.0},
+        "engine": {"backend": "transformers", "device": device, "batch_size": sz["gen_batch"]},
+        "output": {"shard_size": 4096, "validation_fraction": validation_fraction},
+    }
+
+
+# ----------------------------------------------------------------------------- distill
+def train_draft(name: str, dataset: Path, mode: str, kd_t: float | None, seed: int, sz: dict, work: Path,
+                device: str) -> dict[str, Any]:
+    """`python -m distill train` in-process; returns the draft folder and its card's training record."""
+    from distill.__main__ import main as distill_main
+
+    out = work / "drafts" / name
+    if not (out / "tempdraft-draft.json").is_file():
+        config = "distill/configs/seqkd.yaml" if mode == "seqkd" else "distill/configs/online_fkl.yaml"
+        sets = [
+            f"dataset.id={dataset}", "dataset.config=mixture", "dataset.split=train",
+            f"dataset.max_rows={sz['train_rows']}", f"draft.num_layers={sz['layers']}",
+            f"optim.batch_size={sz['batch']}", "optim.grad_accum=1", "optim.epochs=null",
+            f"optim.max_steps={sz['steps']}", f"optim.lr={sz['lr']}",
+            f"optim.warmup_steps={max(1, sz['steps'] // 10)}", "optim.max_length=512",
+            f"run.output_dir={out}", f"run.seed={seed}", "run.checkpoint_every=null", "run.eval_split=null",
+            f"run.log_every={max(1, sz['steps'] // 3)}", f"run.device={device}",
+        ]
+        if mode == "online":
+            sets.append(f"loss.temperature={max(kd_t or 0.0, 0.1)}")
+        argv = ["train", "--config", str(REPO / config)] + [x for s in sets for x in ("--set", s)]
+        rc = distill_main(argv)
+        if rc != 0:
+            raise RuntimeError(f"distill failed for {name} (rc {rc})")
+    card = json.loads((out / "tempdraft-draft.json").read_text())
+    tr = (card.get("result") or card).get("training") or card.get("training") or {}
+    return {"path": str(out), "mode": mode, "kd_temperature": kd_t, "seed": seed,
+            "training": {k: tr.get(k) for k in ("steps", "examples", "tokens", "seconds", "first_loss",
+                                                  "final_loss", "precision")}}
+
+
+# ----------------------------------------------------------------------------- evaluate
+class TeacherCache:
+    """Teacher-forced target logits at the response positions of held-out teacher samples, per temperature."""
+
+    def __init__(self, target, samples: dict[float, list[tuple[list[int], list[int]]]], device, batch: int = 16):
+        self.samples, self.device, self.batch = samples, device, batch
+        self.logits = {t: self._forward(target, s) for t, s in samples.items()}
+
+    @torch.inference_mode()
+    def _forward(self, model, samples) -> list[torch.Tensor]:
+        out: list[torch.Tensor] = []
+        for i in range(0, len(samples), self.batch):
+            chunk = samples[i : i + self.batch]
+            seqs = [list(p) + list(r) for p, r in chunk]
+            width = max(map(len, seqs))
+            ids = torch.zeros(len(seqs), width, dtype=torch.long)
+            mask = torch.zeros(len(seqs), width, dtype=torch.long)
+            for j, s in enumerate(seqs):
+                ids[j, : len(s)] = torch.as_tensor(s)
+                mask[j, : len(s)] = 1
+            logits = model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            for j, (p, r) in enumerate(chunk):
+                out.append(logits[j, len(p) - 1 : len(p) - 1 + len(r)].clone())
+            del logits
+        return out
+
+    def betas(self, draft, t: float) -> list[float]:
+        """Per-sample mean β (one sample per prompt) of `draft` at decoding temperature t."""
+        from evaluate.probs import overlap
+
+        q = self._forward(draft, self.samples[t])
+        return [float(overlap(p, qq, t).double().mean()) if len(p) else float("nan")
+                for p, qq in zip(self.logits[t], q, strict=True)]
+
+
+def boot_ci(per_prompt: list[list[float]], stat, n: int, rng: random.Random) -> list[float]:
+    """95% percentile interval of stat(resampled columns); per_prompt = one list of values per arm/seed,
+    each over the same prompts (resampled jointly, i.e. paired)."""
+    m = len(per_prompt[0])
+    vals = []
+    for _ in range(n):
+        idx = [rng.randrange(m) for _ in range(m)]
+        vals.append(stat([[col[i] for i in idx] for col in per_prompt]))
+    vals = sorted(v for v in vals if not math.isnan(v))
+    if not vals:
+        return [float("nan"), float("nan")]
+    return [vals[int(0.025 * (len(vals) - 1))], vals[int(0.975 * (len(vals) - 1))]]
+
+
+def mean(xs) -> float:
+    xs = [x for x in xs if not math.isnan(x)]
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def seed_mean_alpha(cols: list[list[float]]) -> float:
+    return mean([mean(c) for c in cols])
+
+
+# ----------------------------------------------------------------------------- plots
+def plots(res: dict[str, Any], out: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    grid = res.get("grid", {})
+    panels = [m for m in ("seqkd", "online") if m in grid]
+    if panels:
+        fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5), squeeze=False)
+        for ax, mode in zip(axes[0], panels, strict=True):
+            kd_ts = sorted(grid[mode], key=float)
+            dec_ts = [key(t) for t in GRID + OUT_OF_RANGE if key(t) in grid[mode][kd_ts[0]]]
+            mat = [[grid[mode][k][d]["alpha"] for d in dec_ts] for k in kd_ts]
+            im = ax.imshow(mat, cmap="viridis", aspect="auto", origin="lower")
+            for i, row in enumerate(mat):
+                best = max(range(len(kd_ts)), key=lambda r: mat[r][i] if i < len(mat[r]) else -1)
+                for j, v in enumerate(row):
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                            color="red" if best == i else "white")
+            for j in range(len(dec_ts)):
+                best = max(range(len(kd_ts)), key=lambda r: mat[r][j])
+                ax.add_patch(plt.Rectangle((j - 0.5, best - 0.5), 1, 1, fill=False, ec="red", lw=1.5))
+            ax.set_xticks(range(len(dec_ts)), dec_ts)
+            ax.set_yticks(range(len(kd_ts)), kd_ts)
+            ax.set_xlabel("decoding temperature")
+            ax.set_ylabel("KD temperature" + (" (gen T = loss T)" if mode == "online" else " (generation T)"))
+            ax.set_title(f"{mode}: analytic α (red box: best KD-T per column)")
+            fig.colorbar(im, ax=ax)
+        fig.tight_layout()
+        fig.savefig(out / "heatmap.png", dpi=90)
+        plt.close(fig)
+    curves = res.get("curves", {})
+    if curves:
+        fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+        for name, c in curves.items():
+            ts = sorted(c, key=float)
+            xs = [float(t) for t in ts]
+            for ax, field in zip(axes, ("alpha", "predicted_speedup"), strict=True):
+                ys = [c[t][field] for t in ts]
+                lo = [c[t][field + "_ci"][0] for t in ts]
+                hi = [c[t][field + "_ci"][1] for t in ts]
+                ax.plot(xs, ys, marker="o", ms=3, label=name)
+                ax.fill_between(xs, lo, hi, alpha=0.15)
+        emp = res.get("empirical", {})
+        for name, cells in emp.items():
+            ts = sorted(cells, key=float)
+            axes[1].scatter([float(t) for t in ts], [cells[t]["speedup"] for t in ts], marker="x",
+                            label=f"{name} (empirical)")
+        for ax, lab in zip(axes, ("analytic α", "predicted speedup (c measured)"), strict=True):
+            ax.axvline(1.0, color="grey", ls=":")
+            ax.set_xlabel("decoding temperature")
+            ax.set_ylabel(lab)
+            ax.legend(fontsize=6)
+        axes[1].axhline(1.0, color="grey", ls="--")
+        fig.suptitle("GSM8K test: α and speedup vs decoding temperature (95% bootstrap CI)")
+        fig.tight_layout()
+        fig.savefig(out / "curves.png", dpi=90)
+        plt.close(fig)
+    mix = res.get("mixtures", {}).get("arms")
+    if mix:
+        dec = list(next(iter(mix.values())).keys())
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        names = list(mix)
+        width = 0.8 / len(dec)
+        for j, d in enumerate(dec):
+            ys = [mix[n][d]["predicted_speedup"] for n in names]
+            err = [[ys[i] - mix[n][d]["predicted_speedup_ci"][0] for i, n in enumerate(names)],
+                   [mix[n][d]["predicted_speedup_ci"][1] - ys[i] for i, n in enumerate(names)]]
+            ax.bar([i + j * width for i in range(len(names))], ys, width, yerr=err, capsize=3,
+                   label=f"decode T={d}")
+        ax.set_xticks([i + width * (len(dec) - 1) / 2 for i in range(len(names))], names, fontsize=8)
+        ax.set_ylabel("predicted speedup (seed mean, 95% CI)")
+        ax.set_ylim(bottom=min(0.9, ax.get_ylim()[0]))
+        ax.legend()
+        ax.set_title("Mixtures vs best single-temperature SeqKD draft")
+        fig.tight_layout()
+        fig.savefig(out / "mixtures.png", dpi=90)
+        plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- main
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: end to end on CPU in a few minutes")
+    ap.add_argument("--out", required=True, type=Path, help="results.json and PNGs")
+    ap.add_argument("--work", type=Path, default=Path("~/.cache/tempdraft-study").expanduser(),
+                    help="recipes, drafts (kept for a re-run in the same place)")
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="folder of gsm8k/, vicuna_bench/")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--budget-s", type=float, default=1e9, help="stop starting new work after this many seconds")
+    ap.add_argument("--prepare-teacher", type=Path, default=None, help="staged GGUF to convert for the alias")
+    ap.add_argument("--skip-online", action="store_true")
+    args = ap.parse_args()
+    sz = SIZES["quick" if args.quick else "full"]
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = args.work / ("quick" if args.quick else "full")
+    work.mkdir(parents=True, exist_ok=True)
+    os.chdir(REPO)  # distill config paths and the builder's relative paths
+    if args.prepare_teacher:
+        prepare_teacher(args.prepare_teacher.expanduser())
+    torch.manual_seed(0)
+    rng = random.Random(0)
+    from evaluate.env import environment
+
+    res: dict[str, Any] = {
+        "command": " ".join(sys.argv), "quick": args.quick, "sizes": sz, "grid_temperatures": GRID,
+        "environment": environment(device),
+        "device_name": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+        "backend_note": "builder engine: transformers (no vLLM on the GPU machine)", "not_run": [],
+    }
+
+    def save() -> None:
+        res["wall_s"] = time.time() - T0
+        from evaluate.report import json_safe
+
+        (args.out / "results.json").write_text(json.dumps(json_safe(res), indent=1))
+        try:
+            plots(res, args.out)
+        except Exception as e:  # a plot must never lose the numbers
+            log(f"plot failed: {type(e).__name__}: {e}")
+
+    def over() -> bool:
+        return time.time() - T0 > args.budget_s
+
+    # 1. Pool + eval sets (builder, registered in the catalog).
+    gsm = args.data / "gsm8k"
+    pool, pool_ref = build(sampling_recipe(
+        "study_pool", {"kind": "file", "path": str(gsm / "train.jsonl"), "prompt_column": "question",
+                       "limit": sz["pool_prompts"]}, GRID, sz, device, 0.1), work)
+    log(f"pool {pool_ref} at {pool}")
+    eval_temps = GRID + OUT_OF_RANGE
+    evalset, eval_ref = build(sampling_recipe(
+        "study_eval_gsm8k_test", {"kind": "file", "path": str(gsm / "test.jsonl"), "prompt_column": "question",
+                                  "limit": sz["eval_prompts"]}, eval_temps, sz, device, 0.0), work)
+    oodset, ood_ref = build(sampling_recipe(
+        "study_eval_vicuna", {"kind": "file", "path": str(args.data / "vicuna_bench" / "question.jsonl"),
+                              "prompt_column": "turns", "limit": sz["ood_prompts"]}, OOD_TEMPS, sz, device, 0.0),
+        work)
+    res["datasets"] = {"pool": {"ref": pool_ref, "path": str(pool)}, "eval": eval_ref, "ood": ood_ref}
+    res["datasets"]["pool_manifest_counts"] = json.loads((pool / "manifest.json").read_text()).get("counts")
+    log(f"eval sets {eval_ref}, {ood_ref}")
+
+    # 2-4 data: single-temperature datasets and mixtures composed from the pool (no resampling).
+    def compose(name: str, components: list[dict[str, Any]]) -> Path:
+        path, ref = build({"name": name, "seed": 1234, "pool": str(pool),
+                           "mixture": {"total_rows": sz["mix_rows"], "components": components}}, work)
+        res.setdefault("composed", {})[name] = ref
+        return path
+
+    single = {t: compose(f"study_single_t{key(t).replace('.', '_')}", [{"temperatures": [t], "weight": 1}])
+              for t in GRID}
+    mixes = {n: compose(f"study_{n}", comps) for n, comps in MIXTURES.items()}
+    save()
+
+    # Target, eval samples, teacher logit caches, cost ratio c.
+    from transformers import AutoTokenizer
+
+    from builders.teacher import resolve_teacher
+    from evaluate.analytic import analytic_alpha, probe_step_costs
+    from evaluate.costmodel import predicted_speedup
+    from evaluate.drafts import truncated_draft
+    from evaluate.prompts import load_prompt_set
+    from evaluate.sweep import load_model
+
+    tpath = resolve_teacher("smollm2-135m-instruct").path
+    tok = AutoTokenizer.from_pretrained(tpath)
+    target = load_model(tpath, device, "bfloat16")
+    ps = load_prompt_set(str(evalset), tok, sz["eval_prompts"], "train")
+    ood = load_prompt_set(str(oodset), tok, sz["ood_prompts"], "train")
+    samples = {t: ps.samples_at(t, sz["eval_prompts"]) for t in eval_temps}
+    ood_samples = {t: ood.samples_at(t, sz["ood_prompts"]) for t in OOD_TEMPS}
+    cache = TeacherCache(target, samples, device)
+    ood_cache = TeacherCache(target, ood_samples, device)
+    res["eval_samples"] = {key(t): {"samples": len(s), "positions": sum(len(r) for _, r in s)}
+                           for t, s in samples.items()}
+    init = truncated_draft(target, sz["layers"])
+    probe = probe_step_costs(target, init, ps.prompts[0], steps=32)
+    c = probe["c"]
+    res["cost_probe"] = probe
+    log(f"cost ratio c = {c:.3f} (k = {sz['k']})")
+
+    per_prompt: dict[str, dict[str, list[float]]] = {}  # draft name -> decode T -> per-prompt α
+    ood_pp: dict[str, dict[str, list[float]]] = {}
+    drafts: dict[str, dict[str, Any]] = {}
+
+    def score(name: str, model) -> None:
+        per_prompt[name] = {key(t): cache.betas(model, t) for t in eval_temps}
+        ood_pp[name] = {key(t): ood_cache.betas(model, t) for t in OOD_TEMPS}
+
+    def summarize(cols: list[list[float]]) -> dict[str, Any]:
+        a = seed_mean_alpha(cols)
+        ci = boot_ci(cols, seed_mean_alpha, sz["boots"], rng)
+        return {"alpha": a, "alpha_ci": ci, "predicted_speedup": predicted_speedup(a, sz["k"], c),
+                "predicted_speedup_ci": [predicted_speedup(x, sz["k"], c) for x in ci], "n_prompts": len(cols[0]),
+                "n_seeds": len(cols)}
+
+    score("init (untrained first-N layers)", init.to(device))
+    del init
+
+    def load_and_score(name: str, info: dict[str, Any]) -> None:
+        drafts[name] = info
+        model = load_model(info["path"], device, "bfloat16")
+        score(name, model)
+        del model
+
+    # 2-3. The KD-T x decode-T grids.
+    modes = ["seqkd"] + ([] if args.skip_online else ["online"])
+    for mode in modes:
+        for t in GRID:
+            if over():
+                res["not_run"].append(f"{mode} KD T={t}")
+                continue
+            name = f"{mode}_kd{key(t)}_s0"
+            load_and_score(name, train_draft(name, single[t], mode, t, 0, sz, work, device))
+            log(f"trained + scored {name}: α@T=kd {mean(per_prompt[name][key(t)]):.3f}")
+        res["grid"] = {m: {key(t): {key(d): summarize([per_prompt[f"{m}_kd{key(t)}_s0"][key(d)]])
+                                    for d in eval_temps}
+                               for t in GRID if f"{m}_kd{key(t)}_s0" in per_prompt} for m in modes}
+        res["grid"] = {m: g for m, g in res["grid"].items() if g}
+        save()
+
+    # Cross-check the batched α against evaluate.analytic.analytic_alpha on one cell.
+    name = "seqkd_kd1_s0" if "seqkd_kd1_s0" in drafts else next(iter(drafts), None)
+    if name:
+        m = load_model(drafts[name]["path"], device, "bfloat16")
+        ref = analytic_alpha(target, m, samples[1.0][: min(8, len(samples[1.0]))], 1.0)
+        mine = mean([b for b in per_prompt[name]["1"][: min(8, len(samples[1.0]))]])
+        res["analytic_crosscheck"] = {"draft": name, "T": 1.0, "evaluate.analytic_alpha": ref.alpha,
+                                      "study_batched_mean_of_prompt_means": mine,
+                                      "note": "pooled-over-positions vs mean of per-prompt means; close, not equal"}
+        del m
+
+    # 4. Mixtures vs the best single-temperature SeqKD draft, all seeds.
+    seeds = sz["seeds"]
+    seq_grid = res.get("grid", {}).get("seqkd", {})
+    best = {}
+    for d in (0.8, 1.0):
+        if seq_grid:
+            best[key(d)] = max(seq_grid, key=lambda t: seq_grid[t][key(d)]["alpha"])
+    res["best_single_seed0"] = best
+    arms: dict[str, list[str]] = {}
+    for kd in sorted(set(best.values()), key=float):
+        arms[f"single_t{kd}"] = [f"seqkd_kd{kd}_s0"]
+        for s in seeds[1:]:
+            n = f"seqkd_kd{kd}_s{s}"
+            if over():
+                res["not_run"].append(n)
+                continue
+            load_and_score(n, train_draft(n, single[float(kd)], "seqkd", float(kd), s, sz, work, device))
+            arms[f"single_t{kd}"].append(n)
+    for mix, path in mixes.items():
+        arms[mix] = []
+        for s in seeds:
+            n = f"seqkd_{mix}_s{s}"
+            if over():
+                res["not_run"].append(n)
+                continue
+            load_and_score(n, train_draft(n, path, "seqkd", None, s, sz, work, device))
+            arms[mix].append(n)
+        log(f"mixture {mix}: seeds {arms[mix]}")
+    mixres: dict[str, Any] = {"arms": {}, "vs_best_single": {}, "seeds": seeds}
+    for arm, names in arms.items():
+        if names:
+            mixres["arms"][arm] = {key(d): summarize([per_prompt[n][key(d)] for n in names]) | {"drafts": names}
+                                   for d in (0.8, 1.0, *OUT_OF_RANGE)}
+    for d in (0.8, 1.0):
+        base = f"single_t{best.get(key(d))}"
+        if base not in arms or not arms[base]:
+            continue
+        for arm, names in arms.items():
+            if arm == base or not names:
+                continue
+            a_cols = [per_prompt[n][key(d)] for n in names]
+            b_cols = [per_prompt[n][key(d)] for n in arms[base]]
+
+            def ratio(cols, na=len(a_cols)) -> float:
+                sa = predicted_speedup(seed_mean_alpha(cols[:na]), sz["k"], c)
+                sb = predicted_speedup(seed_mean_alpha(cols[na:]), sz["k"], c)
+                return sa / sb - 1
+
+            def dalpha(cols, na=len(a_cols)) -> float:
+                return seed_mean_alpha(cols[:na]) - seed_mean_alpha(cols[na:])
+
+            both = a_cols + b_cols
+            mixres["vs_best_single"].setdefault(key(d), {})[arm] = {
+                "baseline": base, "speedup_gain": ratio(both),
+                "speedup_gain_ci": boot_ci(both, ratio, sz["boots"], rng),
+                "alpha_diff": dalpha(both), "alpha_diff_ci": boot_ci(both, dalpha, sz["boots"], rng)}
+    res["mixtures"] = mixres
+    res["drafts"] = drafts
+    # Curves over every decoding temperature (5.: out-of-range included) for the diagonal picks and mixtures.
+    curves = {}
+    for m in modes:
+        for t in (0.0, 1.0):
+            n = f"{m}_kd{key(t)}_s0"
+            if n in per_prompt:
+                curves[f"{m} KD T={key(t)}"] = {key(d): summarize([per_prompt[n][key(d)]]) for d in eval_temps}
+    for arm, names in arms.items():
+        if names and not arm.startswith("single"):
+            curves[f"{arm} ({len(names)} seeds)"] = {key(d): summarize([per_prompt[n][key(d)] for n in names])
+                                                     for d in eval_temps}
+    curves["untrained init"] = {key(d): summarize([per_prompt["init (untrained first-N layers)"][key(d)]])
+                                for d in eval_temps}
+    res["curves"] = curves
+    res["out_of_domain"] = {n: {key(t): summarize([v[key(t)]]) for t in OOD_TEMPS} for n, v in ood_pp.items()}
+    res["in_domain_all"] = {n: {key(t): summarize([v[key(t)]]) for t in eval_temps} for n, v in per_prompt.items()}
+    save()
+    log("analytic part saved")
+
+    # 6. Empirical speedups (speculative sampler) on a priority list, until the budget runs out.
+    from evaluate.metrics import speculative_summary, target_alone_summary
+    from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder
+    from evaluate.runs import run_prompts
+
+    cells: list[tuple[str, float]] = []
+    for d in (1.0, 0.8):
+        cells += [(names[0], d) for arm, names in arms.items() if names]
+    cells += [("seqkd_kd0_s0", 0.0), ("seqkd_kd0_s0", 1.0), ("seqkd_kd1_s0", 0.0), ("online_kd1_s0", 1.0),
+              ("online_kd0_s0", 0.0)]
+    cells += [(f"seqkd_kd{key(t)}_s0", t) for t in GRID] + [(f"online_kd{key(t)}_s0", t) for t in GRID]
+    seen, order = set(), []
+    for cell in cells:
+        if cell[0] in drafts and cell not in seen:
+            seen.add(cell)
+            order.append(cell)
+    prompts = ps.prompts[: sz["emp_prompts"]]
+    eos = sorted({int(x) for x in [tok.eos_token_id, *(
+        target.generation_config.eos_token_id if isinstance(target.generation_config.eos_token_id, list)
+        else [target.generation_config.eos_token_id])] if x is not None})
+    max_len = max(map(len, prompts)) + sz["emp_tokens"] + sz["k"] + 2
+    alone: dict[float, Any] = {}
+    emp: dict[str, dict[str, Any]] = {}
+    loaded: dict[str, Any] = {}
+    for n, d in order:
+        if over():
+            res["not_run"].append(f"empirical {n} @ T={d}")
+            continue
+        if d not in alone:
+            gens = run_prompts(AutoregressiveDecoder(target, eos, "dynamic", max_len), prompts, sz["emp_tokens"], d, 0)
+            alone[d] = (gens, target_alone_summary(gens))
+        if n not in loaded:
+            loaded.clear()
+            loaded[n] = load_model(drafts[n]["path"], device, "bfloat16")
+        spec = run_prompts(SpeculativeDecoder(target, loaded[n], sz["k"], eos, "dynamic", max_len), prompts,
+                           sz["emp_tokens"], d, 0)
+        summ = speculative_summary(spec, alone[d][1], sz["k"])
+        a_g = alone[d][0]
+
+        def sp(cols) -> float:
+            (ad, at, sd, st) = cols
+            return (sum(ad) / max(sum(at), 1)) / (sum(sd) / max(sum(st), 1))
+
+        cols = [[g.decode_s for g in a_g], [len(g.tokens) for g in a_g], [g.decode_s for g in spec],
+                [len(g.tokens) for g in spec]]
+        alpha_pp = [g.betas for g in spec]
+
+        def pooled(cols2) -> float:
+            flat = [b for bs in cols2[0] for b in bs]
+            return sum(flat) / len(flat) if flat else float("nan")
+
+        emp.setdefault(n, {})[key(d)] = {
+            "speedup": summ["speedup"], "speedup_ci": boot_ci(cols, sp, sz["boots"], rng),
+            "alpha": summ["alpha"], "alpha_ci": boot_ci([alpha_pp], pooled, sz["boots"], rng),
+            "predicted_speedup": summ["predicted_speedup"], "c": summ["c"],
+            "block_efficiency": summ["block_efficiency"], "tokens": summ["tokens"],
+            "analytic_alpha_same_draft": mean(per_prompt[n][key(d)])}
+        log(f"empirical {n} @ T={d}: speedup {summ['speedup']:.2f}x α {summ['alpha']:.3f}")
+        res["empirical"] = emp
+        save()
+    res["empirical"] = emp
+    save()
+    log(f"done; not run: {res['not_run']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
