@@ -239,10 +239,8 @@ def plots(res: dict[str, Any], out: Path) -> None:
             mat = [[grid[mode][k][d]["alpha"] for d in dec_ts] for k in kd_ts]
             im = ax.imshow(mat, cmap="viridis", aspect="auto", origin="lower")
             for i, row in enumerate(mat):
-                best = max(range(len(kd_ts)), key=lambda r: mat[r][i] if i < len(mat[r]) else -1)
                 for j, v in enumerate(row):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                            color="red" if best == i else "white")
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white")
             for j in range(len(dec_ts)):
                 best = max(range(len(kd_ts)), key=lambda r: mat[r][j])
                 ax.add_patch(plt.Rectangle((j - 0.5, best - 0.5), 1, 1, fill=False, ec="red", lw=1.5))
@@ -296,7 +294,8 @@ def plots(res: dict[str, Any], out: Path) -> None:
                    label=f"decode T={d}")
         ax.set_xticks([i + width * (len(dec) - 1) / 2 for i in range(len(names))], names, fontsize=8)
         ax.set_ylabel("predicted speedup (seed mean, 95% CI)")
-        ax.set_ylim(bottom=min(0.9, ax.get_ylim()[0]))
+        top = max(mix[n][d]["predicted_speedup_ci"][1] for n in names for d in dec)
+        ax.set_ylim(0.9, top + 0.05)
         ax.legend()
         ax.set_title("Mixtures vs best single-temperature SeqKD draft")
         fig.tight_layout()
