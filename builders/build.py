@@ -52,7 +52,11 @@ def code_version() -> str:
         f = here / name
         if f.is_file():
             h.update(name.encode() + f.read_bytes())
-    return f"{metadata.version('tempdraft')}+{h.hexdigest()[:12]}"
+    try:
+        package = metadata.version("tempdraft")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never pip-installed
+        package = "source"
+    return f"{package}+{h.hexdigest()[:12]}"
 
 
 def fingerprint(recipe: Recipe, teacher_revision: str | None, pool_fingerprint: str | None = None) -> str:
