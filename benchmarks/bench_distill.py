@@ -14,10 +14,10 @@ Data: real GSM8K text (question + answer, tokenized and concatenated) cut into r
 `--prompt-len` + `--response-len` tokens, so every mode sees identical, padding-free batches.
 Each mode runs `distill.step.optimizer_step` - the trainer's own step: forward(s), loss over response
 positions, backward, AdamW - with the trainer's precision rule (bf16 autocast on GPU, fp32 on CPU
-unless `--precision bf16`) and the trainer's default live teacher in bf16 (`--teacher-dtype`). Modes
-run round-robin, batch by batch, so a shared machine's load hits them alike. It prints a table and
-one JSON line (machine, load average, versions, settings, numbers); `--out` also writes that JSON.
-Imports no pydantic/polars/datasets (the GPU machine lacks them).
+unless `--precision bf16`) and the trainer's live-teacher dtype (`--teacher-dtype`: bf16 on GPU,
+fp32 on CPU). Modes run round-robin, batch by batch, so a shared machine's load hits them alike.
+It prints a table and one JSON line (machine, load average, versions, settings, numbers); `--out`
+also writes that JSON. Imports no pydantic/polars/datasets (the GPU machine lacks them).
 """
 
 from __future__ import annotations
@@ -133,8 +133,15 @@ def bench_modes(
             if cuda:
                 torch.cuda.synchronize()
                 peak[name] = max(peak[name], (torch.cuda.max_memory_allocated() - resident) / 2**30)
+            dt = time.perf_counter() - t0
             if i >= warmup:
-                seconds[name] += time.perf_counter() - t0
+                seconds[name] += dt
+            tag = "warm-up" if i < warmup else "timed"
+            print(
+                f"[bench] batch {i + 1}/{len(batches)} {name}: {dt:.2f} s ({tag})",
+                file=sys.stderr,
+                flush=True,
+            )
     timed = batches[warmup:]
     tokens = sum(b["input_ids"].numel() for b in timed)
     targets = sum(int(b["target_mask"].sum()) for b in timed)
@@ -188,9 +195,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--teacher-dtype",
-        default="bfloat16",
-        choices=["bfloat16", "float32"],
-        help="the live teacher's dtype (the trainer's teacher.dtype, default bfloat16)",
+        default="auto",
+        choices=["auto", "bfloat16", "float32"],
+        help="live teacher dtype, as the trainer's teacher.dtype (auto: bfloat16 on GPU, float32 on CPU)",
     )
     parser.add_argument("--draft-layers", type=int, default=4)
     parser.add_argument("--modes", default="seqkd,online-fkl,online-jsd")
@@ -207,7 +214,15 @@ def main() -> None:
         "--quick", action="store_true", help="a smoke run: 2 timed steps, batch 2, 64 + 128 tokens"
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (1 avoids OpenMP stalls on a busy machine)",
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = pick_device(args.device)
     amp = autocast_dtype(args.precision, device)
@@ -221,7 +236,10 @@ def main() -> None:
     teacher, tokenizer = load_teacher(args.teacher, torch.float32)
     teacher.requires_grad_(False)
     initial_draft = first_n_layers(teacher, args.draft_layers)
-    teacher.to(device=device, dtype=getattr(torch, args.teacher_dtype))
+    teacher_dtype = args.teacher_dtype
+    if teacher_dtype == "auto":
+        teacher_dtype = "bfloat16" if device.type == "cuda" else "float32"
+    teacher.to(device=device, dtype=getattr(torch, teacher_dtype))
     vocab = len(tokenizer)
     batches = make_batches(tokenizer, args.warmup + steps, batch_size, prompt_len, response_len)
 
@@ -234,7 +252,7 @@ def main() -> None:
             r["vs_seqkd"] = round(r["tokens_per_s"] / by_mode["seqkd"]["tokens_per_s"], 3)
 
     print(
-        f"\n{device}: {'bf16 autocast' if amp else 'fp32'} draft, {args.teacher_dtype} teacher; "
+        f"\n{device}: {'bf16 autocast' if amp else 'fp32'} draft, {teacher_dtype} teacher; "
         f"batch {batch_size} x ({prompt_len} prompt + {response_len} response) tokens; "
         f"{steps} timed steps after {args.warmup} warm-up\n"
     )
@@ -251,7 +269,7 @@ def main() -> None:
         "settings": {
             "device": str(device),
             "precision": "bf16" if amp else "fp32",
-            "teacher_dtype": args.teacher_dtype,
+            "teacher_dtype": teacher_dtype,
             "batch_size": batch_size,
             "prompt_len": prompt_len,
             "response_len": response_len,

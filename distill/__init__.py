@@ -10,7 +10,9 @@ steps, losses, command and versions. Checkpoints under `checkpoints/` make `--re
 
 Modes (`distill.step`): `seqkd` (cross-entropy on teacher samples), `online` (divergence to a live
 teacher at a loss temperature), `topk` (divergence to the stored top-k log-probs + a rest bucket).
-Divergences (`distill.losses`): FKL, RKL, TVD, JSD(beta) against the mixture m = beta p + (1 - beta) q.
+Divergences (`distill.losses`): FKL, RKL, TVD, JSD(beta) against the mixture m = beta p + (1 - beta) q;
+online mode evaluates them blockwise with a closed-form gradient (`distill.fused`), because its
+N x 49k elementwise passes, not the matmuls, bound a small draft's step on a GPU.
 
 Why a short loop of our own rather than TRL's GKDTrainer or transformers' Trainer:
 - GKDTrainer (TRL, not installed) computes a generalised JSD between full teacher and student

@@ -10,6 +10,8 @@ import argparse
 import shlex
 import sys
 
+import yaml
+
 from builders.errors import TempdraftError
 
 
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
         setup = check(cfg, origin=path)
         if args.command == "validate":
+            resolved = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+            print(resolved.rstrip())  # the config as training will use it, defaults filled in
             print(
                 f"{path}: ok ({cfg.loss.mode} on {setup.num_rows} rows of {cfg.dataset.id} "
                 f"[{cfg.dataset.config}/{cfg.dataset.split}], temperatures {setup.temperatures})"

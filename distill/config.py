@@ -29,7 +29,8 @@ class Strict(BaseModel):
 
 class DatasetSpec(Strict):
     id: str = Field(
-        description="Dataset id: a local dataset folder, 'name@vN' from the catalog, or a Hub dataset id."
+        description="Dataset id: a local dataset folder (relative to the current directory), 'name@vN' "
+        "from the catalog, or a Hub dataset id 'org/name[@vN]'."
     )
     config: str = Field(
         "all",
@@ -48,11 +49,17 @@ class TeacherSpec(Strict):
         "Must match the teacher recorded in the dataset's manifest."
     )
     revision: str | None = Field(None, description="Hub revision of a Hub teacher.")
-    dtype: Literal["bfloat16", "float16", "float32"] = Field(
-        "bfloat16",
-        description="Dtype of the live teacher (online mode, held-out scoring). bf16 by default, as the "
-        "builder samples it: the targets are the teacher as sampled and served, at half the cost of fp32.",
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto",
+        description="Dtype of the live teacher (online mode, held-out scoring). auto = bfloat16 on GPU, "
+        "float32 on CPU: CPUs without native bf16 (AVX2-only) run bf16 matmuls ~5x slower than fp32; "
+        "on AMX CPUs set bfloat16.",
     )
+
+    def resolved_dtype(self, device_type: str) -> str:
+        if self.dtype != "auto":
+            return self.dtype
+        return "bfloat16" if device_type == "cuda" else "float32"
 
 
 class PretrainedDraft(Strict):
@@ -117,9 +124,16 @@ class LossSpec(Strict):
 
     @model_validator(mode="after")
     def _fits_mode(self) -> LossSpec:
-        if self.mode == "seqkd" and self.temperature is not None:
+        # Settings that would be silently ignored are errors: a user who wrote them expects an effect.
+        given = self.model_fields_set
+        if self.mode == "seqkd" and given & {"temperature", "divergence", "beta"}:
             raise ValueError(
-                "seqkd trains on sampled tokens and has no loss temperature; unset loss.temperature"
+                "seqkd is cross-entropy on sampled tokens: it takes no temperature, divergence or beta "
+                f"(got {sorted(given & {'temperature', 'divergence', 'beta'})})"
+            )
+        if "beta" in given and self.divergence != "jsd":
+            raise ValueError(
+                f"beta is the JSD mixture weight; it has no effect with divergence {self.divergence!r}"
             )
         return self
 

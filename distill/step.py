@@ -2,7 +2,7 @@
 
 - seqkd:  cross-entropy of the draft on the teacher's sampled response tokens (prompt masked);
 - online: divergence(teacher, draft) on the full vocabulary, both at the loss temperature; the
-          teacher forward runs here, without gradients, on the same batch;
+          teacher forward runs here, without gradients, on the same batch (`distill.fused`);
 - topk:   divergence on the stored teacher top-k + one rest bucket (`distill.losses`), the draft
           tempered at the temperature the log-probs were stored at: the row's generation
           temperature, or 1.0 for greedy rows (builders store raw log-probs for T = 0, as vLLM does).
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from distill.fused import online_divergence
 from distill.losses import divergence, teacher_topk_with_rest, topk_with_rest
 from distill.models import response_logits
 
@@ -45,20 +46,18 @@ def token_losses(
     vocab: int,
 ) -> torch.Tensor:
     """Loss per target token, shape (N,), where N = batch["target_mask"].sum()."""
-    logits = response_logits(draft, batch, vocab).float()
+    logits = response_logits(draft, batch, vocab)
     if objective.mode == "seqkd":
-        return F.cross_entropy(logits, batch["targets"][batch["target_mask"]], reduction="none")
+        return F.cross_entropy(logits.float(), batch["targets"][batch["target_mask"]], reduction="none")
     if objective.mode == "online":
         assert teacher is not None, "online mode needs the teacher"
-        tau = objective.temperature or 1.0
         with torch.no_grad():
-            t_logits = response_logits(teacher, batch, vocab).float()
-        return divergence(
-            (t_logits / tau).log_softmax(-1),
-            (logits / tau).log_softmax(-1),
-            objective.divergence,
-            objective.beta,
+            t_logits = response_logits(teacher, batch, vocab)
+        # Blockwise, gradient in closed form (distill.fused): the N x V passes dominate a small draft's step.
+        return online_divergence(
+            t_logits, logits, objective.divergence, objective.beta, objective.temperature or 1.0
         )
+    logits = logits.float()
     if objective.mode == "topk":
         mask = batch["target_mask"]
         tau = (

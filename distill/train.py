@@ -131,7 +131,7 @@ def train(setup: Setup, command: str, resume: bool = False) -> Path:
         )
     draft.to(device).train()
     if need_teacher and teacher is not None:
-        teacher.to(device=device, dtype=getattr(torch, cfg.teacher.dtype))
+        teacher.to(device=device, dtype=getattr(torch, cfg.teacher.resolved_dtype(device.type)))
     else:
         teacher = None  # derived drafts needed it only for their weights
     objective = Objective(cfg.loss.mode, cfg.loss.divergence, cfg.loss.beta, cfg.loss.resolved_temperature())

@@ -35,6 +35,8 @@ def test_example_configs_are_valid():
         ({"loss": {"mode": "sqkd"}}, ["loss.mode"]),
         ({"loss": {"mode": "online", "divergence": "js", "beta": 1.5}}, ["loss.divergence", "loss.beta"]),
         ({"loss": {"mode": "seqkd", "temperature": 0.7}}, ["loss"]),
+        ({"loss": {"mode": "seqkd", "divergence": "rkl"}}, ["loss"]),  # would be silently ignored
+        ({"loss": {"mode": "online", "divergence": "fkl", "beta": 0.3}}, ["loss"]),
         (
             {"optim": {"lr": -1, "batch_size": 0, "max_steps": 3}},
             ["optim.lr", "optim.batch_size"],
