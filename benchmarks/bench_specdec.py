@@ -15,6 +15,9 @@ For each decoding temperature (0, 0.5, 1) and k = 4, on the same chat-templated 
   - the analytic α from one teacher-forced pass over the target-alone outputs (fresh teacher samples
     at T), its distance to the empirical α (goal ±0.02) and how much faster it is (goal ≥ 20×).
 Writes JSON (machine, versions, load, exact command, every number) to --out and prints a Markdown table.
+Runs are interleaved per prompt (target alone, each draft, transformers) so every ratio compares
+measurements taken under the same load on a shared machine. Weights are bf16 on GPUs and fp32 on CPUs
+without native bf16 (emulated bf16 made prefill 5× slower on the project's AVX2 box).
 
 Needs only torch, transformers and numpy-free Python (matplotlib optional): no pydantic/polars/datasets.
 """
@@ -38,9 +41,10 @@ from evaluate.analytic import analytic_alpha, probe_step_costs  # noqa: E402
 from evaluate.baselines import HFRun, hf_generate  # noqa: E402
 from evaluate.costmodel import predicted_speedup  # noqa: E402
 from evaluate.drafts import truncated_draft  # noqa: E402
-from evaluate.env import command_line, environment  # noqa: E402
+from evaluate.env import auto_dtype, command_line, environment  # noqa: E402
 from evaluate.metrics import speculative_summary, target_alone_summary  # noqa: E402
 from evaluate.report import json_safe  # noqa: E402
+from evaluate.runs import stop_token_ids  # noqa: E402
 from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder  # noqa: E402
 
 # Used only when no GSM8K file is beside the checkout (e.g. a bare GPU machine).
@@ -85,7 +89,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="4 prompts × 32 new tokens (default 16 × 128)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "bfloat16", "float16", "float32"],
+        help="auto: bfloat16 on GPUs and bf16-capable CPUs, else float32",
+    )
     p.add_argument("--teacher", default=None, help="target folder (default: smollm2-135m-instruct alias)")
     p.add_argument("--draft-layers", default="2,4", help="comma-separated depths of the truncated drafts")
     p.add_argument("--temperatures", default="0,0.5,1")
@@ -123,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
 
         args.teacher = resolve_teacher("smollm2-135m-instruct").path
     temps = [float(x) for x in args.temperatures.split(",")]
+    if args.dtype == "auto":
+        args.dtype = auto_dtype(device)
     started = time.time()
 
     # 1. Models and prompts.
@@ -131,9 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     target = target.to(torch.device(device)).eval()
     drafts = {f"first{n}": truncated_draft(target, int(n)) for n in args.draft_layers.split(",")}
     prompts, prompt_source = load_prompts(tokenizer, args.num_prompts, args.prompts)
-    gen_eos = target.generation_config.eos_token_id
-    gen_eos = [gen_eos] if isinstance(gen_eos, int) else list(gen_eos or [])
-    eos = sorted({t for t in [tokenizer.eos_token_id, *gen_eos] if t is not None})
+    eos = stop_token_ids(tokenizer, target)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     max_len = max(map(len, prompts)) + args.max_new_tokens + args.k + 2
     out: dict = {
@@ -265,8 +274,9 @@ def table(out: dict) -> str:
         f"torch {m['versions']['torch']}, transformers {m['versions']['transformers']}",
         "",
         "| draft | T | α emp | α analytic | \\|Δα\\| | tokens/call | c | verify cost | target ms/tok "
-        "| spec ms/tok | speedup | predicted | emp/pred | pred. w/ verify | assisted | analytic faster |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| spec ms/tok | speedup | predicted | emp/pred | pred. w/ verify | e2e speedup | assisted e2e "
+        "| analytic faster |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, d in out["drafts"].items():
         for key, r in d["results"].items():
@@ -286,6 +296,7 @@ def table(out: dict) -> str:
                 _f(r["predicted_speedup"]) + "×",
                 _f(r["empirical_over_predicted"]),
                 _f(r["predicted_speedup_with_verify_cost"]) + "×",
+                _f(r["speedup_e2e"]) + "×",
                 _f(hf.get("speedup_vs_transformers_generate")) + "×",
                 _f(an["time_ratio_per_position"], ".0f") + "×",
             ]

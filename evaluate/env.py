@@ -24,6 +24,21 @@ def device_name(device: str) -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: without them bf16 matmuls are emulated (prefill measured 5× slower than fp32 on
+    the project's AVX2 box, while one-token decode steps cost about the same)."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def auto_dtype(device: str) -> str:
+    """'bfloat16' on GPUs and bf16-capable CPUs, else 'float32'."""
+    return "bfloat16" if device.startswith("cuda") or cpu_has_native_bf16() else "float32"
+
+
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -38,6 +53,7 @@ def environment(device: str) -> dict[str, Any]:
         "device": device,
         "device_name": device_name(device),
         "cpu_count": os.cpu_count(),
+        "cpu_native_bf16": cpu_has_native_bf16(),
         "torch_threads": torch.get_num_threads(),
         "load_average_1m_5m_15m": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),

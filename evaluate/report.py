@@ -35,8 +35,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         f"prompts from {results['prompts']['source']}.",
         "",
         "| draft | KD T | T | α emp (±se) | α analytic | acc. rate | tokens/call | c | speedup | predicted "
-        "| emp/pred | assisted | analytic faster |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| emp/pred | assisted | vLLM | analytic faster |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in results["drafts"]:
         for r in d["results"]:
@@ -49,6 +49,7 @@ def markdown_table(results: dict[str, Any]) -> str:
                 f"| {_f(r['speedup'], '.2f')}× | {_f(r['predicted_speedup'], '.2f')}× "
                 f"| {_f(r['empirical_over_predicted'], '.2f')} "
                 f"| {_f(assisted.get('speedup_vs_transformers_generate'), '.2f')}× "
+                f"| {_f(r.get('vllm', {}).get('speedup'), '.2f')}× "
                 f"| {_f(an.get('time_ratio_per_position'), '.0f')}× |"
             )
     lines += [
@@ -56,8 +57,9 @@ def markdown_table(results: dict[str, Any]) -> str:
         "α emp: mean Σ min(p, q) over the sampler's verified positions; α analytic: one teacher-forced "
         "pass over held-out teacher samples. speedup: decode-phase time per token, target alone / "
         "speculative. predicted: (1 − α^(k+1)) / ((1 − α)(c·k + 1)) with the empirical α and measured c. "
-        "assisted: transformers assisted generation vs transformers generate, same prompts. analytic "
-        "faster: sampler time per verified position / teacher-forced time per scored position.",
+        "assisted: transformers assisted generation vs transformers generate, same prompts. vLLM: vLLM "
+        "draft-model speculative decoding vs vLLM alone (when enabled). analytic faster: sampler time per "
+        "verified position / teacher-forced time per scored position.",
         "",
     ]
     return "\n".join(lines)

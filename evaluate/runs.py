@@ -46,6 +46,13 @@ def run_prompts(
     return gens
 
 
+def stop_token_ids(tokenizer, model) -> list[int]:
+    """The tokenizer's EOS plus any the model's generation config adds (chat models often stop on several)."""
+    extra = model.generation_config.eos_token_id
+    extra = [extra] if isinstance(extra, int) else list(extra or [])
+    return sorted({int(t) for t in [tokenizer.eos_token_id, *extra] if t is not None})
+
+
 def progress_printer(label: str, temperature: float) -> OnPrompt:
     """A progress line per prompt on stderr: tokens/s so far and the ETA of this (label, T) cell."""
     import sys

@@ -22,10 +22,10 @@ from evaluate.baselines import hf_generate
 from evaluate.config import OFFLINE_ALIASES, EvalConfig
 from evaluate.costmodel import predicted_speedup
 from evaluate.drafts import read_draft_info
-from evaluate.env import environment
+from evaluate.env import cpu_has_native_bf16, environment
 from evaluate.metrics import speculative_summary, target_alone_summary
 from evaluate.prompts import load_prompt_set
-from evaluate.runs import progress_printer, run_prompts
+from evaluate.runs import progress_printer, run_prompts, stop_token_ids
 from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder
 
 
@@ -46,6 +46,8 @@ def model_path(name: str) -> str:
 def load_model(path: str, device: str, dtype: str):
     from transformers import AutoModelForCausalLM
 
+    if dtype == "auto" and device == "cpu" and not cpu_has_native_bf16():
+        dtype = "float32"
     torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
     return model.to(torch.device(device)).eval()  # type: ignore[arg-type]
@@ -65,9 +67,8 @@ def run_decoder(decoder, prompts: list[list[int]], cfg: EvalConfig, temperature:
 
 
 def _hf(target, prompts, cfg: EvalConfig, temperature: float, eos: list[int], pad: int, assistant=None):
-    hf_generate(
-        target, prompts[:1], 4, temperature, cfg.seed, eos, pad, assistant=assistant, k=cfg.k
-    )  # warm-up
+    # Warm-up first: the first generate() call pays for lazy initialisation.
+    hf_generate(target, prompts[:1], 4, temperature, cfg.seed, eos, pad, assistant=assistant, k=cfg.k)
     run = hf_generate(
         target, prompts, cfg.max_new_tokens, temperature, cfg.seed, eos, pad, assistant=assistant, k=cfg.k
     )
@@ -88,12 +89,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     target_path = model_path(cfg.target)
     tokenizer = AutoTokenizer.from_pretrained(target_path)
     target = load_model(target_path, device, cfg.dtype)
-    eos = [
-        int(t)
-        for t in ([tokenizer.eos_token_id] + list(_as_list(target.generation_config.eos_token_id)))
-        if t is not None
-    ]
-    eos = sorted(set(eos))
+    eos = stop_token_ids(tokenizer, target)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     prompt_set = load_prompt_set(cfg.prompts, tokenizer, cfg.num_prompts, cfg.split, cfg.prompt_column)
     prompts = prompt_set.prompts
@@ -172,10 +168,6 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     }
 
 
-def _as_list(x) -> list:
-    return list(x) if isinstance(x, list | tuple) else [x]
-
-
 def _analytic(target, draft, prompt_set, alone_gens, prompts, t, cfg, gens, row, probe) -> dict[str, Any]:
     samples = prompt_set.samples_at(t, cfg.analytic_samples)
     source = "dataset"
@@ -231,5 +223,5 @@ def _attach_vllm(rows: list[dict[str, Any]], alone: dict[str, Any], spec: dict[s
             "target_alone_tokens_per_s": a["tokens_per_s"],
             "speculative_tokens_per_s": s["tokens_per_s"],
             "speedup": s["tokens_per_s"] / a["tokens_per_s"] if a["tokens_per_s"] else float("nan"),
-            "spec_decode_counters": spec.get("spec_decode_counters", {}),
+            "spec_decode_counters": s.get("spec_decode_counters", {}),
         }

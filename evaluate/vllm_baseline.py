@@ -93,9 +93,9 @@ def run_vllm(
                     detokenize=False,
                 )
 
-            llm.generate(
-                [TokensPrompt(prompt_token_ids=list(prompts[0]))], params(-1, 8), use_tqdm=False
-            )  # warm-up
+            # Warm-up: the first requests of an engine pay for lazy compilation.
+            llm.generate([TokensPrompt(prompt_token_ids=list(prompts[0]))], params(-1, 8), use_tqdm=False)
+            before = _spec_counters(llm)  # engine-lifetime counters: keep this temperature's share
             tokens, seconds = 0, 0.0
             for i, prompt in enumerate(prompts):
                 start = time.perf_counter()
@@ -108,8 +108,12 @@ def run_vllm(
                 "tokens": tokens,
                 "seconds": seconds,
                 "tokens_per_s": tokens / seconds if seconds else float("nan"),
+                "spec_decode_counters": {
+                    name: value - (before.get(name) or 0)
+                    for name, value in _spec_counters(llm).items()
+                    if isinstance(value, int | float)
+                },
             }
-        out["spec_decode_counters"] = _spec_counters(llm)
     finally:
         llm.llm_engine.engine_core.shutdown()  # stop the engine processes now, not at interpreter exit
         del llm
