@@ -29,7 +29,9 @@ from builders.requests import PlannedRequest, expand_requests
 from builders.sources import load_prompts
 from builders.teacher import ResolvedTeacher, resolve_teacher, tempdraft_home
 
-# Modules whose code decides what the rows contain: part of the fingerprint.
+# Modules whose code decides what the rows contain: part of the fingerprint. Not ray_executor.py: it only
+# moves shards cut by `sample.plan_shards` and sampled by `sample.sample_shard` between driver and actors,
+# and the executor is kept out of the fingerprint so that Ray and local runs share versions (see below).
 _ROW_CODE = ("requests.py", "sources.py", "sample.py", "rows.py", "mixture.py", "assemble.py",
              "backends/base.py", "backends/hf.py", "backends/vllm.py")
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")

@@ -1,87 +1,25 @@
 """Load a recipe: YAML -> dotted `--set` overrides -> pydantic -> checks that need the filesystem.
 
+The first two steps and the pydantic error paths are `builders.yamlconfig`, shared with distill and evaluate.
+
 Every problem is collected and raised once as a `RecipeError` naming each field path.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from builders.errors import RecipeError
 from builders.recipe import FileSource, Recipe
+from builders.yamlconfig import apply_overrides, pydantic_problems, read_mapping
 
 OFFLINE_TEACHERS = ("smollm2-135m-instruct",)
 
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`sampling.temperatures=[0,1]` -> (['sampling', 'temperatures'], [0, 1]); values are YAML."""
-    if "=" not in text:
-        raise RecipeError([(text, "an override is written key.path=value")], origin="--set")
-    key, raw = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else None
-
-
-def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
-    node: Any = data
-    for i, part in enumerate(path[:-1]):
-        nxt = path[i + 1]
-        if isinstance(node, list):
-            node = node[int(part)]
-            continue
-        if part not in node or node[part] is None:
-            node[part] = [] if nxt.isdigit() else {}
-        node = node[part]
-    last = path[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
-def _loc_to_path(loc: tuple[Any, ...]) -> str:
-    # Discriminated unions put the tag ('file', 'hub', ...) and model names in `loc`; users never wrote them.
-    parts = [str(p) for p in loc if p not in ("hub", "file", "generator", "list[float]", "TemperatureRange")]
-    parts = [p for p in parts if not p.startswith(("list[", "function-", "TemperatureSelect"))]
-    return ".".join(parts)
-
-
-def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for e in err.errors():
-        received = e.get("input")
-        shown = json.dumps(received, default=str)[:80] if not isinstance(received, dict) else "{...}"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] not in ("missing", "union_tag_invalid") and "input" in e:
-            msg = f"{msg} (got {shown})"
-        problems.append((_loc_to_path(e["loc"]), msg))
-    return problems
-
-
-def read_recipe_dict(path: str | Path, overrides: list[str] = ()) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise RecipeError([("", f"no such recipe file: {path}")], origin=str(path))
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise RecipeError([("", f"not valid YAML: {e}")], origin=str(path)) from None
-    if not isinstance(data, dict):
-        raise RecipeError([("", "a recipe is a YAML mapping")], origin=str(path))
-    problems = []
-    for text in overrides:
-        keys, value = parse_override(text)
-        try:
-            apply_override(data, keys, value)
-        except (KeyError, IndexError, ValueError, TypeError):
-            problems.append((".".join(keys), "cannot apply this --set override to the recipe"))
-    if problems:
-        raise RecipeError(problems, origin="--set")
-    return data
+# Discriminated unions put the tag ('file', 'hub', ...) and model names in an error's location.
+_UNION_PARTS = ("hub", "file", "generator", "list[float]", "TemperatureRange")
+_UNION_PREFIXES = ("list[", "function-", "TemperatureSelect")
 
 
 def semantic_problems(recipe: Recipe, base_dir: Path) -> list[tuple[str, str]]:
@@ -152,11 +90,12 @@ def semantic_problems(recipe: Recipe, base_dir: Path) -> list[tuple[str, str]]:
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     """Read, override, validate. Raises RecipeError listing every problem; never returns a half-valid recipe."""
     path = Path(path)
-    data = read_recipe_dict(path, overrides)
+    data = read_mapping(path, "recipe")
+    apply_overrides(data, overrides, "recipe")
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:
-        raise RecipeError(_pydantic_problems(e), origin=str(path)) from None
+        raise RecipeError(pydantic_problems(e, _UNION_PARTS, _UNION_PREFIXES), origin=str(path)) from None
     problems = semantic_problems(recipe, path.parent)
     if problems:
         raise RecipeError(problems, origin=str(path))

@@ -9,14 +9,15 @@
 It writes exactly what a local run writes (`<out>.work/shards/shard-%05d.parquet`, then the dataset
 folder and, by default, a catalog version): only *where* the engine runs changes.
 
-How it works. The requests are cut into the same shards as `builders.sample.sample_shards` cuts them
-(`output.shard_size`, prompt-major), and the shards not yet complete in the work folder become a Ray
+How it works. The requests are cut into the same shards as a local run (`builders.sample.plan_shards`:
+`output.shard_size`, prompt-major), and the shards not yet complete in the work folder become a Ray
 Dataset with one row per shard. `map_batches` hands them, one shard per call, to a fixed pool of
 actors; each actor holds one engine made by `create_backend` (the local backends, unchanged) and runs a
-shard as one `generate` call, as the local loop does, so every shard forms the same batches and, seeded
-per request, gives the same rows. The actor sends the shard's rows back as Parquet bytes and the driver
-writes them with `write_parquet_atomic`: the work folder lives on the driver only, so the cluster needs no
-shared filesystem for output (the teacher must be reachable on each node: same path, or a Hub id).
+shard with `builders.sample.sample_shard`, the local loop's body (one `generate` call), so every shard
+forms the same batches and, seeded per request, gives the same rows. The actor sends the shard's rows
+back as Parquet bytes and the driver writes them with `write_parquet_atomic`: the work folder lives on
+the driver only, so the cluster needs no shared filesystem for output (the teacher must be reachable on
+each node: same path, or a Hub id).
 
 Faults. A dead actor (or node) is restarted by Ray Data and its shard retried (Ray Data's actor pools
 default to max_restarts=-1, max_task_retries=-1); at most one shard per actor is in flight
@@ -57,16 +58,16 @@ from typing import Any
 
 import polars as pl
 
-from builders.backends.base import SampleRequest
 from builders.errors import TempdraftError
 from builders.progress import Progress
 from builders.recipe import EngineSpec, RayExecutor, Recipe
 from builders.requests import PlannedRequest
-from builders.rows import schema, write_parquet_atomic
+from builders.rows import write_parquet_atomic
 
-# The private helpers of the local loop on purpose: a Ray shard must be cut, checked and turned into rows
-# exactly as a local one, or "same rows as a local run" would rest on two copies staying in step.
-from builders.sample import _complete, _row, shard_path
+# The local loop's own functions: a Ray shard is cut, checked and turned into rows by the same code as a
+# local one, so "same rows as a local run" does not rest on two copies staying in step. This module
+# only moves shards and rows between the driver and the actors.
+from builders.sample import plan_shards, sample_shard
 from builders.teacher import ResolvedTeacher, resolve_teacher
 
 
@@ -108,18 +109,15 @@ class ShardSampler:
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {"index": [], "parquet": [], "tokens": [], "info": []}
         for index, payload in zip(batch["index"], batch["payload"], strict=True):
-            shard: list[tuple[PlannedRequest, list[int]]] = pickle.loads(payload)
+            reqs, prompt_ids = pickle.loads(payload)
             # The body of sample_shards' loop: the whole shard in one generate call.
-            engine_reqs = [SampleRequest(r.request_id, tuple(ids), r.temperature, self.top_p, r.seed,
-                                         self.max_new_tokens, self.topk) for r, ids in shard]
-            results = self.backend.generate(engine_reqs)
-            rows = [_row(r, ids, res, self.top_p, self._decode)
-                    for (r, ids), res in zip(shard, results, strict=True)]
+            rows = sample_shard(self.backend, reqs, prompt_ids, self.max_new_tokens, self.top_p, self.topk,
+                                self._decode)
             buffer = io.BytesIO()
-            pl.DataFrame(rows, schema=schema(self.topk > 0)).write_parquet(buffer)
+            rows.write_parquet(buffer)
             out["index"].append(int(index))
             out["parquet"].append(buffer.getvalue())
-            out["tokens"].append(sum(len(res.token_ids) for res in results))
+            out["tokens"].append(int(rows["num_tokens"].sum()))
             out["info"].append(self.info)
         return out
 
@@ -139,8 +137,8 @@ def _check(recipe: Recipe, spec: RayExecutor) -> None:
 
 
 def _payload(shard: list[PlannedRequest], prompt_ids: dict[str, list[int]]) -> bytes:
-    """A shard as the actor needs it: its requests, each with the prompt ids rendered once by the driver."""
-    return pickle.dumps([(r, prompt_ids[r.prompt.prompt_id]) for r in shard])
+    """A shard as the actor needs it: its requests and their prompts' ids, rendered once by the driver."""
+    return pickle.dumps((shard, {r.prompt.prompt_id: prompt_ids[r.prompt.prompt_id] for r in shard}))
 
 
 def sample_shards_on_ray(recipe: Recipe, requests: list[PlannedRequest], teacher: ResolvedTeacher, work: Path,
@@ -152,29 +150,22 @@ def sample_shards_on_ray(recipe: Recipe, requests: list[PlannedRequest], teacher
     assert isinstance(spec, RayExecutor) and recipe.teacher is not None and recipe.sampling is not None
     _check(recipe, spec)
     # 1. the same shards as a local run; only the incomplete ones are sent
-    size = recipe.output.shard_size
-    shards = [requests[i : i + size] for i in range(0, len(requests), size)]
-    paths = [shard_path(work, i) for i in range(len(shards))]
-    pending = [i for i, reqs in enumerate(shards) if not _complete(paths[i], [r.request_id for r in reqs])]
-    done_rows = len(requests) - sum(len(shards[i]) for i in pending)
-    if done_rows:
-        print(f"[build] resuming: {len(shards) - len(pending)}/{len(shards)} shards ({done_rows} rows) "
-              "already done", file=sys.stderr)
-    if not pending:
-        return paths, {}, 0.0
+    plan = plan_shards(requests, work, recipe.output.shard_size)
+    if not plan.pending:
+        return plan.paths, {}, 0.0
 
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
     # 2. join the cluster (address None: $RAY_ADDRESS, else a Ray instance just for this build)
     ray.init(address=spec.address, logging_level=logging.WARNING)
-    progress = Progress(len(requests), done_rows)
+    progress = Progress(len(requests), plan.done_rows)
     info: dict[str, Any] = {}
     nodes: Counter[str] = Counter()
     try:
         DataContext.get_current().enable_progress_bars = False  # one progress line: ours
         # 3. one Dataset row (and block) per pending shard, carrying its requests and rendered prompt ids
-        items = [{"index": i, "payload": _payload(shards[i], prompt_ids)} for i in pending]
+        items = [{"index": i, "payload": _payload(plan.shards[i], prompt_ids)} for i in plan.pending]
         sampled = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             ShardSampler,
             batch_size=1,  # one shard per engine call, as locally
@@ -191,7 +182,7 @@ def sample_shards_on_ray(recipe: Recipe, requests: list[PlannedRequest], teacher
         # 4. write each shard as it arrives, atomically, to the same work folder as a local run
         for row in sampled.iter_rows():
             frame = pl.read_parquet(io.BytesIO(row["parquet"]))
-            write_parquet_atomic(frame, paths[row["index"]])
+            write_parquet_atomic(frame, plan.paths[row["index"]])
             progress(frame.height, int(row["tokens"]))
             actor = json.loads(row["info"])
             nodes[actor.pop("node")] += 1
@@ -199,7 +190,7 @@ def sample_shards_on_ray(recipe: Recipe, requests: list[PlannedRequest], teacher
     finally:
         progress.close()
         ray.shutdown()
-    print(f"[ray] {len(pending)} shard(s) on {len(nodes)} node(s), {spec.num_actors} actor(s): "
+    print(f"[ray] {len(plan.pending)} shard(s) on {len(nodes)} node(s), {spec.num_actors} actor(s): "
           f"{sorted(nodes.values(), reverse=True)} shards per node", file=sys.stderr)
     info["ray"] = {"actors": spec.num_actors, "nodes_this_run": len(nodes)}
-    return paths, info, progress.tokens_per_second()
+    return plan.paths, info, progress.tokens_per_second()

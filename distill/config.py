@@ -2,7 +2,7 @@
 
     python -m distill validate distill/configs/online_fkl.yaml --set loss.temperature=0.7
 
-Loading is YAML -> dotted `--set` overrides (the builders' parser) -> pydantic. Every problem is
+Loading is YAML -> dotted `--set` overrides -> pydantic, through `builders.yamlconfig`. Every problem is
 collected and raised once as a `RecipeError` naming each dotted field path. Checks that need the
 filesystem (dataset folder, configs, columns, teacher identity) live in `distill.checks`.
 This module imports no torch, so `validate` and the CLI's error path stay fast.
@@ -10,15 +10,13 @@ This module imports no torch, so `validate` and the CLI's error path stay fast.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from builders.config import apply_override, parse_override
 from builders.errors import RecipeError
+from builders.yamlconfig import apply_overrides, pydantic_problems, read_mapping
 
 
 class Strict(BaseModel):
@@ -232,54 +230,18 @@ def config_reference() -> str:
 
 
 # Union members pydantic puts in an error's location; the user never wrote them.
-_UNION_TAGS = {"pretrained", "first_n_layers", "small_config"}
-
-
-def _loc_to_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc if p not in _UNION_TAGS)
-
-
-def pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for e in err.errors():
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] not in ("missing", "union_tag_invalid", "union_tag_not_found") and "input" in e:
-            received = e["input"]
-            shown = "{...}" if isinstance(received, dict) else json.dumps(received, default=str)[:80]
-            msg = f"{msg} (got {shown})"
-        problems.append((_loc_to_path(e["loc"]), msg))
-    return problems
-
-
-def read_config_dict(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise RecipeError([("", f"no such config file: {path}")], origin=str(path))
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise RecipeError([("", f"not valid YAML: {e}")], origin=str(path)) from None
-    if not isinstance(data, dict):
-        raise RecipeError([("", "a distill config is a YAML mapping")], origin=str(path))
-    problems = []
-    for text in overrides:
-        keys, value = parse_override(text)
-        try:
-            apply_override(data, keys, value)
-        except (KeyError, IndexError, ValueError, TypeError):
-            problems.append((".".join(keys), "cannot apply this --set override to the config"))
-    if problems:
-        raise RecipeError(problems, origin="--set")
-    return data
+_UNION_TAGS = ("pretrained", "first_n_layers", "small_config")
 
 
 def parse_config(data: dict[str, Any], origin: str = "config") -> DistillConfig:
     try:
         return DistillConfig.model_validate(data)
     except ValidationError as e:
-        raise RecipeError(pydantic_problems(e), origin=origin) from None
+        raise RecipeError(pydantic_problems(e, _UNION_TAGS), origin=origin) from None
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> DistillConfig:
     """Read, override, validate. Raises RecipeError listing every problem."""
-    return parse_config(read_config_dict(path, overrides), origin=str(path))
+    data = read_mapping(path, "config")
+    apply_overrides(data, overrides, "config")
+    return parse_config(data, origin=str(path))

@@ -13,26 +13,22 @@ and exits 2.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from builders.errors import TempdraftError
+from builders.errors import RecipeError, TempdraftError
+from builders.yamlconfig import apply_overrides, pydantic_problems, read_mapping
 
 OFFLINE_ALIASES = ("smollm2-135m-instruct",)
 
 
-class ConfigError(TempdraftError):
+class ConfigError(RecipeError):
     """All problems of one evaluate config, each with the dotted path of its field."""
 
     def __init__(self, problems: list[tuple[str, str]], origin: str = "config"):
-        self.problems = sorted(set(problems))
-        lines = [f"{origin}: {len(self.problems)} problem(s)"]
-        lines += [f"  - {path or '<root>'}: {message}" for path, message in self.problems]
-        super().__init__("\n".join(lines))
+        super().__init__(problems, origin)
 
 
 class EvalConfig(BaseModel):
@@ -108,17 +104,6 @@ class EvalConfig(BaseModel):
         return sorted(v)
 
 
-def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] != "missing" and "input" in e and not isinstance(e["input"], dict):
-            msg = f"{msg} (got {json.dumps(e['input'], default=str)[:80]})"
-        problems.append((path, msg))
-    return problems
-
-
 def _model_problem(field: str, name: str) -> tuple[str, str] | None:
     if name.lower() in OFFLINE_ALIASES:
         return None
@@ -157,46 +142,18 @@ def semantic_problems(cfg: EvalConfig) -> list[tuple[str, str]]:
     return problems
 
 
-def set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """`set_path(d, "temperatures", [0, 1])`; nested keys are dotted (the schema is flat today)."""
-    *parents, last = dotted.split(".")
-    node = data
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[last] = value
-
-
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None, values: dict[str, Any] | None = None
 ) -> EvalConfig:
     """YAML file (optional) <- `key=value` overrides (values are YAML) <- already-parsed flag values."""
     origin = str(path) if path else "flags"
-    data: dict[str, Any] = {}
-    if path is not None:
-        file = Path(path)
-        if not file.is_file():
-            raise ConfigError([("", f"no such config file: {file}")], origin)
-        try:
-            data = yaml.safe_load(file.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError([("", f"not valid YAML: {e}")], origin) from None
-        if not isinstance(data, dict):
-            raise ConfigError([("", "a config is a YAML mapping")], origin)
-    problems: list[tuple[str, str]] = []
-    for text in overrides or []:
-        if "=" not in text:
-            problems.append((text, "an override is written key=value"))
-            continue
-        key, raw = text.split("=", 1)
-        set_path(data, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
-    for key, value in (values or {}).items():
-        set_path(data, key, value)
-    if problems:
-        raise ConfigError(problems, origin)
+    data = read_mapping(path, "config", ConfigError) if path is not None else {}
+    apply_overrides(data, overrides or [], "config", ConfigError)
+    data.update(values or {})  # flags name top-level fields and win over the file and --set
     try:
         cfg = EvalConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_pydantic_problems(e), origin) from None
+        raise ConfigError(pydantic_problems(e), origin) from None
     if problems := semantic_problems(cfg):
         raise ConfigError(problems, origin)
     return cfg
