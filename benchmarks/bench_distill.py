@@ -18,24 +18,41 @@ unless `--precision bf16`) and the trainer's live-teacher dtype (`--teacher-dtyp
 fp32 on CPU). Modes run round-robin, batch by batch, so a shared machine's load hits them alike.
 It prints a table and one JSON line (machine, load average, versions, settings, numbers); `--out`
 also writes that JSON. Imports no pydantic/polars/datasets (the GPU machine lacks them).
+
+Data-parallel scaling (issue 9): under `torchrun` (WORLD_SIZE > 1) every rank wraps its drafts as
+`python -m distill train` does (`distill.distributed`: DDP, or FSDP with TEMPDRAFT_PARALLEL=fsdp; NCCL
+on GPUs, gloo on CPU), takes its rank-strided rows of each global batch and weighs its gradient; rank 0
+reports global and per-GPU tokens/s (time = the slowest rank's). `--batch-size` is the global batch
+(strong scaling) unless `--per-rank-batch` (weak scaling: W x batch rows per step). `--baseline` (a
+one-process JSON) adds speedup and efficiency = tokens/s / (W x baseline tokens/s); `--summarize`
+tabulates such JSONs side by side:
+
+    for n in 1 2 4; do torchrun --standalone --nproc_per_node=$n benchmarks/bench_distill.py \
+        --device cuda --teacher T --modes seqkd,online-fkl --baseline $OUT/strong1.json \
+        --out $OUT/strong$n.json; done          # the n = 1 run ignores a missing baseline
+    python benchmarks/bench_distill.py --summarize $OUT/*.json
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import os
 import platform
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
 
+from distill import distributed  # noqa: E402
 from distill.models import autocast_dtype, first_n_layers, pick_device  # noqa: E402
 from distill.step import Objective, optimizer_step  # noqa: E402
 
@@ -80,12 +97,12 @@ def make_batches(
     """Rows of exactly prompt_len + response_len tokens of running GSM8K text; targets = the response part."""
     need = n_batches * batch_size * (prompt_len + response_len)
     stream: list[int] = []
-    with gsm8k_file().open() as f:
-        for line in f:
-            record = json.loads(line)
-            stream += tokenizer(record["question"] + "\n" + record["answer"] + "\n")["input_ids"]
-            if len(stream) >= need:
-                break
+    # cycle: weak scaling on 4 GPUs asks for more tokens than GSM8K's train split holds
+    for line in itertools.cycle(gsm8k_file().read_text().splitlines()):
+        record = json.loads(line)
+        stream += tokenizer(record["question"] + "\n" + record["answer"] + "\n")["input_ids"]
+        if len(stream) >= need:
+            break
     width = prompt_len + response_len
     ids = torch.tensor(stream[:need]).view(n_batches, batch_size, width)
     target_mask = torch.zeros(batch_size, width, dtype=torch.bool)
@@ -106,29 +123,69 @@ def make_batches(
     return batches
 
 
+def local_rows(batch: dict, ranks) -> dict:
+    """This rank's rows of a global batch, by the trainer's rule (`distributed.shard`)."""
+    if ranks is None:
+        return batch
+    rows = distributed.shard(list(range(len(batch["input_ids"]))), ranks)
+    return {k: v[rows] for k, v in batch.items()}
+
+
+def reduce_max(values: list[float], ranks) -> list[float]:
+    """The slowest rank's time (the step waits for it) and the largest rank's memory."""
+    if ranks is None:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=ranks.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.tolist()
+
+
 def bench_modes(
-    names: list[str], teacher, initial_draft, vocab: int, batches: list[dict], warmup: int, device, amp
+    names: list[str],
+    teacher,
+    initial_draft,
+    vocab: int,
+    batches: list[dict],
+    warmup: int,
+    device,
+    amp,
+    ranks=None,
 ):
     """Round-robin: batch i goes through every mode back to back, so all modes see the same machine load
-    (the CPU machines are shared); each mode has its own draft and optimizer, from the same weights."""
+    (the CPU machines are shared); each mode has its own draft and optimizer, from the same weights.
+    Under torchrun (`ranks`): each rank steps on its rows of every global batch, as the trainer does."""
     cuda = device.type == "cuda"
+    main = ranks is None or ranks.is_main
     states = {}
     for name in names:
         draft = copy.deepcopy(initial_draft).to(device).train()
+        if ranks is not None:  # as the trainer: wrap on the device, then build the optimizer (FSDP shards)
+            # `wrap` reads two trainer settings: no checkpoints here; a global batch of >= 1 row per rank
+            cfg = SimpleNamespace(
+                run=SimpleNamespace(checkpoint_every=None),
+                optim=SimpleNamespace(batch_size=len(batches[0]["input_ids"])),
+            )
+            draft = distributed.wrap(draft, vocab, ranks, cfg)
         states[name] = (draft, torch.optim.AdamW(draft.parameters(), lr=1e-4, fused=cuda))
     seconds, losses, peak = dict.fromkeys(names, 0.0), {}, dict.fromkeys(names, 0.0)
     for i, batch in enumerate(batches):
+        micro = [local_rows(batch, ranks)]
         for name in names:
             draft, optimizer = states[name]
             objective = MODES[name]
             live_teacher = teacher if objective.mode == "online" else None
             if cuda:
                 torch.cuda.synchronize()
+            if ranks is not None:  # every rank starts the step together: time = this step, not the wait
+                dist.barrier()
+            if cuda:
                 torch.cuda.reset_peak_memory_stats()
                 resident = torch.cuda.memory_allocated()
             t0 = time.perf_counter()
+            if ranks is not None:  # the trainer's per-step token weighting (an all-reduce): part of the step
+                draft.weigh(micro)
             losses[name] = optimizer_step(
-                [batch], draft, live_teacher, objective, optimizer, vocab, device, amp, 1.0
+                micro, draft, live_teacher, objective, optimizer, vocab, device, amp, 1.0
             )
             if cuda:
                 torch.cuda.synchronize()
@@ -137,11 +194,20 @@ def bench_modes(
             if i >= warmup:
                 seconds[name] += dt
             tag = "warm-up" if i < warmup else "timed"
-            print(
-                f"[bench] batch {i + 1}/{len(batches)} {name}: {dt:.2f} s ({tag})",
-                file=sys.stderr,
-                flush=True,
-            )
+            if main:
+                print(
+                    f"[bench] batch {i + 1}/{len(batches)} {name}: {dt:.2f} s ({tag})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    if ranks is not None:
+        seconds = dict(zip(names, reduce_max([seconds[n] for n in names], ranks), strict=True))
+        peak = dict(zip(names, reduce_max([peak[n] for n in names], ranks), strict=True))
+        # each rank's loss is over its own rows: the global token mean, as one process reports it
+        n_local = float(micro[0]["target_mask"].sum())
+        t = torch.tensor([[losses[n] * n_local, n_local] for n in names], device=ranks.device)
+        dist.all_reduce(t)
+        losses = {n: float(t[j, 0] / t[j, 1]) for j, n in enumerate(names)}
     timed = batches[warmup:]
     tokens = sum(b["input_ids"].numel() for b in timed)
     targets = sum(int(b["target_mask"].sum()) for b in timed)
@@ -157,8 +223,18 @@ def bench_modes(
         }
         if cuda:
             r["step_peak_mem_gib"] = round(peak[name], 2)  # above the resident models and optimizer states
+        if ranks is not None:
+            r["tokens_per_s_per_gpu"] = round(  # one GPU per rank (on CPU: per process)
+                tokens / seconds[name] / ranks.world, 1
+            )
         results.append(r)
     return results
+
+
+def scaling(result: dict, world: int, base: dict) -> dict:
+    """Speedup over the one-process run, and efficiency = speedup / W (1.0 = linear)."""
+    speedup = result["tokens_per_s"] / base["tokens_per_s"]
+    return {"speedup": round(speedup, 3), "scaling_efficiency": round(speedup / world, 3)}
 
 
 def machine(device) -> dict:
@@ -179,6 +255,49 @@ def machine(device) -> dict:
     except ImportError:
         pass
     return info
+
+
+SAME = ("prompt_len", "response_len", "precision", "teacher_dtype", "draft_layers")
+
+
+def comparable(settings: dict, parallel: dict, base_settings: dict) -> bool:
+    """Is `base` the one-process run to compare with: same global batch (strong scaling) or a batch of
+    one rank's rows (weak scaling), same row shape and precision?"""
+    world = parallel["world"]
+    batch = settings["batch_size"] // world if parallel["scaling"] == "weak" else settings["batch_size"]
+    return base_settings["batch_size"] == batch and all(settings[k] == base_settings[k] for k in SAME)
+
+
+ONE = {"world": 1, "backend": "-", "mode": "-", "scaling": "1 process"}  # JSONs without a "parallel" block
+
+
+def summarize(paths: list[Path]) -> None:
+    """One table of several runs' JSONs (1, 2, 4 GPUs ...), speedup and efficiency against the matching
+    one-process run among them."""
+    runs = [json.loads(p.read_text()) for p in paths]
+    runs.sort(key=lambda rec: [rec.get("parallel", ONE)[k] for k in ("scaling", "mode", "world")])
+    print(
+        "strong = same global batch for every W (more GPUs, shorter step); weak = same rows per GPU "
+        "(global batch grows with W). efficiency = tokens/s / (W x one-process tokens/s)\n"
+    )
+    print(
+        "| scaling | GPUs | backend | wrap | mode | global batch | rows/GPU | tokens/s | tokens/s per GPU "
+        "| speedup | efficiency | s/step | final loss |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for rec in runs:
+        par, settings = rec.get("parallel", ONE), rec["settings"]
+        bases = [b for b in runs if "parallel" not in b and comparable(settings, par, b["settings"])]
+        base = {r["mode"]: r for r in bases[0]["results"]} if bases else {}
+        for r in rec["results"]:
+            s = scaling(r, par["world"], base[r["mode"]]) if r["mode"] in base else {}
+            print(
+                f"| {par['scaling']} | {par['world']} | {par['backend']} | {par['mode']} | {r['mode']} "
+                f"| {settings['batch_size']} | {settings['batch_size'] / par['world']:g} "
+                f"| {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / par['world']:,.0f} "
+                f"| {s.get('speedup', '-')} | {s.get('scaling_efficiency', '-')} "
+                f"| {r['seconds'] / r['steps']:.3f} | {r['final_loss']} |"
+            )
 
 
 def main() -> None:
@@ -215,19 +334,41 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
     parser.add_argument(
+        "--per-rank-batch",
+        action="store_true",
+        help="under torchrun: --batch-size rows per rank (weak scaling); default: global (strong)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="under torchrun: a one-process run's JSON; adds speedup and scaling_efficiency",
+    )
+    parser.add_argument(
+        "--summarize", type=Path, nargs="+", help="print one scaling table of these JSONs and exit"
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
         help="torch CPU threads (1 avoids OpenMP stalls on a busy machine)",
     )
     args = parser.parse_args()
+    if args.summarize:
+        summarize(args.summarize)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
 
     device = pick_device(args.device)
+    ranks = distributed.init_from_torchrun(device)  # issue 9: None unless torchrun started > 1 process
+    if ranks is not None:
+        device = ranks.device  # cuda:LOCAL_RANK
     amp = autocast_dtype(args.precision, device)
     gpu = device.type == "cuda"
     batch_size = args.batch_size or (2 if args.quick else 32 if gpu else 4)
+    if ranks is not None and args.per_rank_batch:
+        batch_size *= ranks.world  # batches stay global: each rank still takes its rows of them
     steps = args.steps or (2 if args.quick else 30 if gpu else 6)
     prompt_len, response_len = (64, 128) if args.quick else (args.prompt_len, args.response_len)
 
@@ -244,8 +385,12 @@ def main() -> None:
     batches = make_batches(tokenizer, args.warmup + steps, batch_size, prompt_len, response_len)
 
     results = bench_modes(
-        args.modes.split(","), teacher, initial_draft, vocab, batches, args.warmup, device, amp
+        args.modes.split(","), teacher, initial_draft, vocab, batches, args.warmup, device, amp, ranks
     )
+    backend = dist.get_backend() if ranks is not None else None
+    distributed.close(ranks)
+    if ranks is not None and not ranks.is_main:
+        return  # rank 0 reports for all
     by_mode = {r["mode"]: r for r in results}
     if "seqkd" in by_mode:
         for r in results:
@@ -254,8 +399,15 @@ def main() -> None:
     print(
         f"\n{device}: {'bf16 autocast' if amp else 'fp32'} draft, {teacher_dtype} teacher; "
         f"batch {batch_size} x ({prompt_len} prompt + {response_len} response) tokens; "
-        f"{steps} timed steps after {args.warmup} warm-up\n"
+        f"{steps} timed steps after {args.warmup} warm-up"
     )
+    if ranks is not None:
+        print(
+            f"torchrun: {ranks.world} ranks, {distributed.parallel_mode()} over {backend}, "
+            f"{'weak' if args.per_rank_batch else 'strong'} scaling: "
+            f"{batch_size / ranks.world:g} rows per rank"
+        )
+    print()
     print("| mode | tokens/s | response tokens/s | vs seqkd | s/step |")
     print("|---|---|---|---|---|")
     for r in results:
@@ -280,6 +432,22 @@ def main() -> None:
         },
         "results": results,
     }
+    if ranks is not None:
+        record["parallel"] = {
+            "world": ranks.world,
+            "backend": backend,
+            "mode": distributed.parallel_mode(),
+            "scaling": "weak" if args.per_rank_batch else "strong",
+        }
+        if args.baseline:
+            base = json.loads(args.baseline.read_text())
+            if "parallel" in base or not comparable(record["settings"], record["parallel"], base["settings"]):
+                print(f"[bench] {args.baseline} is not this run's one-process baseline", file=sys.stderr)
+            else:
+                by_mode = {r["mode"]: r for r in base["results"]}
+                for r in results:
+                    if r["mode"] in by_mode:
+                        r.update(scaling(r, ranks.world, by_mode[r["mode"]]))
     print(json.dumps(record))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
