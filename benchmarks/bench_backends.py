@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from builders.backends.base import Backend, SampleRequest, render_prompt, stop_token_ids  # noqa: E402
+from builders.hardware import resolve_dtype  # noqa: E402
 from builders.recipe import EngineSpec  # noqa: E402
 
 GSM8K = ROOT.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
@@ -76,11 +77,7 @@ def main() -> None:
     ap.add_argument("--sweep-prompts", type=int, default=16, help="(d): prompts in the prefill-only grid")
     ap.add_argument("--sweep-only", action="store_true", help="run (d) only")
     args = ap.parse_args()
-    if args.dtype == "auto":
-        import torch
-
-        bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-        args.dtype = "bfloat16" if bf16 else "float32"
+    args.dtype = resolve_dtype(args.dtype, "cpu")
 
     from transformers import AutoTokenizer
 

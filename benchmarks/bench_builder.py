@@ -6,7 +6,7 @@
     vs tempdraft's TransformersBackend (per-row temperature and seed) on the same rendered prompts.
 (b) A 4-temperature grid in one builder pass (full batches of mixed temperatures) vs four separate
     bare runs, one per temperature.
-Teacher: SmolLM2-135M-Instruct (offline alias), bf16; prompts: GSM8K train from ../shared/data.
+Teacher: SmolLM2-135M-Instruct (offline alias), --dtype auto (float32 on AVX2-only CPUs); prompts: GSM8K train from ../shared/data.
 Prints ratios and the machine; writes JSON when --out is given. Goals (issue 2): (a) >= 0.95x.
 """
 
@@ -24,6 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from builders.backends.base import SampleRequest, render_prompt, stop_token_ids
 from builders.backends.hf import TransformersBackend
+from builders.hardware import resolve_dtype
 from builders.teacher import resolve_teacher
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
@@ -68,15 +69,20 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2, help="alternate the arms this many times, keep the best")
+    ap.add_argument("--dtype", default="auto", help="auto: bfloat16 with bf16 hardware (GPU, AVX512-BF16/AMX), else float32")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    args.dtype = resolve_dtype(args.dtype)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     teacher = resolve_teacher("smollm2-135m-instruct")
     tok = AutoTokenizer.from_pretrained(teacher.path)
     stops, pad = stop_token_ids(tok, teacher.path), tok.pad_token_id
     questions = [json.loads(x)["question"] for x in DATA.read_text().splitlines()[: args.prompts]]
     prompts = [render_prompt(tok, [{"role": "user", "content": q}]) for q in questions]
-    backend = TransformersBackend(teacher.path, dtype="bfloat16", batch_size=args.batch, stop_ids=stops, pad_id=pad)
+    backend = TransformersBackend(teacher.path, dtype=args.dtype, batch_size=args.batch, stop_ids=stops, pad_id=pad)
     model = backend.model  # the same weights object for both arms
 
     def requests(temps: list[float]) -> list[SampleRequest]:
@@ -103,7 +109,7 @@ def main() -> None:
     rate = {k: t / s for k, (t, s) in best.items()}
     result = {
         "machine": machine(), "prompts": args.prompts, "new_tokens": args.new_tokens, "batch": args.batch,
-        "dtype": "bfloat16", "teacher": teacher.to_dict(),
+        "dtype": args.dtype, "teacher": teacher.to_dict(),
         "tokens_per_s": {k: round(v, 1) for k, v in rate.items()},
         "seconds": {k: round(s, 2) for k, (_, s) in best.items()},
         "ratio_builder_vs_bare_T1": round(rate["builder_T1"] / rate["bare_T1"], 3),

@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from builders.errors import TempdraftError
+from builders.hardware import resolve_dtype
 from builders.recipe import Recipe
 from builders.requests import PlannedRequest, expand_requests
 from builders.sources import load_prompts
@@ -182,6 +183,7 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
     if dry_run:
         return BuildResult(None, None, len(requests))
     assert recipe.teacher is not None
+    recipe = _with_resolved_dtype(recipe)
     teacher = resolve_teacher(recipe.teacher.model, recipe.teacher.revision)  # 2. teacher identity -> fingerprint
     fp = fingerprint(recipe, teacher.revision)
     out = _output_dir(recipe, fp)
@@ -208,6 +210,17 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
     if mixture_rows is not None:
         print("[mixture]\n" + format_table(dataset_stats(mixture_rows)))
     return _publish(recipe, out, fp, rows.height, stats)
+
+
+def _with_resolved_dtype(recipe: Recipe) -> Recipe:
+    """teacher.dtype 'auto' replaced by the dtype this machine runs: it changes the rows, so it goes into the
+    fingerprint and the manifest as what ran, not as 'auto'."""
+    assert recipe.teacher is not None
+    device = recipe.engine.device
+    if getattr(recipe.executor, "gpus_per_actor", 0):  # Ray actors on GPU nodes, whatever the driver runs on
+        device = "cuda"
+    dtype = resolve_dtype(recipe.teacher.dtype, device)
+    return recipe.model_copy(update={"teacher": recipe.teacher.model_copy(update={"dtype": dtype})})
 
 
 def _existing(recipe: Recipe, fp: str, out: Path) -> BuildResult | None:

@@ -27,8 +27,11 @@ class TeacherSpec(Strict):
         "(e.g. 'meta-llama/Llama-2-13b-chat-hf') or a local model folder."
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) for a Hub id.")
-    dtype: Literal["bfloat16", "float16", "float32"] = Field(
-        "bfloat16", description="Weights and compute dtype of the teacher while sampling."
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto",
+        description="Weights and compute dtype of the teacher while sampling. auto: bfloat16 on GPUs and on CPUs "
+        "with AVX512-BF16/AMX, float32 on other CPUs (emulated bf16 runs 5-10x slower there). The build "
+        "resolves it before fingerprinting, so the manifest records the dtype that ran.",
     )
 
 

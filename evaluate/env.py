@@ -9,6 +9,8 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from builders.hardware import auto_dtype, cpu_has_native_bf16  # noqa: F401  (re-exported for evaluate)
+
 
 def device_name(device: str) -> str:
     import torch
@@ -22,21 +24,6 @@ def device_name(device: str) -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: without them bf16 matmuls are emulated (prefill measured 5× slower than fp32 on
-    the project's AVX2 box, while one-token decode steps cost about the same)."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def auto_dtype(device: str) -> str:
-    """'bfloat16' on GPUs and bf16-capable CPUs, else 'float32'."""
-    return "bfloat16" if device.startswith("cuda") or cpu_has_native_bf16() else "float32"
 
 
 def _version(package: str) -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from builders.backends.base import ProgressFn, SampleRequest, SampleResult
 from builders.errors import TempdraftError
+from builders.hardware import cpu_has_native_bf16
 from builders.recipe import EngineSpec
 from builders.teacher import tempdraft_home
 
@@ -85,13 +86,10 @@ def _check_before_start(engine: EngineSpec, block_size: int | None, dtype: str, 
     """Mistakes we can name before an engine start that takes a minute and logs its root cause only."""
     if not cpu:
         return
-    import torch
-
-    native_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    if dtype != "float32" and not native_bf16:
+    if dtype != "float32" and not cpu_has_native_bf16():
         warnings.warn(f"teacher.dtype {dtype} has no hardware support on this CPU (no AVX512-BF16/AMX): "
                       "its matmuls run an order of magnitude slower than float32 here; consider "
-                      "teacher.dtype: float32", stacklevel=3)
+                      "teacher.dtype: float32 (or auto)", stacklevel=3)
     if block_size is not None and block_size % 32:
         raise TempdraftError(f"engine.block_size: vLLM-CPU accepts multiples of 32 only, got {block_size}")
     import psutil
