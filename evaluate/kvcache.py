@@ -65,8 +65,11 @@ class CachedLM:
         if length > self.length:
             raise ValueError(f"cannot roll back to {length}: the cache holds {self.length} tokens")
         if self.kind == "static":
-            for layer in self._cache.layers:
-                layer.cumulative_length.fill_(length)
+            # The layers allocate their buffers inside the first (inference-mode) forward; in-place updates
+            # of inference tensors are only allowed in inference mode (transformers 5.17 on the H100 raised).
+            with torch.inference_mode():
+                for layer in self._cache.layers:
+                    layer.cumulative_length.fill_(length)
         elif length < self.length:
             self._cache.crop(length - self.length)  # a negative argument removes that many tokens
         self.length = length
