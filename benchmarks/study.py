@@ -3,27 +3,42 @@ pipeline? builders (one pool over generation temperatures) -> registry / pool co
 datasets and mixtures, no resampling) -> distill (SeqKD and online token-level KD, same initial draft) ->
 evaluate (analytic α from teacher-forced passes, the speculative sampler for empirical speedups).
 
-    # CPU rehearsal (tiny sizes, a few minutes; uses the offline teacher alias of this machine):
-    .venv/bin/python benchmarks/study.py --quick --out runs/study-quick
+    # CPU rehearsal (tiny sizes; uses the offline teacher alias of this machine):
+    OMP_NUM_THREADS=1 nice -n 19 .venv/bin/python benchmarks/study.py --quick --out runs/study-quick
+    .venv/bin/python benchmarks/study.py --quick --domain instructions --grid-seeds 2 --emp-cache static \\
+        --out runs/study-quick-instr
     # GPU machine after ../shared/tools/gpu-stage (stage 3 installs the wheels into ~/site):
     export PYTHONPATH=~/site TEMPDRAFT_HOME=~/td PYTHONUNBUFFERED=1
     python benchmarks/study.py --prepare-teacher ~/models/SmolLM2-135M-Instruct.Q4_1.gguf \\
-        --data ~/data --device cuda --out $OUT --budget-s 520
+        --data ~/data --device cuda --out $OUT --budget-s 520 \\
+        [--domain instructions] [--grid-seeds 3] [--emp-cache static --emp-compile] [--size emp_prompts=16]
+
+Domains (--domain): math (default) = GSM8K train prompts -> GSM8K test (in domain), Vicuna first turns (out of
+domain). instructions = Dolly-15k prompts (instruction + context, at most `DOLLY_MAX_CHARS` characters,
+category-balanced) -> MT-bench + Vicuna first turns (in domain, held out: no prompt shared with the training
+file), GSM8K test (out of domain). Both feed the builder's `kind: file` source with a prompt column and a
+limit; the instruction files are derived once into --work (name carries their sha256) so that `limit` takes a
+balanced prefix (the Dolly file is sorted by category). Every registry name of the instructions domain starts
+with `study_instr_`, its drafts live in --work/<quick|full>-instructions, and results.json records the domain.
 
 Plan (sizes in `SIZES`; every number lands in results.json with the seeds and the device):
-  1. pool: GSM8K train prompts x generation temperatures {0, .2, .4, .6, .8, 1} (builder, transformers
-     backend - no vLLM on the GPU machine), registered in the catalog; eval sets: GSM8K test prompts sampled
-     by the teacher at every decoding temperature (held-out teacher samples for the analytic α), and Vicuna
-     prompts (out of domain);
-  2. SeqKD drafts, one per KD (= generation) temperature, trained on a single-temperature dataset composed
-     from the pool; analytic α on the KD-T x decode-T grid, predicted speedup with the cost ratio c measured
-     once by `evaluate.analytic.probe_step_costs`;
+  1. pool: the domain's train prompts x generation temperatures {0, .2, .4, .6, .8, 1} (builder, transformers
+     backend - no vLLM on the GPU machine), registered in the catalog; eval sets: in-domain held-out prompts
+     sampled by the teacher at every decoding temperature (held-out teacher samples for the analytic α), and
+     the out-of-domain prompts;
+  2. SeqKD drafts, one per KD (= generation) temperature and grid seed (--grid-seeds), trained on a
+     single-temperature dataset composed from the pool; analytic α (seed mean) on the KD-T x decode-T grid,
+     predicted speedup with the cost ratio c measured once by `evaluate.analytic.probe_step_costs`;
   3. online token-level KD (forward KL, loss temperature = KD temperature; 0.1 stands in for 0), same data;
+     the grid is trained seed by seed (all of seed 0 first), so a budget cut leaves whole grids;
   4. mixtures (mix_high_temp's weights, uniform, a guess) vs the best single-temperature SeqKD draft at
-     decode T 0.8 / 1.0, `len(seeds)` training seeds each, paired bootstrap of the difference;
+     decode T 0.8 / 1.0 (picked on the grid's seed mean), `len(seeds)` training seeds each (grid drafts of
+     the same name are reused), paired bootstrap of the difference;
   5. out-of-range decoding temperatures 1.2 / 1.5 / 2.0 and the out-of-domain set (analytic);
-  6. empirical speedup with `evaluate.specdec.SpeculativeDecoder` on a priority list of (draft, T) cells until
-     the time budget runs out (what did not fit is listed under `not_run`).
+  6. empirical speedup with `evaluate.specdec.SpeculativeDecoder` (--emp-cache, --emp-compile) on a priority
+     list of (draft, T) cells until the time budget runs out (what did not fit is listed under `not_run`):
+     mixture arms at 1.0 / 0.8, then for SeqKD and online the ends of the diagonal with their corners
+     (KD 0 / KD 1 @ 0, KD 1 / KD 0 @ 1), the rest of the diagonal, and KD 1 @ 1.5 / 2.0; seed-0 drafts.
 Every arm: the same first-N-layers initial draft, the same number of training rows and optimizer steps.
 α is computed with `evaluate.probs.overlap` on batched teacher-forced passes (teacher logits cached per
 temperature and reused by every draft); one cell is cross-checked against `evaluate.analytic.analytic_alpha`.
@@ -35,6 +50,7 @@ Writes into --out: results.json, heatmap.png, curves.png, mixtures.png (and the 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -76,6 +92,8 @@ SIZES = {
                   emp_tokens=8, gen_batch=64, k=4, boots=200),
 }
 T0 = time.time()
+DOLLY_MAX_CHARS = 1200  # instruction + context; prompt + 128 response tokens stay under distill's max_length
+DOMAIN_LABEL = {"math": "GSM8K test", "instructions": "MT-bench + Vicuna first turns (held out)"}
 
 
 def log(msg: str) -> None:
@@ -119,15 +137,154 @@ def build(recipe: dict[str, Any], work: Path) -> tuple[Path, str | None]:
 
 
 def sampling_recipe(name: str, source: dict[str, Any], temps: list[float], sz: dict, device: str,
-                    validation_fraction: float) -> dict[str, Any]:
+                    validation_fraction: float, dtype: str = "bfloat16") -> dict[str, Any]:
     return {
         "name": name, "seed": 1234,
-        "teacher": {"model": "smollm2-135m-instruct", "dtype": "bfloat16"},
+        "teacher": {"model": "smollm2-135m-instruct", "dtype": dtype},
         "sources": [source],
         "sampling": {"temperatures": temps, "samples_per_prompt": 1, "max_new_tokens": sz["max_new_tokens"],
                      "top_p": 1.0},
         "engine": {"backend": "transformers", "device": device, "batch_size": sz["gen_batch"]},
         "output": {"shard_size": 4096, "validation_fraction": validation_fraction},
+    }
+
+
+# ----------------------------------------------------------------------------- domains
+def _norm(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _round_robin(rows: list[dict[str, Any]], group) -> list[dict[str, Any]]:
+    """Interleave groups (sorted by name, each in file order) so that every prefix is balanced across them."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(group(r), []).append(r)
+    queues = [groups[g] for g in sorted(groups)]
+    out: list[dict[str, Any]] = []
+    for i in range(max(map(len, queues), default=0)):
+        out += [q[i] for q in queues if i < len(q)]
+    return out
+
+
+def _write_once(folder: Path, stem: str, rows: list[dict[str, Any]]) -> Path:
+    """JSONL named by its content hash: a changed selection never reuses a build of the old one."""
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    path = folder / f"{stem}-{hashlib.sha256(text.encode()).hexdigest()[:12]}.jsonl"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.rename(path)
+    return path
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def instruction_files(data: Path, folder: Path) -> dict[str, Any]:
+    """Derive the instruction domain's train and in-domain eval files from ../shared/data.
+
+    train: Dolly-15k, prompt = instruction + "\\n\\n" + context (when non-empty), at most DOLLY_MAX_CHARS
+    characters, de-duplicated, minus every prompt (or bare instruction) that equals an eval prompt or a GSM8K
+    test question after whitespace/case normalisation; categories interleaved (the file is sorted by
+    category).
+    eval: MT-bench first turns + Vicuna questions, de-duplicated (2 are in both), minus any that appear in the
+    whole Dolly file; (source, category) groups interleaved so that the first N prompts cover both sets.
+    """
+    dolly_src = data / "databricks_dolly_15k" / "databricks-dolly-15k.reassembled.jsonl"
+    mt_src = data / "mt_bench" / "question.jsonl"
+    vic_src = data / "vicuna_bench" / "question.jsonl"
+    gsm_test = data / "gsm8k" / "test.jsonl"
+    dolly = _read_jsonl(dolly_src)
+    dolly_texts: set[str] = set()
+    for r in dolly:
+        dolly_texts.add(_norm(r["instruction"]))
+        dolly_texts.add(_norm(f"{r['instruction'].strip()}\n\n{r['context'].strip()}"))
+    evals, seen, dup, in_train = [], set(), 0, 0
+    for src, path in (("mt_bench", mt_src), ("vicuna_bench", vic_src)):
+        for r in _read_jsonl(path):
+            text = r["turns"][0].strip()
+            if _norm(text) in seen:
+                dup += 1
+                continue
+            if _norm(text) in dolly_texts:
+                in_train += 1
+                continue
+            seen.add(_norm(text))
+            evals.append({"prompt": text, "source": src, "category": r.get("category"),
+                          "question_id": r.get("question_id")})
+    evals = _round_robin(evals, lambda r: f"{r['source']}/{r['category']}")
+    held_out = seen | {_norm(r["question"]) for r in _read_jsonl(gsm_test)}
+    train, tseen, too_long, leaked, tdup = [], set(), 0, 0, 0
+    for i, r in enumerate(dolly):
+        instr, ctx = r["instruction"].strip(), r["context"].strip()
+        text = f"{instr}\n\n{ctx}" if ctx else instr
+        if len(text) > DOLLY_MAX_CHARS:
+            too_long += 1
+            continue
+        if _norm(text) in held_out or _norm(instr) in held_out:
+            leaked += 1
+            continue
+        if _norm(text) in tseen:
+            tdup += 1
+            continue
+        tseen.add(_norm(text))
+        train.append({"prompt": text, "category": r["category"], "dolly_line": i + 1})
+    train = _round_robin(train, lambda r: r["category"])
+    overlap = len({_norm(r["prompt"]) for r in train} & held_out)
+    assert overlap == 0, f"{overlap} training prompts are eval prompts"
+    return {
+        "train": _write_once(folder, "dolly_train", train),
+        "eval": _write_once(folder, "mtbench_vicuna_eval", evals),
+        "ood": gsm_test,
+        "provenance": {
+            "train_source": {"path": str(dolly_src), "sha256": _sha256(dolly_src), "records": len(dolly)},
+            "train_rule": f"instruction + context, <= {DOLLY_MAX_CHARS} chars, de-duplicated, held-out "
+                          "prompts removed, categories interleaved (round robin, file order within each)",
+            "train_rows": len(train),
+            "train_dropped": {"too_long": too_long, "equal_to_eval_or_gsm8k_test": leaked, "duplicate": tdup},
+            "eval_sources": {str(p): _sha256(p) for p in (mt_src, vic_src)},
+            "eval_rows": len(evals), "eval_dropped": {"duplicate_across_sets": dup, "in_dolly": in_train},
+            "eval_rule": "MT-bench turn 1 + Vicuna; (source, category) groups interleaved",
+            "ood_source": {"path": str(gsm_test), "sha256": _sha256(gsm_test)},
+            "train_eval_overlap": overlap,
+        },
+    }
+
+
+def domain_setup(domain: str, data: Path, work: Path, sz: dict) -> dict[str, Any]:
+    """Registry names and `kind: file` sources of the domain (math: exactly the first run's)."""
+    if domain == "math":
+        gsm = data / "gsm8k"
+        return {
+            "prefix": "study_",
+            "eval_name": "study_eval_gsm8k_test", "ood_name": "study_eval_vicuna",
+            "train": {"kind": "file", "path": str(gsm / "train.jsonl"), "prompt_column": "question",
+                      "limit": sz["pool_prompts"]},
+            "eval": {"kind": "file", "path": str(gsm / "test.jsonl"), "prompt_column": "question",
+                     "limit": sz["eval_prompts"]},
+            "ood": {"kind": "file", "path": str(data / "vicuna_bench" / "question.jsonl"),
+                    "prompt_column": "turns", "limit": sz["ood_prompts"]},
+            "description": {"train": "GSM8K train", "eval": "GSM8K test", "ood": "Vicuna-bench first turns"},
+        }
+    files = instruction_files(data, work / "data")
+    return {
+        "prefix": "study_instr_",
+        "eval_name": "study_instr_eval_mtbench_vicuna", "ood_name": "study_instr_ood_gsm8k_test",
+        "train": {"kind": "file", "path": str(files["train"]), "prompt_column": "prompt",
+                  "limit": sz["pool_prompts"]},
+        "eval": {"kind": "file", "path": str(files["eval"]), "prompt_column": "prompt",
+                 "limit": sz["eval_prompts"]},
+        "ood": {"kind": "file", "path": str(files["ood"]), "prompt_column": "question",
+                "limit": sz["ood_prompts"]},
+        "description": {"train": "Dolly-15k (instruction + context)",
+                        "eval": "MT-bench first turns + Vicuna-bench (held out)", "ood": "GSM8K test"},
+        "provenance": files["provenance"],
     }
 
 
@@ -248,7 +405,10 @@ def plots(res: dict[str, Any], out: Path) -> None:
             ax.set_yticks(range(len(kd_ts)), kd_ts)
             ax.set_xlabel("decoding temperature")
             ax.set_ylabel("KD temperature" + (" (gen T = loss T)" if mode == "online" else " (generation T)"))
-            ax.set_title(f"{mode}: analytic α (red box: best KD-T per column)")
+            n_seeds = max(grid[mode][k][d].get("n_seeds", 1) for k in kd_ts for d in dec_ts)
+            seeds_note = f", mean of {n_seeds} seeds" if n_seeds > 1 else ""
+            ax.set_title(f"{mode}: analytic α{seeds_note} (red box: best KD-T per column)",
+                         fontsize=10 if n_seeds > 1 else None)
             fig.colorbar(im, ax=ax)
         fig.tight_layout()
         fig.savefig(out / "heatmap.png", dpi=90)
@@ -276,7 +436,8 @@ def plots(res: dict[str, Any], out: Path) -> None:
             ax.set_ylabel(lab)
             ax.legend(fontsize=6)
         axes[1].axhline(1.0, color="grey", ls="--")
-        fig.suptitle("GSM8K test: α and speedup vs decoding temperature (95% bootstrap CI)")
+        fig.suptitle(f"{res.get('eval_label', 'GSM8K test')}: α and speedup vs decoding temperature "
+                     "(95% bootstrap CI)")
         fig.tight_layout()
         fig.savefig(out / "curves.png", dpi=90)
         plt.close(fig)
@@ -304,35 +465,74 @@ def plots(res: dict[str, Any], out: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- main
+def parse_size(text: str) -> tuple[str, Any]:
+    k, sep, v = text.partition("=")
+    if not sep or k not in SIZES["full"]:
+        raise argparse.ArgumentTypeError(f"--size KEY=VALUE with KEY in {sorted(SIZES['full'])}")
+    try:
+        return k, json.loads(v)
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"--size {k}: value {v!r} is not a number or JSON list") from None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: end to end on CPU in a few minutes")
     ap.add_argument("--out", required=True, type=Path, help="results.json and PNGs")
     ap.add_argument("--work", type=Path, default=Path("~/.cache/tempdraft-study").expanduser(),
                     help="recipes, drafts (kept for a re-run in the same place)")
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data", help="folder of gsm8k/, vicuna_bench/")
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data",
+                    help="folder of gsm8k/, vicuna_bench/ (+ databricks_dolly_15k/, mt_bench/: instructions)")
+    ap.add_argument("--domain", default="math", choices=["math", "instructions"],
+                    help="math: GSM8K train -> GSM8K test, Vicuna out of domain; instructions: Dolly-15k -> "
+                         "MT-bench + Vicuna (held out), GSM8K test out of domain")
+    ap.add_argument("--grid-seeds", type=int, default=1,
+                    help="training seeds per grid cell (seqkd and online, every KD T); tables use seed means")
+    ap.add_argument("--emp-cache", default="dynamic", choices=["dynamic", "static"],
+                    help="KV cache of the empirical decoders")
+    ap.add_argument("--emp-compile", action="store_true",
+                    help="torch.compile the empirical decoders' decode forwards (needs --emp-cache static)")
+    ap.add_argument("--size", type=parse_size, action="append", default=[], metavar="KEY=VALUE",
+                    help="override one entry of SIZES (e.g. emp_prompts=16); repeatable")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--budget-s", type=float, default=1e9, help="stop starting new work after this many seconds")
     ap.add_argument("--prepare-teacher", type=Path, default=None, help="staged GGUF to convert for the alias")
     ap.add_argument("--skip-online", action="store_true")
     args = ap.parse_args()
-    sz = SIZES["quick" if args.quick else "full"]
+    if args.emp_compile and args.emp_cache != "static":
+        ap.error("--emp-compile needs --emp-cache static")
+    if args.grid_seeds < 1:
+        ap.error("--grid-seeds must be >= 1")
+    sz = dict(SIZES["quick" if args.quick else "full"])
+    sz.update(dict(args.size))
+    grid_seeds = list(range(args.grid_seeds))
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    from evaluate.env import auto_dtype, environment
+
+    dtype = auto_dtype(device)  # bfloat16 on GPUs (as in the first run); float32 on AVX2-only CPUs
     args.out.mkdir(parents=True, exist_ok=True)
-    work = args.work / ("quick" if args.quick else "full")
+    size_name = "quick" if args.quick else "full"
+    work = args.work / (size_name if args.domain == "math" else f"{size_name}-{args.domain}")
     work.mkdir(parents=True, exist_ok=True)
     os.chdir(REPO)  # distill config paths and the builder's relative paths
     if args.prepare_teacher:
         prepare_teacher(args.prepare_teacher.expanduser())
     torch.manual_seed(0)
     rng = random.Random(0)
-    from evaluate.env import environment
+    dom = domain_setup(args.domain, args.data, work, sz)
+    prefix = dom["prefix"]
 
     res: dict[str, Any] = {
         "command": " ".join(sys.argv), "quick": args.quick, "sizes": sz, "grid_temperatures": GRID,
+        "domain": args.domain, "domain_data": {k: dom[k] for k in ("train", "eval", "ood", "description")}
+        | ({"provenance": dom["provenance"]} if "provenance" in dom else {}),
+        "eval_label": DOMAIN_LABEL[args.domain], "grid_seeds": grid_seeds,
+        "empirical_decoder": {"cache": args.emp_cache, "compile": args.emp_compile},
+        "dtype": dtype,
         "environment": environment(device),
         "device_name": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
         "backend_note": "builder engine: transformers (no vLLM on the GPU machine)", "not_run": [],
+        "phase_s": {},
     }
 
     def save() -> None:
@@ -348,34 +548,37 @@ def main() -> int:
     def over() -> bool:
         return time.time() - T0 > args.budget_s
 
+    def phase(name: str) -> None:
+        res["phase_s"][name] = round(time.time() - T0, 1)
+        log(f"phase {name} ended")
+
     # 1. Pool + eval sets (builder, registered in the catalog).
-    gsm = args.data / "gsm8k"
-    pool, pool_ref = build(sampling_recipe(
-        "study_pool", {"kind": "file", "path": str(gsm / "train.jsonl"), "prompt_column": "question",
-                       "limit": sz["pool_prompts"]}, GRID, sz, device, 0.1), work)
+    pool, pool_ref = build(sampling_recipe(f"{prefix}pool", dom["train"], GRID, sz, device, 0.1, dtype), work)
     log(f"pool {pool_ref} at {pool}")
+    phase("pool")
     eval_temps = GRID + OUT_OF_RANGE
-    evalset, eval_ref = build(sampling_recipe(
-        "study_eval_gsm8k_test", {"kind": "file", "path": str(gsm / "test.jsonl"), "prompt_column": "question",
-                                  "limit": sz["eval_prompts"]}, eval_temps, sz, device, 0.0), work)
-    oodset, ood_ref = build(sampling_recipe(
-        "study_eval_vicuna", {"kind": "file", "path": str(args.data / "vicuna_bench" / "question.jsonl"),
-                              "prompt_column": "turns", "limit": sz["ood_prompts"]}, OOD_TEMPS, sz, device, 0.0),
-        work)
+    evalset, eval_ref = build(
+        sampling_recipe(dom["eval_name"], dom["eval"], eval_temps, sz, device, 0.0, dtype), work)
+    oodset, ood_ref = build(
+        sampling_recipe(dom["ood_name"], dom["ood"], OOD_TEMPS, sz, device, 0.0, dtype), work)
     res["datasets"] = {"pool": {"ref": pool_ref, "path": str(pool)}, "eval": eval_ref, "ood": ood_ref}
     res["datasets"]["pool_manifest_counts"] = json.loads((pool / "manifest.json").read_text()).get("counts")
     log(f"eval sets {eval_ref}, {ood_ref}")
+    phase("eval_sets")
 
     # 2-4 data: single-temperature datasets and mixtures composed from the pool (no resampling).
     def compose(name: str, components: list[dict[str, Any]]) -> Path:
-        path, ref = build({"name": name, "seed": 1234, "pool": str(pool),
-                           "mixture": {"total_rows": sz["mix_rows"], "components": components}}, work)
+        mixture: dict[str, Any] = {"total_rows": sz["mix_rows"], "components": components}
+        if args.quick:  # 12-token responses: many low-T rows equal the greedy one and are de-duplicated away
+            mixture["replacement"] = True
+        path, ref = build({"name": name, "seed": 1234, "pool": str(pool), "mixture": mixture}, work)
         res.setdefault("composed", {})[name] = ref
         return path
 
-    single = {t: compose(f"study_single_t{key(t).replace('.', '_')}", [{"temperatures": [t], "weight": 1}])
+    single = {t: compose(f"{prefix}single_t{key(t).replace('.', '_')}", [{"temperatures": [t], "weight": 1}])
               for t in GRID}
-    mixes = {n: compose(f"study_{n}", comps) for n, comps in MIXTURES.items()}
+    mixes = {n: compose(f"{prefix}{n}", comps) for n, comps in MIXTURES.items()}
+    phase("compose")
     save()
 
     # Target, eval samples, teacher logit caches, cost ratio c.
@@ -390,7 +593,7 @@ def main() -> int:
 
     tpath = resolve_teacher("smollm2-135m-instruct").path
     tok = AutoTokenizer.from_pretrained(tpath)
-    target = load_model(tpath, device, "bfloat16")
+    target = load_model(tpath, device, dtype)
     ps = load_prompt_set(str(evalset), tok, sz["eval_prompts"], "train")
     ood = load_prompt_set(str(oodset), tok, sz["ood_prompts"], "train")
     samples = {t: ps.samples_at(t, sz["eval_prompts"]) for t in eval_temps}
@@ -422,33 +625,44 @@ def main() -> int:
 
     score("init (untrained first-N layers)", init.to(device))
     del init
+    phase("teacher_cache")
 
     def load_and_score(name: str, info: dict[str, Any]) -> None:
         drafts[name] = info
-        model = load_model(info["path"], device, "bfloat16")
+        model = load_model(info["path"], device, dtype)
         score(name, model)
         del model
 
-    # 2-3. The KD-T x decode-T grids.
+    # 2-3. The KD-T x decode-T grids, seed by seed (a budget cut leaves whole grids of fewer seeds).
     modes = ["seqkd"] + ([] if args.skip_online else ["online"])
-    for mode in modes:
-        for t in GRID:
-            if over():
-                res["not_run"].append(f"{mode} KD T={t}")
-                continue
-            name = f"{mode}_kd{key(t)}_s0"
-            load_and_score(name, train_draft(name, single[t], mode, t, 0, sz, work, device))
-            log(f"trained + scored {name}: α@T=kd {mean(per_prompt[name][key(t)]):.3f}")
-        res["grid"] = {m: {key(t): {key(d): summarize([per_prompt[f"{m}_kd{key(t)}_s0"][key(d)]])
-                                    for d in eval_temps}
-                               for t in GRID if f"{m}_kd{key(t)}_s0" in per_prompt} for m in modes}
-        res["grid"] = {m: g for m, g in res["grid"].items() if g}
-        save()
+
+    def grid_names(m: str, t: float) -> list[str]:
+        return [n for n in (f"{m}_kd{key(t)}_s{s}" for s in grid_seeds) if n in per_prompt]
+
+    def grid_cell(m: str, t: float, d: float) -> dict[str, Any]:
+        names = grid_names(m, t)
+        return summarize([per_prompt[n][key(d)] for n in names]) | {
+            "seeds": [drafts[n]["seed"] for n in names], "drafts": names}
+
+    for s in grid_seeds:
+        for mode in modes:
+            for t in GRID:
+                if over():
+                    res["not_run"].append(f"{mode} KD T={t}" + (f" seed {s}" if s else ""))
+                    continue
+                name = f"{mode}_kd{key(t)}_s{s}"
+                load_and_score(name, train_draft(name, single[t], mode, t, s, sz, work, device))
+                log(f"trained + scored {name}: α@T=kd {mean(per_prompt[name][key(t)]):.3f}")
+            res["grid"] = {m: {key(t): {key(d): grid_cell(m, t, d) for d in eval_temps}
+                               for t in GRID if grid_names(m, t)} for m in modes}
+            res["grid"] = {m: g for m, g in res["grid"].items() if g}
+            save()
+    phase("grid")
 
     # Cross-check the batched α against evaluate.analytic.analytic_alpha on one cell.
     name = "seqkd_kd1_s0" if "seqkd_kd1_s0" in drafts else next(iter(drafts), None)
     if name:
-        m = load_model(drafts[name]["path"], device, "bfloat16")
+        m = load_model(drafts[name]["path"], device, dtype)
         ref = analytic_alpha(target, m, samples[1.0][: min(8, len(samples[1.0]))], 1.0)
         mine = mean([b for b in per_prompt[name]["1"][: min(8, len(samples[1.0]))]])
         res["analytic_crosscheck"] = {"draft": name, "T": 1.0, "evaluate.analytic_alpha": ref.alpha,
@@ -456,19 +670,24 @@ def main() -> int:
                                       "note": "pooled-over-positions vs mean of per-prompt means; close, not equal"}
         del m
 
-    # 4. Mixtures vs the best single-temperature SeqKD draft, all seeds.
+    # 4. Mixtures vs the best single-temperature SeqKD draft (picked on the grid's seed mean), all seeds.
     seeds = sz["seeds"]
     seq_grid = res.get("grid", {}).get("seqkd", {})
     best = {}
     for d in (0.8, 1.0):
         if seq_grid:
             best[key(d)] = max(seq_grid, key=lambda t: seq_grid[t][key(d)]["alpha"])
-    res["best_single_seed0"] = best
+    if len(grid_seeds) == 1:
+        res["best_single_seed0"] = best
+    res["best_single"] = {"kd": best, "picked_on": f"grid α, mean of seeds {grid_seeds}"}
     arms: dict[str, list[str]] = {}
     for kd in sorted(set(best.values()), key=float):
         arms[f"single_t{kd}"] = [f"seqkd_kd{kd}_s0"]
         for s in seeds[1:]:
             n = f"seqkd_kd{kd}_s{s}"
+            if n in per_prompt:  # trained by the grid (same dataset, mode and seed)
+                arms[f"single_t{kd}"].append(n)
+                continue
             if over():
                 res["not_run"].append(n)
                 continue
@@ -514,13 +733,17 @@ def main() -> int:
                 "alpha_diff": dalpha(both), "alpha_diff_ci": boot_ci(both, dalpha, sz["boots"], rng)}
     res["mixtures"] = mixres
     res["drafts"] = drafts
-    # Curves over every decoding temperature (5.: out-of-range included) for the diagonal picks and mixtures.
+    phase("mixtures")
+    # Curves over every decoding temperature (5.: out-of-range included) for the diagonal ends (seed mean) and
+    # mixtures.
     curves = {}
     for m in modes:
         for t in (0.0, 1.0):
-            n = f"{m}_kd{key(t)}_s0"
-            if n in per_prompt:
-                curves[f"{m} KD T={key(t)}"] = {key(d): summarize([per_prompt[n][key(d)]]) for d in eval_temps}
+            names = grid_names(m, t)
+            if names:
+                label = f"{m} KD T={key(t)}" + (f" ({len(names)} seeds)" if len(names) > 1 else "")
+                curves[label] = {key(d): summarize([per_prompt[n][key(d)] for n in names])
+                                 for d in eval_temps}
     for arm, names in arms.items():
         if names and not arm.startswith("single"):
             curves[f"{arm} ({len(names)} seeds)"] = {key(d): summarize([per_prompt[n][key(d)] for n in names])
@@ -530,20 +753,37 @@ def main() -> int:
     res["curves"] = curves
     res["out_of_domain"] = {n: {key(t): summarize([v[key(t)]]) for t in OOD_TEMPS} for n, v in ood_pp.items()}
     res["in_domain_all"] = {n: {key(t): summarize([v[key(t)]]) for t in eval_temps} for n, v in per_prompt.items()}
+    # Out of domain for every grid cell, seed mean (mixture arms: see out_of_domain per draft).
+    res["out_of_domain_grid"] = {
+        m: {key(t): {key(o): summarize([ood_pp[n][key(o)] for n in grid_names(m, t)])
+                     | {"seeds": [drafts[n]["seed"] for n in grid_names(m, t)]} for o in OOD_TEMPS}
+            for t in GRID if grid_names(m, t)} for m in modes}
+    phase("analytic_summaries")
     save()
     log("analytic part saved")
 
     # 6. Empirical speedups (speculative sampler) on a priority list, until the budget runs out.
     from evaluate.metrics import speculative_summary, target_alone_summary
-    from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder
     from evaluate.runs import run_prompts
+    from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder
 
+    if args.emp_compile:  # target widths 1 and k+1, draft widths 1..k, several drafts: more than 8 graphs
+        import torch._dynamo as dynamo  # `as`: a bare `import torch._dynamo` would make torch local to main
+
+        dynamo.config.cache_size_limit = max(dynamo.config.cache_size_limit, 64)
+        dynamo.config.accumulated_cache_size_limit = max(dynamo.config.accumulated_cache_size_limit, 512)
     cells: list[tuple[str, float]] = []
     for d in (1.0, 0.8):
         cells += [(names[0], d) for arm, names in arms.items() if names]
-    cells += [("seqkd_kd0_s0", 0.0), ("seqkd_kd0_s0", 1.0), ("seqkd_kd1_s0", 0.0), ("online_kd1_s0", 1.0),
-              ("online_kd0_s0", 0.0)]
-    cells += [(f"seqkd_kd{key(t)}_s0", t) for t in GRID] + [(f"online_kd{key(t)}_s0", t) for t in GRID]
+    # The ends of the diagonal with their corners (findings 2 and 3), then the rest of the diagonal
+    # (findings 1-3), then beyond T = 1 (finding 5).
+    for d, corner in ((0.0, 1.0), (1.0, 0.0)):
+        for m in ("seqkd", "online"):
+            cells += [(f"{m}_kd{key(d)}_s0", d), (f"{m}_kd{key(corner)}_s0", d)]
+    for t in GRID[1:-1]:
+        cells += [(f"{m}_kd{key(t)}_s0", t) for m in ("seqkd", "online")]
+    for d in (1.5, 2.0):
+        cells += [(f"{m}_kd1_s0", d) for m in ("seqkd", "online")]
     seen, order = set(), []
     for cell in cells:
         if cell[0] in drafts and cell not in seen:
@@ -554,21 +794,28 @@ def main() -> int:
         target.generation_config.eos_token_id if isinstance(target.generation_config.eos_token_id, list)
         else [target.generation_config.eos_token_id])] if x is not None})
     max_len = max(map(len, prompts)) + sz["emp_tokens"] + sz["k"] + 2
+    res["empirical_decoder"] |= {"max_len": max_len, "k": sz["k"], "prompts": len(prompts),
+                                 "new_tokens": sz["emp_tokens"], "order": [f"{n} @ T={d}" for n, d in order]}
     alone: dict[float, Any] = {}
     emp: dict[str, dict[str, Any]] = {}
-    loaded: dict[str, Any] = {}
-    for n, d in order:
-        if over():
-            res["not_run"].append(f"empirical {n} @ T={d}")
-            continue
+    # One decoder per model, reused across temperatures (with --emp-compile every draft keeps its compiled
+    # graphs; without it only the current draft is kept, as before).
+    dec: dict[str, Any] = {"alone": None, "spec": {}, "compile": args.emp_compile}
+
+    def run_cell(n: str, d: float) -> None:
+        compiled = dec["compile"]
         if d not in alone:
-            gens = run_prompts(AutoregressiveDecoder(target, eos, "dynamic", max_len), prompts, sz["emp_tokens"], d, 0)
+            if dec["alone"] is None:
+                dec["alone"] = AutoregressiveDecoder(target, eos, args.emp_cache, max_len, compiled)
+            gens = run_prompts(dec["alone"], prompts, sz["emp_tokens"], d, 0)
             alone[d] = (gens, target_alone_summary(gens))
-        if n not in loaded:
-            loaded.clear()
-            loaded[n] = load_model(drafts[n]["path"], device, "bfloat16")
-        spec = run_prompts(SpeculativeDecoder(target, loaded[n], sz["k"], eos, "dynamic", max_len), prompts,
-                           sz["emp_tokens"], d, 0)
+        if n not in dec["spec"]:
+            if not compiled:
+                dec["spec"].clear()
+            draft_model = load_model(drafts[n]["path"], device, dtype)
+            dec["spec"][n] = SpeculativeDecoder(target, draft_model, sz["k"], eos, args.emp_cache, max_len,
+                                                compiled)
+        spec = run_prompts(dec["spec"][n], prompts, sz["emp_tokens"], d, 0)
         summ = speculative_summary(spec, alone[d][1], sz["k"])
         a_g = alone[d][0]
 
@@ -589,11 +836,40 @@ def main() -> int:
             "alpha": summ["alpha"], "alpha_ci": boot_ci([alpha_pp], pooled, sz["boots"], rng),
             "predicted_speedup": summ["predicted_speedup"], "c": summ["c"],
             "block_efficiency": summ["block_efficiency"], "tokens": summ["tokens"],
-            "analytic_alpha_same_draft": mean(per_prompt[n][key(d)])}
+            "analytic_alpha_same_draft": mean(per_prompt[n][key(d)]),
+            "cache": args.emp_cache, "compile": compiled}
         log(f"empirical {n} @ T={d}: speedup {summ['speedup']:.2f}x α {summ['alpha']:.3f}")
+
+    for n, d in order:
+        if over():
+            res["not_run"].append(f"empirical {n} @ T={d}")
+            continue
+        try:
+            run_cell(n, d)
+        except Exception as e:  # keep the analytic results and the cells done so far
+            err = f"{type(e).__name__}: {e}"[:800]
+            log(f"empirical {n} @ T={d} failed ({'compiled' if dec['compile'] else 'eager'}): {err}")
+            res.setdefault("empirical_errors", []).append(
+                {"cell": f"{n} @ T={d}", "compile": dec["compile"], "error": err})
+            if not dec["compile"]:
+                continue
+            # A compile failure would repeat in every cell: go on with eager decoders (same cache kind).
+            dec.update({"alone": None, "spec": {}, "compile": False})
+            alone.clear()
+            res["empirical_decoder"]["compile_fallback"] = f"eager from {n} @ T={d} on: {err}"
+            if over():
+                res["not_run"].append(f"empirical {n} @ T={d}")
+                continue
+            try:
+                run_cell(n, d)
+            except Exception as e2:
+                err = f"{type(e2).__name__}: {e2}"[:800]
+                log(f"empirical {n} @ T={d} failed again (eager): {err}")
+                res["empirical_errors"].append({"cell": f"{n} @ T={d}", "compile": False, "error": err})
         res["empirical"] = emp
         save()
     res["empirical"] = emp
+    phase("empirical")
     save()
     log(f"done; not run: {res['not_run']}")
     return 0
