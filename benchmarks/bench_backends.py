@@ -140,11 +140,13 @@ def compare(args: argparse.Namespace, teacher: str, engine: EngineSpec, prompts:
         return sum(len(o.outputs[0].token_ids) for o in outputs)
 
     run_ours(t1[:8])  # warm-up: first-call allocations are not what we measure
-    # 2. (b) ours vs bare, alternating so that load changes hit both alike.
+    run_ours(t1_top20[:8])  # the log-prob path has its own first-call cost
+    # 2. (b) ours vs bare, alternating (and swapping who goes first) so that load changes hit both alike.
     for label, requests in [("t1", t1), ("t1_top20", t1_top20)]:
         rates: dict[str, list[float]] = {"ours": [], "bare": []}
-        for _ in range(args.repeats):
-            for name, run in [("ours", run_ours), ("bare", run_bare)]:
+        for repeat in range(args.repeats):
+            arms = [("ours", run_ours), ("bare", run_bare)]
+            for name, run in arms if repeat % 2 == 0 else arms[::-1]:
                 secs, tokens = timed(run, requests)
                 rates[name].append(tokens / secs)
         for name, values in rates.items():
