@@ -41,7 +41,8 @@ from evaluate.analytic import analytic_alpha, probe_step_costs  # noqa: E402
 from evaluate.baselines import HFRun, hf_generate  # noqa: E402
 from evaluate.costmodel import predicted_speedup  # noqa: E402
 from evaluate.drafts import truncated_draft  # noqa: E402
-from evaluate.env import auto_dtype, command_line, environment  # noqa: E402
+from builders.hardware import auto_dtype  # noqa: E402
+from evaluate.env import command_line, environment  # noqa: E402
 from evaluate.metrics import speculative_summary, target_alone_summary  # noqa: E402
 from evaluate.report import json_safe  # noqa: E402
 from evaluate.runs import stop_token_ids  # noqa: E402

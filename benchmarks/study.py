@@ -507,7 +507,8 @@ def main() -> int:
     sz.update(dict(args.size))
     grid_seeds = list(range(args.grid_seeds))
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    from evaluate.env import auto_dtype, environment
+    from builders.hardware import auto_dtype
+    from evaluate.env import environment
 
     dtype = auto_dtype(device)  # bfloat16 on GPUs (as in the first run); float32 on AVX2-only CPUs
     args.out.mkdir(parents=True, exist_ok=True)

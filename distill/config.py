@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from builders.errors import RecipeError
+from builders.hardware import resolve_dtype
 from builders.yamlconfig import apply_overrides, pydantic_problems, read_mapping
 
 
@@ -49,15 +50,12 @@ class TeacherSpec(Strict):
     revision: str | None = Field(None, description="Hub revision of a Hub teacher.")
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
         "auto",
-        description="Dtype of the live teacher (online mode, held-out scoring). auto = bfloat16 on GPU, "
-        "float32 on CPU: CPUs without native bf16 (AVX2-only) run bf16 matmuls ~5x slower than fp32; "
-        "on AMX CPUs set bfloat16.",
+        description="Dtype of the live teacher (online mode, held-out scoring). auto = bfloat16 on GPUs and "
+        "on CPUs with AVX512-BF16/AMX, float32 on other CPUs (emulated bf16 matmuls run ~5x slower there).",
     )
 
     def resolved_dtype(self, device_type: str) -> str:
-        if self.dtype != "auto":
-            return self.dtype
-        return "bfloat16" if device_type == "cuda" else "float32"
+        return resolve_dtype(self.dtype, device_type)
 
 
 class PretrainedDraft(Strict):

@@ -9,7 +9,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
-from builders.hardware import auto_dtype, cpu_has_native_bf16  # noqa: F401  (re-exported for evaluate)
+from builders.hardware import cpu_has_native_bf16
 
 
 def device_name(device: str) -> str:

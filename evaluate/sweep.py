@@ -22,7 +22,8 @@ from evaluate.baselines import hf_generate
 from evaluate.config import OFFLINE_ALIASES, EvalConfig
 from evaluate.costmodel import predicted_speedup
 from evaluate.drafts import read_draft_info
-from evaluate.env import cpu_has_native_bf16, environment
+from builders.hardware import cpu_has_native_bf16
+from evaluate.env import environment
 from evaluate.metrics import speculative_summary, target_alone_summary
 from evaluate.prompts import load_prompt_set
 from evaluate.runs import progress_printer, run_prompts, stop_token_ids
