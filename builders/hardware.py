@@ -1,4 +1,4 @@
-"""Which dtype a model should run in on this machine: one answer for builders, distill, evaluate and benchmarks.
+"""Which dtype a model should run in here: one answer for builders, distill, evaluate and benchmarks.
 
 bf16 pays off only where the hardware has it: GPUs, and CPUs with AVX512-BF16 or AMX. On AVX2-only CPUs
 (this project's 2-core AMD EPYC box and CI) bf16 matmuls are emulated: a SmolLM2 prefill ran 5x slower
@@ -24,7 +24,7 @@ def auto_dtype(device: str) -> str:
 
 
 def resolve_dtype(dtype: str, device: str | None = None) -> str:
-    """`dtype` itself, or for 'auto' the dtype `auto_dtype` picks for `device` (default: cuda when present)."""
+    """`dtype` itself; for 'auto', what `auto_dtype` picks for `device` (default: cuda when present)."""
     if dtype != "auto":
         return dtype
     if device is None:

@@ -17,12 +17,12 @@ from typing import Any
 
 import torch
 
+from builders.hardware import cpu_has_native_bf16
 from evaluate.analytic import analytic_alpha, probe_step_costs
 from evaluate.baselines import hf_generate
 from evaluate.config import OFFLINE_ALIASES, EvalConfig
 from evaluate.costmodel import predicted_speedup
 from evaluate.drafts import read_draft_info
-from builders.hardware import cpu_has_native_bf16
 from evaluate.env import environment
 from evaluate.metrics import speculative_summary, target_alone_summary
 from evaluate.prompts import load_prompt_set
