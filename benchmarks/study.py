@@ -44,7 +44,14 @@ Every arm: the same first-N-layers initial draft, the same number of training ro
 temperature and reused by every draft); one cell is cross-checked against `evaluate.analytic.analytic_alpha`.
 Bootstrap: 95% percentile intervals over eval prompts (1000 resamples); for seeds, prompts are resampled and
 the seed-mean is taken inside each resample.
-Writes into --out: results.json, heatmap.png, curves.png, mixtures.png (and the log, if the caller tees it).
+Findings 2 and 3 are also tested as paired differences over prompts (results.json `paired`): the diagonal
+draft against every other KD temperature of its column, and online against SeqKD (on the diagonal and
+best-of-column). The empirical phase builds one speculative decoder and swaps each draft's weights into it
+(`swap_draft`), so with --emp-compile the graphs are compiled once for all drafts. --skip-empirical stops
+after the analytic part; a second run with the same --work reuses pool, eval sets and drafts (builder
+fingerprints, draft folders).
+Writes into --out: results.json, per_prompt_alpha.json (every draft's per-prompt α), heatmap.png, curves.png,
+mixtures.png, empirical.png (and the log, if the caller tees it); --replot redraws the PNGs from results.json.
 """
 
 from __future__ import annotations
@@ -377,6 +384,33 @@ def seed_mean_alpha(cols: list[list[float]]) -> float:
     return mean([mean(c) for c in cols])
 
 
+def paired_gain(a_cols: list[list[float]], b_cols: list[list[float]], k: int, c: float, boots: int,
+                rng: random.Random) -> dict[str, Any]:
+    """Arm A against arm B on the same prompts (one list of per-prompt α per seed): the difference of the
+    seed-mean α and the relative gain in predicted speedup, with 95% paired bootstrap intervals (prompts
+    resampled jointly for both arms, seed means taken inside each resample). The gain's sign does not depend
+    on c; its size does, a little."""
+    import numpy as np
+
+    from evaluate.costmodel import predicted_speedup
+
+    a, b = np.asarray(a_cols, dtype=float), np.asarray(b_cols, dtype=float)
+    idx = np.random.default_rng(rng.randrange(2**32)).integers(0, a.shape[1], size=(boots, a.shape[1]))
+    with np.errstate(all="ignore"):
+        a_boot = np.nanmean(np.nanmean(a[:, idx], axis=2), axis=0)  # [boots]
+        b_boot = np.nanmean(np.nanmean(b[:, idx], axis=2), axis=0)
+    speed = np.vectorize(lambda x: predicted_speedup(float(x), k, c))
+    gain_boot = speed(a_boot) / speed(b_boot) - 1
+    a_mean, b_mean = seed_mean_alpha(a_cols), seed_mean_alpha(b_cols)
+
+    def ci(xs) -> list[float]:
+        return [float(np.nanpercentile(xs, 2.5)), float(np.nanpercentile(xs, 97.5))]
+
+    return {"speedup_gain": predicted_speedup(a_mean, k, c) / predicted_speedup(b_mean, k, c) - 1,
+            "speedup_gain_ci": ci(gain_boot), "alpha_diff": a_mean - b_mean,
+            "alpha_diff_ci": ci(a_boot - b_boot)}
+
+
 # ----------------------------------------------------------------------------- plots
 def plots(res: dict[str, Any], out: Path) -> None:
     try:
@@ -425,12 +459,9 @@ def plots(res: dict[str, Any], out: Path) -> None:
                 hi = [c[t][field + "_ci"][1] for t in ts]
                 ax.plot(xs, ys, marker="o", ms=3, label=name)
                 ax.fill_between(xs, lo, hi, alpha=0.15)
-        emp = res.get("empirical", {})
-        for name, cells in emp.items():
-            ts = sorted(cells, key=float)
-            axes[1].scatter([float(t) for t in ts], [cells[t]["speedup"] for t in ts], marker="x",
-                            label=f"{name} (empirical)")
-        for ax, lab in zip(axes, ("analytic α", "predicted speedup (c measured)"), strict=True):
+        c_probe = res.get("cost_probe", {}).get("c", float("nan"))
+        for ax, lab in zip(axes, ("analytic α", f"predicted speedup (k = {res.get('sizes', {}).get('k')}, "
+                                                f"c = {c_probe:.3f} from the probe)"), strict=True):
             ax.axvline(1.0, color="grey", ls=":")
             ax.set_xlabel("decoding temperature")
             ax.set_ylabel(lab)
@@ -441,6 +472,7 @@ def plots(res: dict[str, Any], out: Path) -> None:
         fig.tight_layout()
         fig.savefig(out / "curves.png", dpi=90)
         plt.close(fig)
+    emp_plot(res, out, plt)
     mix = res.get("mixtures", {}).get("arms")
     if mix:
         dec = list(next(iter(mix.values())).keys())
@@ -462,6 +494,46 @@ def plots(res: dict[str, Any], out: Path) -> None:
         fig.tight_layout()
         fig.savefig(out / "mixtures.png", dpi=90)
         plt.close(fig)
+
+
+def emp_plot(res: dict[str, Any], out: Path, plt) -> None:
+    """empirical.png: measured speedup against the cost model's prediction from the sampler's own α and c, and
+    the sampler's α against the analytic α of the same draft (the diagonal = perfect agreement)."""
+    cells = [(n, t, v) for n, by_t in res.get("empirical", {}).items() for t, v in by_t.items()]
+    if not cells:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    for mode, marker in (("seqkd", "o"), ("online", "s")):
+        mine = [(n, t, v) for n, t, v in cells if n.startswith(mode)]
+        if not mine:
+            continue
+        temps = [float(t) for _, t, _ in mine]
+        axes[0].errorbar([v["predicted_speedup"] for *_, v in mine], [v["speedup"] for *_, v in mine],
+                         yerr=[[v["speedup"] - v["speedup_ci"][0] for *_, v in mine],
+                               [v["speedup_ci"][1] - v["speedup"] for *_, v in mine]],
+                         fmt="none", ecolor="lightgrey", zorder=1)
+        sc = axes[0].scatter([v["predicted_speedup"] for *_, v in mine], [v["speedup"] for *_, v in mine],
+                             c=temps, cmap="plasma", vmin=0, vmax=2, marker=marker, label=mode, zorder=2)
+        axes[1].errorbar([v["analytic_alpha_same_draft"] for *_, v in mine], [v["alpha"] for *_, v in mine],
+                         yerr=[[v["alpha"] - v["alpha_ci"][0] for *_, v in mine],
+                               [v["alpha_ci"][1] - v["alpha"] for *_, v in mine]],
+                         fmt="none", ecolor="lightgrey", zorder=1)
+        axes[1].scatter([v["analytic_alpha_same_draft"] for *_, v in mine], [v["alpha"] for *_, v in mine],
+                        c=temps, cmap="plasma", vmin=0, vmax=2, marker=marker, label=mode, zorder=2)
+    labels = (("predicted speedup (sampler's α and c)", "measured speedup (95% CI)"),
+              ("analytic α, same draft (64 prompts)", "sampler's α (95% CI)"))
+    for ax, (xl, yl) in zip(axes, labels, strict=True):
+        lo, hi = ax.get_xlim()
+        ax.plot([lo, hi], [lo, hi], color="grey", ls=":")
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        ax.legend(fontsize=8)
+    fig.colorbar(sc, ax=axes, label="decoding temperature")
+    dec = res.get("empirical_decoder", {})
+    fig.suptitle(f"Speculative sampler, {dec.get('prompts')} prompts × {dec.get('new_tokens')} tokens, "
+                 f"cache {dec.get('cache')}, compile {dec.get('compile')}")
+    fig.savefig(out / "empirical.png", dpi=90)
+    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------- main
@@ -498,11 +570,19 @@ def main() -> int:
     ap.add_argument("--budget-s", type=float, default=1e9, help="stop starting new work after this many seconds")
     ap.add_argument("--prepare-teacher", type=Path, default=None, help="staged GGUF to convert for the alias")
     ap.add_argument("--skip-online", action="store_true")
+    ap.add_argument("--replot", action="store_true",
+                    help="only redraw the PNGs in --out from its results.json (e.g. after a plot change)")
+    ap.add_argument("--skip-empirical", action="store_true",
+                    help="stop after the analytic part (a later run with the same --work reuses the drafts)")
     args = ap.parse_args()
+    if args.replot:
+        plots(json.loads((args.out / "results.json").read_text()), args.out)
+        return 0
     if args.emp_compile and args.emp_cache != "static":
         ap.error("--emp-compile needs --emp-cache static")
     if args.grid_seeds < 1:
         ap.error("--grid-seeds must be >= 1")
+    args.data = args.data.expanduser()  # a quoted "~/data" reaches us unexpanded (round 3's first attempt)
     sz = dict(SIZES["quick" if args.quick else "full"])
     sz.update(dict(args.size))
     grid_seeds = list(range(args.grid_seeds))
@@ -536,11 +616,18 @@ def main() -> int:
         "phase_s": {},
     }
 
+    per_prompt: dict[str, dict[str, list[float]]] = {}  # draft name -> decode T -> per-prompt α
+    ood_pp: dict[str, dict[str, list[float]]] = {}
+
     def save() -> None:
         res["wall_s"] = time.time() - T0
         from evaluate.report import json_safe
 
         (args.out / "results.json").write_text(json.dumps(json_safe(res), indent=1))
+        # Every draft's per-prompt α (prompt order of the eval sets), for paired comparisons done later.
+        rounded = {part: {n: {t: [round(x, 5) for x in xs] for t, xs in v.items()} for n, v in pp.items()}
+                   for part, pp in (("in_domain", per_prompt), ("out_of_domain", ood_pp))}
+        (args.out / "per_prompt_alpha.json").write_text(json.dumps(json_safe(rounded)))
         try:
             plots(res, args.out)
         except Exception as e:  # a plot must never lose the numbers
@@ -609,8 +696,6 @@ def main() -> int:
     res["cost_probe"] = probe
     log(f"cost ratio c = {c:.3f} (k = {sz['k']})")
 
-    per_prompt: dict[str, dict[str, list[float]]] = {}  # draft name -> decode T -> per-prompt α
-    ood_pp: dict[str, dict[str, list[float]]] = {}
     drafts: dict[str, dict[str, Any]] = {}
 
     def score(name: str, model) -> None:
@@ -627,6 +712,10 @@ def main() -> int:
     score("init (untrained first-N layers)", init.to(device))
     del init
     phase("teacher_cache")
+
+    def paired(a_names: list[str], b_names: list[str], d: float) -> dict[str, Any]:
+        return paired_gain([per_prompt[n][key(d)] for n in a_names], [per_prompt[n][key(d)] for n in b_names],
+                           sz["k"], c, sz["boots"], rng) | {"a": a_names, "b": b_names}
 
     def load_and_score(name: str, info: dict[str, Any]) -> None:
         drafts[name] = info
@@ -714,27 +803,39 @@ def main() -> int:
         if base not in arms or not arms[base]:
             continue
         for arm, names in arms.items():
-            if arm == base or not names:
-                continue
-            a_cols = [per_prompt[n][key(d)] for n in names]
-            b_cols = [per_prompt[n][key(d)] for n in arms[base]]
-
-            def ratio(cols, na=len(a_cols)) -> float:
-                sa = predicted_speedup(seed_mean_alpha(cols[:na]), sz["k"], c)
-                sb = predicted_speedup(seed_mean_alpha(cols[na:]), sz["k"], c)
-                return sa / sb - 1
-
-            def dalpha(cols, na=len(a_cols)) -> float:
-                return seed_mean_alpha(cols[:na]) - seed_mean_alpha(cols[na:])
-
-            both = a_cols + b_cols
-            mixres["vs_best_single"].setdefault(key(d), {})[arm] = {
-                "baseline": base, "speedup_gain": ratio(both),
-                "speedup_gain_ci": boot_ci(both, ratio, sz["boots"], rng),
-                "alpha_diff": dalpha(both), "alpha_diff_ci": boot_ci(both, dalpha, sz["boots"], rng)}
+            if arm != base and names:
+                mixres["vs_best_single"].setdefault(key(d), {})[arm] = {"baseline": base} | paired(
+                    names, arms[base], d)
     res["mixtures"] = mixres
     res["drafts"] = drafts
     phase("mixtures")
+
+    # Findings 2 and 3 as paired differences over prompts (grid CIs alone are per cell and unpaired).
+    # diagonal_vs_kd[mode][decode T][KD T]: the diagonal draft (KD T = decode T) minus another KD T's draft.
+    # online_vs_seqkd[decode T]: on the diagonal, and between each mode's best KD T for that column (picked
+    # on the same data, so slightly optimistic for both sides).
+    pairs: dict[str, Any] = {"diagonal_vs_kd": {}, "online_vs_seqkd": {}}
+    for d in GRID:
+        for m in modes:
+            if grid_names(m, d):
+                pairs["diagonal_vs_kd"].setdefault(m, {})[key(d)] = {
+                    key(t): paired(grid_names(m, d), grid_names(m, t), d)
+                    for t in GRID if t != d and grid_names(m, t)}
+    if len(modes) == 2:
+        for d in eval_temps:
+
+            def column_alpha(m: str, t: float, d: float = d) -> float:
+                return seed_mean_alpha([per_prompt[n][key(d)] for n in grid_names(m, t)])
+
+            best_kd = {m: max((t for t in GRID if grid_names(m, t)), key=lambda t, m=m: column_alpha(m, t))
+                       for m in modes}
+            on, sq = grid_names("online", best_kd["online"]), grid_names("seqkd", best_kd["seqkd"])
+            row = {"best": paired(on, sq, d) | {"online_kd": best_kd["online"], "seqkd_kd": best_kd["seqkd"]}}
+            if d in GRID and grid_names("online", d) and grid_names("seqkd", d):
+                row["diagonal"] = paired(grid_names("online", d), grid_names("seqkd", d), d)
+            pairs["online_vs_seqkd"][key(d)] = row
+    res["paired"] = pairs
+    phase("paired")
     # Curves over every decoding temperature (5.: out-of-range included) for the diagonal ends (seed mean) and
     # mixtures.
     curves = {}
@@ -763,16 +864,15 @@ def main() -> int:
     save()
     log("analytic part saved")
 
+    if args.skip_empirical:
+        log("done (--skip-empirical)")
+        return 0
+
     # 6. Empirical speedups (speculative sampler) on a priority list, until the budget runs out.
     from evaluate.metrics import speculative_summary, target_alone_summary
     from evaluate.runs import run_prompts
     from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder
 
-    if args.emp_compile:  # target widths 1 and k+1, draft widths 1..k, several drafts: more than 8 graphs
-        import torch._dynamo as dynamo  # `as`: a bare `import torch._dynamo` would make torch local to main
-
-        dynamo.config.cache_size_limit = max(dynamo.config.cache_size_limit, 64)
-        dynamo.config.accumulated_cache_size_limit = max(dynamo.config.accumulated_cache_size_limit, 512)
     cells: list[tuple[str, float]] = []
     for d in (1.0, 0.8):
         cells += [(names[0], d) for arm, names in arms.items() if names]
@@ -799,9 +899,9 @@ def main() -> int:
                                  "new_tokens": sz["emp_tokens"], "order": [f"{n} @ T={d}" for n, d in order]}
     alone: dict[float, Any] = {}
     emp: dict[str, dict[str, Any]] = {}
-    # One decoder per model, reused across temperatures (with --emp-compile every draft keeps its compiled
-    # graphs; without it only the current draft is kept, as before).
-    dec: dict[str, Any] = {"alone": None, "spec": {}, "compile": args.emp_compile}
+    # One speculative decoder for every draft: all drafts share one architecture, so each new draft's weights
+    # are copied into the decoder's draft (swap_draft) and compiled graphs are built once, not once per draft.
+    dec: dict[str, Any] = {"alone": None, "spec": None, "draft": None, "compile": args.emp_compile}
 
     def run_cell(n: str, d: float) -> None:
         compiled = dec["compile"]
@@ -810,13 +910,16 @@ def main() -> int:
                 dec["alone"] = AutoregressiveDecoder(target, eos, args.emp_cache, max_len, compiled)
             gens = run_prompts(dec["alone"], prompts, sz["emp_tokens"], d, 0)
             alone[d] = (gens, target_alone_summary(gens))
-        if n not in dec["spec"]:
-            if not compiled:
-                dec["spec"].clear()
+        if dec["draft"] != n:
             draft_model = load_model(drafts[n]["path"], device, dtype)
-            dec["spec"][n] = SpeculativeDecoder(target, draft_model, sz["k"], eos, args.emp_cache, max_len,
-                                                compiled)
-        spec = run_prompts(dec["spec"][n], prompts, sz["emp_tokens"], d, 0)
+            if dec["spec"] is None:
+                dec["spec"] = SpeculativeDecoder(target, draft_model, sz["k"], eos, args.emp_cache, max_len,
+                                                 compiled)
+            else:
+                dec["spec"].swap_draft(draft_model)
+                del draft_model
+            dec["draft"] = n
+        spec = run_prompts(dec["spec"], prompts, sz["emp_tokens"], d, 0)
         summ = speculative_summary(spec, alone[d][1], sz["k"])
         a_g = alone[d][0]
 
@@ -855,7 +958,7 @@ def main() -> int:
             if not dec["compile"]:
                 continue
             # A compile failure would repeat in every cell: go on with eager decoders (same cache kind).
-            dec.update({"alone": None, "spec": {}, "compile": False})
+            dec.update({"alone": None, "spec": None, "draft": None, "compile": False})
             alone.clear()
             res["empirical_decoder"]["compile_fallback"] = f"eager from {n} @ T={d} on: {err}"
             if over():

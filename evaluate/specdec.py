@@ -125,6 +125,7 @@ class AutoregressiveDecoder(_Base):
         compile_decode: bool = False,
     ):
         lm = CachedLM(model, cache, max_len, compile_decode)
+        lm.warm_up([(1, 1)])
         super().__init__(lm.device, max_len, eos_token_ids)
         self.lm = lm
 
@@ -207,11 +208,36 @@ class SpeculativeDecoder(_Base):
             )
         if t_lm.device != d_lm.device:
             raise ValueError(f"target on {t_lm.device} but draft on {d_lm.device}")
+        # Every decode shape of _draft / _verify: target [last, x1..x_ks] keeping all (ks < k near the end)
+        # and a plain 1-token step; draft 1 or 2 pending tokens (2 after a fully accepted step), keeping 1.
+        t_lm.warm_up([(1, 1)] + [(w, w) for w in range(2, k + 2)])
+        d_lm.warm_up([(1, 1), (2, 1)])
         super().__init__(t_lm.device, max_len, eos_token_ids)
         self.target, self.draft, self.k = t_lm, d_lm, k
         # The draft's distributions q1..qk of the current step, overwritten every step.
         self.q = torch.zeros((k, vt), dtype=torch.float32, device=self.device)
         self._rows = torch.arange(k + 1, device=self.device)
+
+    def accepts_draft(self, draft: PreTrainedModel) -> bool:
+        """Whether `draft` has this decoder's draft architecture (same parameter names and shapes)."""
+        mine, theirs = self.draft.model.state_dict(), draft.state_dict()
+        return mine.keys() == theirs.keys() and all(t.shape == theirs[n].shape for n, t in mine.items())
+
+    def swap_draft(self, draft: PreTrainedModel) -> None:
+        """Decode with `draft`'s weights from now on, copied into the current draft's own tensors.
+
+        The copy is in place, so every parameter keeps its address: compiled graphs and captured CUDA
+        graphs stay valid, and comparing N drafts of one architecture compiles once instead of N times.
+        """
+        if not self.accepts_draft(draft):
+            raise ValueError(
+                "draft architectures differ (parameter names or shapes): build a new SpeculativeDecoder"
+            )
+        mine, theirs = self.draft.model.state_dict(), draft.state_dict()
+        with torch.no_grad():
+            for name, tensor in mine.items():
+                tensor.copy_(theirs[name])  # tied weights appear twice: copying the same values is harmless
+        self.draft.reset()
 
     def _prefill(self, n: int) -> float:
         t0 = _clock(self.device)

@@ -111,6 +111,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
 
     # 3. Drafts.
     drafts_out = []
+    spec_dec: SpeculativeDecoder | None = None
     for d_index, draft_name in enumerate(cfg.drafts):
         info = read_draft_info(draft_name)
         label = f"draft {d_index + 1}/{len(cfg.drafts)} {info.name!r}"
@@ -118,7 +119,10 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
         if draft.get_output_embeddings().weight.shape[0] != target.get_output_embeddings().weight.shape[0]:
             raise TempdraftError(f"draft {draft_name!r} does not share the target's vocabulary")
         probe = probe_step_costs(target, draft, prompts[0], steps=16, cache=cfg.cache)
-        spec_dec = SpeculativeDecoder(target, draft, cfg.k, eos, cfg.cache, max_len, cfg.compile)
+        if spec_dec is not None and spec_dec.accepts_draft(draft):
+            spec_dec.swap_draft(draft)  # same architecture: keep the decoder and its compiled graphs
+        else:
+            spec_dec = SpeculativeDecoder(target, draft, cfg.k, eos, cfg.cache, max_len, cfg.compile)
         rows = []
         for t in cfg.temperatures:
             gens = run_decoder(spec_dec, prompts, cfg, t, label)
@@ -149,7 +153,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
                 "results": rows,
             }
         )
-        del spec_dec, draft
+        del draft  # the decoder holds a copy of its weights (swap_draft) or the model itself
 
     return {
         "command": command,

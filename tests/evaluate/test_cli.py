@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,10 @@ def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset)
     draft = save_truncated_draft(tiny_teacher_dir, 2, tmp_path / "draft")
     card = json.loads((draft / "tempdraft-draft.json").read_text())
     (draft / "tempdraft-draft.json").write_text(json.dumps({**card, "name": "first2", "kd_temperature": 1.0}))
+    # The same weights under a second name: the sweep swaps them into its existing decoder (same
+    # architecture), which must reproduce the first draft's seeded generations exactly.
+    twin = Path(shutil.copytree(draft, tmp_path / "twin"))
+    (twin / "tempdraft-draft.json").write_text(json.dumps({**card, "name": "twin", "kd_temperature": 1.0}))
     out = tmp_path / "out"
     code = main(
         [
@@ -72,7 +77,7 @@ def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset)
             "--target",
             str(tiny_teacher_dir),
             "--drafts",
-            str(draft),
+            f"{draft},{twin}",
             "--prompts",
             str(dataset),
             "--temperatures",
@@ -94,8 +99,10 @@ def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset)
     assert results["command"].startswith("python -m evaluate run --target")
     assert results["environment"]["versions"]["torch"] and results["environment"]["device_name"]
     assert results["prompts"]["count"] == 2
-    (d,) = results["drafts"]
-    assert (d["name"], d["kd_temperature"]) == ("first2", 1.0)
+    d, d_twin = results["drafts"]
+    assert (d["name"], d["kd_temperature"], d_twin["name"]) == ("first2", 1.0, "twin")
+    for r, r_twin in zip(d["results"], d_twin["results"], strict=True):
+        assert (r["alpha"], r["block_efficiency"]) == (r_twin["alpha"], r_twin["block_efficiency"])
     by_t = {r["temperature"]: r for r in d["results"]}
     assert set(by_t) == {0.0, 1.0}
     for r in by_t.values():

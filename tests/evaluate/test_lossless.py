@@ -15,6 +15,7 @@ import json
 import pytest
 import torch
 
+from evaluate.drafts import truncated_draft
 from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder
 from tests.evaluate.chisq import chi_square, exact_bins
 
@@ -107,3 +108,13 @@ def test_compiled_static_cache_keeps_greedy_output(tiny_pair, tiny_prompts):
     )
     assert spec.generate(prompt, max_new_tokens=16, temperature=0.0).tokens == ref
     assert spec.generate(prompt, max_new_tokens=16, temperature=0.0).tokens == ref  # reuses the graphs
+    # Another draft's weights swapped in: the compiled graphs must read the new weights, not constants.
+    other = truncated_draft(target, 2)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(0.9)
+    spec.swap_draft(other)
+    eager = SpeculativeDecoder(target, other, k=3, eos_token_ids=[eos], cache="static", max_len=256)
+    a = spec.generate(prompt, max_new_tokens=16, temperature=1.0, generator=torch.Generator().manual_seed(5))
+    b = eager.generate(prompt, max_new_tokens=16, temperature=1.0, generator=torch.Generator().manual_seed(5))
+    assert a.tokens == b.tokens and a.betas == pytest.approx(b.betas, abs=1e-4)
