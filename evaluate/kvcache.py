@@ -11,7 +11,6 @@ Positions are passed explicitly from a preallocated arange so no step allocates 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
@@ -46,23 +45,6 @@ class CachedLM:
             _raise_recompile_limits()
             mode = "reduce-overhead" if self.device.type == "cuda" else "default"
             self._decode = torch.compile(model.forward, mode=mode, dynamic=False, fullgraph=False)
-        self.compiled = compile_decode
-
-    def warm_up(self, shapes: Iterable[tuple[int, int]], calls: int = 3) -> None:
-        """Compile (and, on CUDA, capture) the decode forward for every (width, keep) the caller will use.
-
-        A shape first met inside a timed generation (e.g. a draft's 2 pending tokens after a fully accepted
-        step) would otherwise put a compile into that measurement. Three calls per shape: CUDA graph trees
-        warm up, record, then replay. No-op without compile.
-        """
-        if not self.compiled:
-            return
-        for width, keep in shapes:
-            dummy = torch.zeros((1, width), dtype=torch.long, device=self.device)
-            for _ in range(calls):
-                self.reset()
-                self.forward(dummy, keep=keep)
-        self.reset()
 
     def _new_cache(self):
         from transformers import DynamicCache, StaticCache

@@ -125,7 +125,6 @@ class AutoregressiveDecoder(_Base):
         compile_decode: bool = False,
     ):
         lm = CachedLM(model, cache, max_len, compile_decode)
-        lm.warm_up([(1, 1)])
         super().__init__(lm.device, max_len, eos_token_ids)
         self.lm = lm
 
@@ -208,10 +207,6 @@ class SpeculativeDecoder(_Base):
             )
         if t_lm.device != d_lm.device:
             raise ValueError(f"target on {t_lm.device} but draft on {d_lm.device}")
-        # Every decode shape of _draft / _verify: target [last, x1..x_ks] keeping all (ks < k near the end)
-        # and a plain 1-token step; draft 1 or 2 pending tokens (2 after a fully accepted step), keeping 1.
-        t_lm.warm_up([(1, 1)] + [(w, w) for w in range(2, k + 2)])
-        d_lm.warm_up([(1, 1), (2, 1)])
         super().__init__(t_lm.device, max_len, eos_token_ids)
         self.target, self.draft, self.k = t_lm, d_lm, k
         # The draft's distributions q1..qk of the current step, overwritten every step.
