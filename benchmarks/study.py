@@ -537,6 +537,11 @@ def emp_plot(res: dict[str, Any], out: Path, plt) -> None:
 
 
 # ----------------------------------------------------------------------------- main
+def user_path(text: str) -> Path:
+    """Path arguments expand `~`: a quoted "~/data" reaches us unexpanded (round 3's first run failed so)."""
+    return Path(text).expanduser()
+
+
 def parse_size(text: str) -> tuple[str, Any]:
     k, sep, v = text.partition("=")
     if not sep or k not in SIZES["full"]:
@@ -550,10 +555,10 @@ def parse_size(text: str) -> tuple[str, Any]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes: end to end on CPU in a few minutes")
-    ap.add_argument("--out", required=True, type=Path, help="results.json and PNGs")
-    ap.add_argument("--work", type=Path, default=Path("~/.cache/tempdraft-study").expanduser(),
+    ap.add_argument("--out", required=True, type=user_path, help="results.json and PNGs")
+    ap.add_argument("--work", type=user_path, default=user_path("~/.cache/tempdraft-study"),
                     help="recipes, drafts (kept for a re-run in the same place)")
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data",
+    ap.add_argument("--data", type=user_path, default=REPO.parent / "shared" / "data",
                     help="folder of gsm8k/, vicuna_bench/ (+ databricks_dolly_15k/, mt_bench/: instructions)")
     ap.add_argument("--domain", default="math", choices=["math", "instructions"],
                     help="math: GSM8K train -> GSM8K test, Vicuna out of domain; instructions: Dolly-15k -> "
@@ -568,7 +573,8 @@ def main() -> int:
                     help="override one entry of SIZES (e.g. emp_prompts=16); repeatable")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--budget-s", type=float, default=1e9, help="stop starting new work after this many seconds")
-    ap.add_argument("--prepare-teacher", type=Path, default=None, help="staged GGUF to convert for the alias")
+    ap.add_argument("--prepare-teacher", type=user_path, default=None,
+                    help="staged GGUF to convert for the alias")
     ap.add_argument("--skip-online", action="store_true")
     ap.add_argument("--replot", action="store_true",
                     help="only redraw the PNGs in --out from its results.json (e.g. after a plot change)")
@@ -582,7 +588,6 @@ def main() -> int:
         ap.error("--emp-compile needs --emp-cache static")
     if args.grid_seeds < 1:
         ap.error("--grid-seeds must be >= 1")
-    args.data = args.data.expanduser()  # a quoted "~/data" reaches us unexpanded (round 3's first attempt)
     sz = dict(SIZES["quick" if args.quick else "full"])
     sz.update(dict(args.size))
     grid_seeds = list(range(args.grid_seeds))
@@ -597,7 +602,7 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     os.chdir(REPO)  # distill config paths and the builder's relative paths
     if args.prepare_teacher:
-        prepare_teacher(args.prepare_teacher.expanduser())
+        prepare_teacher(args.prepare_teacher)
     torch.manual_seed(0)
     rng = random.Random(0)
     dom = domain_setup(args.domain, args.data, work, sz)
@@ -618,6 +623,7 @@ def main() -> int:
 
     per_prompt: dict[str, dict[str, list[float]]] = {}  # draft name -> decode T -> per-prompt α
     ood_pp: dict[str, dict[str, list[float]]] = {}
+    pp_saved = {"drafts": -1}  # per-prompt α only grows by whole drafts: rewrite it only when one was added
 
     def save() -> None:
         res["wall_s"] = time.time() - T0
@@ -625,9 +631,11 @@ def main() -> int:
 
         (args.out / "results.json").write_text(json.dumps(json_safe(res), indent=1))
         # Every draft's per-prompt α (prompt order of the eval sets), for paired comparisons done later.
-        rounded = {part: {n: {t: [round(x, 5) for x in xs] for t, xs in v.items()} for n, v in pp.items()}
-                   for part, pp in (("in_domain", per_prompt), ("out_of_domain", ood_pp))}
-        (args.out / "per_prompt_alpha.json").write_text(json.dumps(json_safe(rounded)))
+        if len(per_prompt) != pp_saved["drafts"]:
+            rounded = {part: {n: {t: [round(x, 5) for x in xs] for t, xs in v.items()} for n, v in pp.items()}
+                       for part, pp in (("in_domain", per_prompt), ("out_of_domain", ood_pp))}
+            (args.out / "per_prompt_alpha.json").write_text(json.dumps(json_safe(rounded)))
+            pp_saved["drafts"] = len(per_prompt)
         try:
             plots(res, args.out)
         except Exception as e:  # a plot must never lose the numbers

@@ -14,7 +14,7 @@ import torch
 
 from evaluate.cli import main
 from evaluate.drafts import save_truncated_draft
-from evaluate.specdec import AutoregressiveDecoder
+from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,12 @@ def dataset(tmp_path, tiny_pair, tiny_prompts, tiny_teacher_dir) -> Path:
     return folder
 
 
-def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset):
+def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset, monkeypatch):
+    swaps = []
+    real_swap = SpeculativeDecoder.swap_draft
+    monkeypatch.setattr(
+        SpeculativeDecoder, "swap_draft", lambda self, d: swaps.append(1) or real_swap(self, d)
+    )
     draft = save_truncated_draft(tiny_teacher_dir, 2, tmp_path / "draft")
     card = json.loads((draft / "tempdraft-draft.json").read_text())
     (draft / "tempdraft-draft.json").write_text(json.dumps({**card, "name": "first2", "kd_temperature": 1.0}))
@@ -100,6 +105,7 @@ def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset)
     assert results["environment"]["versions"]["torch"] and results["environment"]["device_name"]
     assert results["prompts"]["count"] == 2
     d, d_twin = results["drafts"]
+    assert len(swaps) == 1  # the twin reused the first draft's decoder (counted, then the real swap ran)
     assert (d["name"], d["kd_temperature"], d_twin["name"]) == ("first2", 1.0, "twin")
     for r, r_twin in zip(d["results"], d_twin["results"], strict=True):
         assert (r["alpha"], r["block_efficiency"]) == (r_twin["alpha"], r_twin["block_efficiency"])
