@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("run", "run the sweep and write results"),
         ("validate", "check a config and exit"),
+        ("search", "find the pool mixture that maximizes predicted speedup (see: search --help)"),
+        ("search-validate", "check a search config and exit"),
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument(
@@ -74,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    raw = sys.argv[1:] if argv is None else argv
+    if raw[:1] in (["search"], ["search-validate"]):  # the recipe search has its own schema and flags
+        from evaluate.search.cli import main as search_main
+
+        return search_main(raw[0], raw[1:])
     args = build_parser().parse_args(argv)
     values = {
         f.removeprefix("field_"): _flag_value(f.removeprefix("field_"), v)

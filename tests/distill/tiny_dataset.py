@@ -22,6 +22,7 @@ def build_tiny_dataset(
     max_new_tokens: int = 40,
     topk: int = 8,
     name: str = "tiny-distill",
+    validation_fraction: float = 0.2,
 ) -> Path:
     """Sample `teacher` with the real builder (transformers backend, fp32) and return the dataset folder."""
     from builders.build import run_build
@@ -47,7 +48,7 @@ def build_tiny_dataset(
                 "topk_logprobs": topk,
             },
             "engine": {"backend": "transformers", "batch_size": 32},
-            "output": {"dir": str(out), "shard_size": 256, "validation_fraction": 0.2},
+            "output": {"dir": str(out), "shard_size": 256, "validation_fraction": validation_fraction},
         }
     )
     # Builds write caches under TEMPDRAFT_HOME; keep them beside the dataset, not in the user's home.

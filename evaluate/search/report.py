@@ -1,0 +1,106 @@
+"""Write a search's results: search.json, search.md (every candidate) and candidates.png.
+
+candidates.png: predicted speedup of every candidate at the serving temperature(s) on the search half,
+with its 95% interval (bootstrap over prompts), sorted; finalists also show their confirm-half value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from evaluate.report import json_safe
+
+
+def _weights(r: dict[str, Any]) -> str:
+    return ", ".join(f"{t}: {w:.2f}" for t, w in r["weights"].items())
+
+
+def markdown(summary: dict[str, Any], published: dict[str, Any]) -> str:
+    serving = ", ".join(f"T={t} ({w:.0%})" for t, w in summary["serving"].items())
+    lines = [
+        f"# Recipe search: pool {summary['pool']}, serving {serving}",
+        "",
+        f"`{summary['command']}`",
+        "",
+        f"c (draft step / target step) = {summary['c']:.3f}; eval samples per half: "
+        f"{summary['eval_samples']}. Winner: **{summary['winner']}** -> {published.get('dataset', '')} "
+        f"(recipe {published['recipe']}, draft {published['draft']}).",
+        "",
+        "| candidate | origin | weights | steps | α (search) | best k | predicted speedup (search, 95% CI) "
+        "| confirm |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(summary["candidates"], key=lambda r: -r["search"]["objective"]):
+        s = r["search"]
+        alphas = "/".join(f"{p['alpha']:.3f}" for p in s["per_temperature"])
+        ks = "/".join(str(p["best_k"]) for p in s["per_temperature"])
+        conf = r.get("confirm")
+        conf_text = f"{conf['objective']:.3f}x [{conf['low']:.3f}, {conf['high']:.3f}]" if conf else ""
+        lines.append(
+            f"| {r['label']} | {r['origin']} | {_weights(r)} | {r['training'].get('steps', '')} | {alphas} "
+            f"| {ks} | {s['objective']:.3f}x [{s['low']:.3f}, {s['high']:.3f}] | {conf_text} |"
+        )
+    lines += [
+        "",
+        "Predicted speedup: chained acceptance E[accepted | k] over held-out teacher samples at the serving "
+        "temperature, (1 + E[accepted | k]) / (c·k + 1) at the best k, traffic-weighted over serving "
+        "temperatures. Below 1x the target alone is faster at that temperature.",
+    ]
+    lines += [f"Note: {n}" for n in summary["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(summary["candidates"], key=lambda r: r["search"]["objective"])
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.6))
+    y = list(range(len(rows)))
+    vals = [r["search"]["objective"] for r in rows]
+    err = [
+        [v - r["search"]["low"] for v, r in zip(vals, rows, strict=True)],
+        [r["search"]["high"] - v for v, r in zip(vals, rows, strict=True)],
+    ]
+    colors = ["tab:orange" if r["origin"] == "fixed" else "tab:blue" for r in rows]
+    ax.barh(y, vals, xerr=err, color=colors, alpha=0.8, capsize=3, label="search half (orange: fixed)")
+    conf = [(i, r["confirm"]) for i, r in enumerate(rows) if "confirm" in r]
+    if conf:
+        ax.errorbar(
+            [c["objective"] for _, c in conf],
+            [i for i, _ in conf],
+            xerr=[
+                [c["objective"] - c["low"] for _, c in conf],
+                [c["high"] - c["objective"] for _, c in conf],
+            ],
+            fmt="D",
+            color="black",
+            capsize=3,
+            label="confirm half",
+        )
+    ax.axvline(1.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_yticks(y, [r["label"] for r in rows])
+    lo = min(min(r["search"]["low"] for r in rows), 1.0)
+    ax.set_xlim(lo - 0.05 * abs(lo), None)
+    ax.set_xlabel("predicted speedup over the target alone (x), 95% CI")
+    serving = ", ".join(f"T={t}" for t in summary["serving"])
+    ax.set_title(f"Mixture candidates for serving at {serving} (c = {summary['c']:.2f})")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write(summary: dict[str, Any], published: dict[str, Any], output_dir: str | Path) -> dict[str, str]:
+    out = Path(output_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    data = {**summary, "published": published}
+    (out / "search.json").write_text(json.dumps(json_safe(data), indent=1))
+    (out / "search.md").write_text(markdown(summary, published))
+    png = plot(summary, out / "candidates.png")
+    return {"json": str(out / "search.json"), "markdown": str(out / "search.md"), "png": str(png)}

@@ -1,0 +1,229 @@
+"""The recipe search behind `python -m evaluate search SEARCH.yaml`.
+
+    python -m evaluate search evaluate/configs/search_t1.yaml [--set budget.candidates=24]
+
+1. check the config and the pool; split the pool's validation prompts into a search and a confirm half;
+2. score the fixed candidates (single temperatures, greedy SeqKD, uniform, mix_high_temp), then let an
+   optuna sampler propose mixture weights over the pool's temperatures until `budget.candidates` drafts
+   are trained; every draft is composed from the pool and trained by `distill`, then scored by chained
+   acceptance at the serving temperature(s) on the search half;
+3. confirm the winner, the best fixed candidate and greedy SeqKD on the confirm half;
+4. write recipe.yaml (the winner's pool recipe: `python -m builders run` composes it without sampling),
+   register it as `name@vN`, copy the winning draft to `draft/`, and write search.json, search.md and
+   candidates.png.
+Interrupted searches resume: finished candidates keep their result.json and are not trained again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from builders.errors import TempdraftError
+from evaluate.search.candidates import Candidate, fixed_candidates, normalised
+from evaluate.search.config import SearchConfig, pool_problems
+from evaluate.search.score import EvalSets, load_eval_sets, objective, score_temperature
+from evaluate.search.trial import Trial, read_result, run_trial, trial_for, write_result
+
+
+def pinned_pool_id(cfg: SearchConfig, folder: Path) -> str:
+    """The pool as a version that will not move (name@latest -> name@vN) for the recipes written."""
+    import json
+
+    from registry.versions import find_version
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    version = find_version(manifest["name"], manifest["fingerprint"])
+    return version.ref if version is not None else cfg.pool
+
+
+class Scorer:
+    """Holds the target and the eval sets; scores draft folders at the serving temperatures."""
+
+    def __init__(self, cfg: SearchConfig, target_id: str, sets: EvalSets):
+        from evaluate.sweep import load_model, model_path, resolve_device
+
+        self.cfg, self.sets, self.device = cfg, sets, resolve_device(cfg.device)
+        self.target = load_model(model_path(target_id), self.device, "auto")
+        self.c: float | None = None if cfg.c == "auto" else float(cfg.c)
+        self.cost_probe: dict[str, float] | None = None
+
+    def score(self, draft_dir: Path, half: str) -> dict[str, Any]:
+        from evaluate.analytic import probe_step_costs
+        from evaluate.sweep import load_model
+
+        draft = load_model(str(draft_dir), self.device, "auto")
+        samples = self.sets.search if half == "search" else self.sets.confirm
+        if self.c is None:  # one architecture for every candidate: measure once
+            prompt = next(iter(samples.values()))[0][0]
+            self.cost_probe = probe_step_costs(self.target, draft, prompt, steps=16)
+            self.c = self.cost_probe["c"]
+        shares = self.cfg.serving.shares()
+        scores = [
+            score_temperature(self.target, draft, samples[t], t, self.cfg.k_max, self.c, self.cfg.seed)
+            for t in shares
+        ]
+        value, low, high = objective(scores, shares)
+        return {
+            "objective": value,
+            "low": low,
+            "high": high,
+            "per_temperature": [s.to_dict(self.c) for s in scores],
+        }
+
+
+def _card_summary(draft: Path) -> dict[str, Any]:
+    import json
+
+    card = json.loads((draft / "tempdraft-draft.json").read_text())
+    training = card.get("result", card).get("training", {})
+    keep = ("steps", "seconds", "final_loss", "stopped_early", "best_step", "still_improving")
+    return {k: training[k] for k in keep if k in training}
+
+
+def evaluate_candidate(cfg: SearchConfig, trial: Trial, pool_id: str, scorer: Scorer) -> dict[str, Any]:
+    if (done := read_result(trial)) is not None:
+        return done
+    t0 = time.perf_counter()
+    draft = run_trial(cfg, trial, pool_id)
+    result = {
+        "label": trial.candidate.label,
+        "origin": trial.candidate.origin,
+        "weights": {f"{t:g}": w for t, w in trial.candidate.weights.items()},
+        "folder": trial.folder.name,
+        "training": _card_summary(draft),
+        "search": scorer.score(draft, "search"),
+        "seconds": time.perf_counter() - t0,
+    }
+    write_result(trial, result)
+    return result
+
+
+def _propose(trial: Any, grid: list[float]) -> dict[float, float]:
+    from builders.requests import temperature_tag
+
+    return {t: trial.suggest_float(f"w_{temperature_tag(t)}", 0.0, 1.0) for t in grid}
+
+
+def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
+    import optuna
+
+    from builders.requests import temperature_tag
+    from distill.config import load_config as load_distill
+
+    folder, grid, problems = pool_problems(cfg)
+    if problems or folder is None:
+        raise TempdraftError("; ".join(m for _, m in problems))
+    fixed, notes = fixed_candidates(grid)
+    if cfg.budget.candidates < len(fixed):
+        raise TempdraftError(
+            f"budget.candidates is {cfg.budget.candidates}, fewer than the {len(fixed)} fixed candidates "
+            f"({', '.join(c.label for c in fixed)}); set it to at least {len(fixed)}"
+        )
+    pool_id = pinned_pool_id(cfg, folder)
+    shares = cfg.serving.shares()
+    sets = load_eval_sets(folder, grid, list(shares), cfg.budget.eval_prompts)
+    for half in (sets.search, sets.confirm):
+        for t, samples in half.items():
+            if not samples:
+                raise TempdraftError(
+                    f"the pool has no validation samples at T={t:g} for one half of the split"
+                )
+    teacher = load_distill(cfg.distill, cfg.distill_overrides).teacher.model
+    scorer = Scorer(cfg, teacher, sets)
+
+    # 1. Fixed candidates first (enqueued, so the optimizer learns from them), then proposals.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = (
+        optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=len(fixed))
+        if cfg.optimizer == "tpe"
+        else optuna.samplers.RandomSampler(seed=cfg.seed)
+    )
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    for c in fixed:
+        study.enqueue_trial({f"w_{temperature_tag(t)}": c.weights.get(t, 0.0) for t in grid})
+    results: list[dict[str, Any]] = []
+    bar = tqdm(total=cfg.budget.candidates, desc="[search] candidates", unit="draft", file=sys.stderr)
+    for i in range(cfg.budget.candidates):
+        trial = study.ask()
+        raw = _propose(trial, grid)
+        cand = (
+            fixed[i]
+            if i < len(fixed)
+            else Candidate(f"search #{i - len(fixed) + 1}", normalised(raw), "search")
+        )
+        result = evaluate_candidate(cfg, trial_for(cfg, cand), pool_id, scorer)
+        results.append(result)
+        study.tell(trial, result["search"]["objective"])
+        best = max(results, key=lambda r: r["search"]["objective"])
+        bar.set_postfix_str(f"best {best['search']['objective']:.3f}x ({best['label']})")
+        bar.update()
+    bar.close()
+
+    # 2. Confirm the finalists on prompts the search never scored.
+    finalists = _finalists(results)
+    for r in finalists:
+        trial = Trial(fixed[0], Path(cfg.output_dir).expanduser() / "candidates" / r["folder"])
+        if "confirm" not in r:
+            r["confirm"] = scorer.score(trial.draft, "confirm")
+            write_result(trial, r)
+    winner = finalists[0]
+    return {
+        "command": command,
+        "config": cfg.model_dump(mode="json"),
+        "pool": pool_id,
+        "grid": grid,
+        "serving": {f"{t:g}": w for t, w in shares.items()},
+        "c": scorer.c,
+        "cost_probe": scorer.cost_probe,
+        "notes": notes,
+        "candidates": results,
+        "finalists": [r["label"] for r in finalists],
+        "winner": winner["label"],
+        "eval_samples": {
+            h: {f"{t:g}": len(s) for t, s in getattr(sets, h).items()} for h in ("search", "confirm")
+        },
+    }
+
+
+def _finalists(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The winner (best on the search half), the best fixed candidate and greedy SeqKD, in that order."""
+    ranked = sorted(results, key=lambda r: -r["search"]["objective"])
+    picks = [ranked[0], next(r for r in ranked if r["origin"] == "fixed")]
+    picks += [r for r in results if r["label"].startswith("greedy")]
+    out: list[dict[str, Any]] = []
+    for r in picks:
+        if all(r is not o for o in out):
+            out.append(r)
+    return out
+
+
+def publish(cfg: SearchConfig, summary: dict[str, Any]) -> dict[str, Any]:
+    """recipe.yaml, the registered dataset and the winning draft, beside the report."""
+    import yaml
+
+    from builders.build import run_build
+    from builders.recipe import Recipe
+
+    out = Path(cfg.output_dir).expanduser()
+    winner = next(r for r in summary["candidates"] if r["label"] == summary["winner"])
+    folder = out / "candidates" / winner["folder"]
+    recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
+    recipe["name"] = cfg.name
+    (out / "recipe.yaml").write_text(
+        f"# python -m builders run {out / 'recipe.yaml'}\n"
+        f"# Found by: {summary['command']}\n" + yaml.safe_dump(recipe, sort_keys=False)
+    )
+    published: dict[str, Any] = {"recipe": str(out / "recipe.yaml")}
+    if cfg.register_winner:
+        result = run_build(Recipe.model_validate(recipe), out, ["run", str(out / "recipe.yaml")])
+        published["dataset"] = result.version or str(result.path)
+    shutil.rmtree(out / "draft", ignore_errors=True)
+    shutil.copytree(folder / "draft", out / "draft", ignore=shutil.ignore_patterns("checkpoints"))
+    published["draft"] = str(out / "draft")
+    return published

@@ -1,0 +1,126 @@
+"""Score a draft for the serving temperatures: chained acceptance on held-out teacher samples -> speedup.
+
+The pool's validation prompts are split in two halves by a hash of the prompt id: `search` (every
+candidate is scored there) and `confirm` (only the finalists: the search can overfit its own prompts).
+At each serving temperature T the teacher samples at T of those prompts give β per position (one
+teacher-forced pass of target and draft), hence E[accepted | k] and the predicted speedup for every
+k = 1..k_max (evaluate.chained). The objective is the traffic-weighted speedup at each T's best k.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from builders.requests import temperature_tag
+from distill.data import config_files, read_columns
+from evaluate.analytic import teacher_forced_betas
+from evaluate.chained import ChainedEstimate, chained_acceptance, chained_speedup
+
+Sample = tuple[list[int], list[int]]
+
+
+@dataclass
+class EvalSets:
+    search: dict[float, list[Sample]]  # serving T -> teacher samples
+    confirm: dict[float, list[Sample]]
+
+
+def _half(prompt_id: str) -> str:
+    return "search" if int(hashlib.sha256(prompt_id.encode()).hexdigest(), 16) % 2 == 0 else "confirm"
+
+
+def nearest(grid: list[float], t: float) -> float:
+    return min(grid, key=lambda g: abs(g - t))
+
+
+def load_eval_sets(pool: Path, grid: list[float], serving: list[float], prompts_per_half: int) -> EvalSets:
+    """Teacher samples at each serving T (the nearest pool temperature when extrapolating), split by prompt."""
+    sets = EvalSets({}, {})
+    for t in serving:
+        files = config_files(pool, temperature_tag(nearest(grid, t)), "validation")
+        cols = read_columns(files, ["prompt_id", "prompt_token_ids", "response_token_ids"])
+        rows = sorted(
+            zip(cols["prompt_id"], cols["prompt_token_ids"], cols["response_token_ids"], strict=True)
+        )
+        for half, target in (("search", sets.search), ("confirm", sets.confirm)):
+            chosen: list[Sample] = []
+            seen: set[str] = set()
+            for pid, prompt, response in rows:
+                if _half(pid) != half or not response:
+                    continue
+                if pid not in seen and len(seen) >= prompts_per_half:
+                    continue
+                seen.add(pid)
+                chosen.append((list(prompt), list(response)))
+            target[t] = chosen
+    return sets
+
+
+@dataclass
+class TemperatureScore:
+    temperature: float
+    alpha: float  # i.i.d. α: mean β
+    curve: list[ChainedEstimate]
+    best_k: int  # argmax over k >= 1 (ranking needs a signal even when no k beats the target alone)
+    speedup: float  # predicted, at best_k; below 1 means: serve this T without speculation
+    low: float  # interval of the speedup at best_k (from the tokens-per-call interval)
+    high: float
+    samples: int
+    per_sample: list[float]  # mean β per sample, for paired comparisons
+
+    def to_dict(self, c: float) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "alpha": self.alpha,
+            "best_k": self.best_k,
+            "predicted_speedup": self.speedup,
+            "speculate": self.speedup > 1.0,
+            "low": self.low,
+            "high": self.high,
+            "samples": self.samples,
+            "curve": [
+                {
+                    "k": e.k,
+                    "tokens_per_call": e.tokens_per_call,
+                    "low": e.low,
+                    "high": e.high,
+                    "predicted_speedup": chained_speedup(e, c),
+                }
+                for e in self.curve
+            ],
+        }
+
+
+def score_temperature(
+    target, draft, samples: list[Sample], t: float, k_max: int, c: float, seed: int
+) -> TemperatureScore:
+    betas = [teacher_forced_betas(target, draft, p, r, t) for p, r in samples]
+    flat = torch.cat(betas) if betas else torch.zeros(0)
+    curve = chained_acceptance(betas, k_max, seed=seed)
+    best = max(curve, key=lambda e: chained_speedup(e, c))
+    cost = c * best.k + 1
+    alpha = float(flat.double().mean()) if flat.numel() else float("nan")
+    return TemperatureScore(
+        t,
+        alpha,
+        curve,
+        best.k,
+        chained_speedup(best, c),
+        best.low / cost,
+        best.high / cost,
+        len(samples),
+        [float(b.double().mean()) for b in betas if b.numel()],
+    )
+
+
+def objective(scores: list[TemperatureScore], shares: dict[float, float]) -> tuple[float, float, float]:
+    """Traffic-weighted predicted speedup and its (conservatively combined) interval."""
+    value = sum(shares[s.temperature] * s.speedup for s in scores)
+    low = sum(shares[s.temperature] * s.low for s in scores)
+    high = sum(shares[s.temperature] * s.high for s in scores)
+    return value, low, high

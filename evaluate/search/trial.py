@@ -1,0 +1,118 @@
+"""One candidate end to end, with the product's own steps: compose from the pool -> distill -> score.
+
+Each candidate lives in `<output_dir>/candidates/<key>/` (key = hash of its weights): `recipe.yaml`,
+`data/` (the composed mixture), `draft/` (the trained draft and its card), `log.txt` (what compose and
+distill printed) and `result.json`, written last. A rerun of the search finds `result.json` and reuses it,
+so an interrupted search resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evaluate.search.candidates import Candidate, pool_recipe
+from evaluate.search.config import SearchConfig
+
+
+@dataclass
+class Trial:
+    candidate: Candidate
+    folder: Path
+
+    @property
+    def draft(self) -> Path:
+        return self.folder / "draft"
+
+    @property
+    def result_file(self) -> Path:
+        return self.folder / "result.json"
+
+
+def candidate_key(c: Candidate) -> str:
+    blob = json.dumps(sorted(c.weights.items()))
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def trial_for(cfg: SearchConfig, c: Candidate) -> Trial:
+    return Trial(c, Path(cfg.output_dir).expanduser() / "candidates" / candidate_key(c))
+
+
+def compose(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
+    """`builders run` of the candidate's pool recipe into the trial folder (no teacher sampling)."""
+    from builders.build import run_build
+    from builders.recipe import Recipe
+
+    data = pool_recipe(
+        trial.candidate,
+        f"{cfg.name}-{candidate_key(trial.candidate)}",
+        pool_id,
+        cfg.budget.train_rows,
+        cfg.seed,
+    )
+    (trial.folder / "recipe.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    recipe = Recipe.model_validate({**data, "output": {"dir": str(trial.folder / "data")}})
+    result = run_build(recipe, trial.folder, ["run", str(trial.folder / "recipe.yaml")])
+    assert result.path is not None
+    return result.path
+
+
+def distill_draft(cfg: SearchConfig, trial: Trial, data: Path) -> Path:
+    """`distill train` of the base config on the composed mixture; an unfinished draft folder is redone."""
+    from distill.checks import check
+    from distill.config import load_config
+    from distill.train import train
+
+    if trial.draft.exists() and not (trial.draft / "tempdraft-draft.json").is_file():
+        shutil.rmtree(trial.draft)  # killed mid-training: start this candidate's training again
+    overrides = [
+        *cfg.distill_overrides,
+        f"dataset.id={data}",
+        "dataset.config=mixture",
+        "dataset.split=train",
+        f"run.output_dir={trial.draft}",
+        f"run.name={trial.candidate.label}",
+        f"run.seed={cfg.seed}",
+        f"optim.max_steps={cfg.budget.max_steps}",
+        "optim.epochs=null",
+    ]
+    dcfg = load_config(cfg.distill, overrides)
+    setup = check(dcfg, origin=cfg.distill)
+    command = " ".join(["python -m distill train --config", cfg.distill, *(f"--set {o}" for o in overrides)])
+    return train(setup, command)
+
+
+def run_trial(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
+    """Compose and train (quietly: their output goes to the trial's log.txt); returns the draft folder."""
+    trial.folder.mkdir(parents=True, exist_ok=True)
+    with (
+        open(trial.folder / "log.txt", "a") as log,
+        contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log),
+    ):
+        data = trial.folder / "data"
+        if not (data / "manifest.json").is_file():
+            shutil.rmtree(data, ignore_errors=True)
+            data = compose(cfg, trial, pool_id)
+        if not (trial.draft / "tempdraft-draft.json").is_file():
+            distill_draft(cfg, trial, data)
+    return trial.draft
+
+
+def read_result(trial: Trial) -> dict[str, Any] | None:
+    if not trial.result_file.is_file():
+        return None
+    return json.loads(trial.result_file.read_text())
+
+
+def write_result(trial: Trial, result: dict[str, Any]) -> None:
+    tmp = trial.result_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(trial.result_file)  # a result file is complete or absent

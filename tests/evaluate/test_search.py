@@ -1,0 +1,135 @@
+"""The recipe search end to end on tiny real models: pool -> candidates -> drafts -> winner -> recipe.
+
+The pool is sampled at T = 0 and T = 2.0 from the tiny teacher. T = 2 samples from this model are close to
+uniform noise, so for serving at T = 0 (greedy) a draft trained on them learns nothing about the teacher's
+argmax: by construction the best mixture puts its weight on T = 0.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evaluate.cli import main
+from tests.distill.conftest import base_config
+from tests.distill.tiny_dataset import build_tiny_dataset
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory, tiny_teacher, shared_data) -> Path:
+    out = tmp_path_factory.mktemp("search_pool") / "pool"
+    return build_tiny_dataset(
+        out,
+        tiny_teacher,
+        shared_data,
+        [0.0, 2.0],
+        prompts=60,
+        samples=1,
+        max_new_tokens=40,
+        topk=0,
+        name="tiny-pool",
+    )
+
+
+def write_search(tmp: Path, pool_dir: Path, teacher: Path, **over) -> Path:
+    distill = tmp / "distill.yaml"
+    distill.write_text(yaml.safe_dump(base_config(pool_dir, teacher, tmp / "unused")))
+    cfg = {
+        "pool": str(pool_dir),
+        "serving": {"temperatures": {0.0: 1}},
+        "distill": str(distill),
+        "budget": {"candidates": 4, "max_steps": 30, "train_rows": 48, "eval_prompts": 6},
+        "k_max": 4,
+        "c": 0.2,
+        "name": "tiny_searched",
+        "output_dir": str(tmp / "search"),
+        **over,
+    }
+    path = tmp / "search.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_search_finds_the_mixture_known_by_construction(tmp_path, monkeypatch, pool, tiny_teacher):
+    monkeypatch.setenv("TEMPDRAFT_HOME", str(tmp_path / "home"))
+    config = write_search(tmp_path, pool, tiny_teacher)
+    assert main(["search", str(config)]) == 0
+    out = tmp_path / "search"
+    summary = json.loads((out / "search.json").read_text())
+    by_label = {r["label"]: r for r in summary["candidates"]}
+    assert len(summary["candidates"]) == 4
+    assert {"greedy SeqKD (T=0)", "single T=2", "uniform"} <= set(by_label)
+    assert any("mix_high_temp not composable" in n for n in summary["notes"])
+    greedy, noise = by_label["greedy SeqKD (T=0)"]["search"], by_label["single T=2"]["search"]
+    assert greedy["objective"] > noise["high"]  # outside the noise draft's interval, not just above its mean
+    winner = by_label[summary["winner"]]
+    assert winner["weights"].get("0", 0.0) >= 0.5
+    assert winner["search"]["objective"] == max(r["search"]["objective"] for r in summary["candidates"])
+    assert "confirm" in winner and "confirm" in by_label["greedy SeqKD (T=0)"]
+    for name in ("candidates.png", "search.md", "recipe.yaml", "draft/config.json"):
+        assert (out / name).is_file(), name
+    assert summary["published"]["dataset"].startswith("tiny_searched@v")
+
+    # The written recipe composes from the pool without sampling: its mixture holds the winner's shares.
+    from builders.build import run_build
+    from builders.recipe import Recipe
+
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text())
+    built = run_build(
+        Recipe.model_validate({**recipe, "output": {"dir": str(tmp_path / "again")}}),
+        tmp_path,
+        ["run", "recipe.yaml"],
+    )
+    import polars as pl
+
+    rows = pl.read_parquet(list((built.path / "data" / "mixture").glob("*.parquet")))
+    share0 = (rows["temperature"] == 0.0).mean()
+    assert share0 == pytest.approx(winner["weights"].get("0", 0.0), abs=0.05)
+
+    # A rerun resumes: every candidate's result is reused, nothing is trained again.
+    logs = {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/log.txt")}
+    assert main(["search", str(config)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/log.txt")} == logs
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"serving": {"temperatures": {0.5: 1}}}, "serving.temperatures.0.5: 0.5 is not in the pool's grid"),
+        ({"budget": {"candidates": 2, "max_steps": 5}}, "set it to at least 3"),
+        ({"pool": "/nonexistent/pool"}, "pool:"),
+        ({"budget": {"candidates": 4, "bogus": 1}}, "budget.bogus"),
+    ],
+)
+def test_bad_search_configs_exit_2_with_the_field(
+    tmp_path, monkeypatch, capsys, pool, tiny_teacher, override, expected
+):
+    monkeypatch.setenv("TEMPDRAFT_HOME", str(tmp_path / "home"))
+    config = write_search(tmp_path, pool, tiny_teacher, **override)
+    assert main(["search", str(config)]) == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "search").exists()  # nothing written
+
+
+def test_pool_without_validation_split_is_refused(tmp_path, monkeypatch, capsys, tiny_teacher, shared_data):
+    bare = build_tiny_dataset(
+        tmp_path / "bare",
+        tiny_teacher,
+        shared_data,
+        [0.0, 1.0],
+        prompts=6,
+        samples=1,
+        max_new_tokens=4,
+        topk=0,
+        name="bare-pool",
+        validation_fraction=0.0,
+    )
+    monkeypatch.setenv("TEMPDRAFT_HOME", str(tmp_path / "home"))
+    config = write_search(tmp_path, bare, tiny_teacher)
+    assert main(["search-validate", str(config)]) == 2
+    assert "has no 'validation' split" in capsys.readouterr().err
