@@ -143,7 +143,7 @@ def pool_problems(cfg: SearchConfig) -> tuple[Path | None, list[float], list[tup
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SearchConfig:
-    """Read, override, validate (schema, then pool and distill config). Raises ConfigError listing every problem."""
+    """Read, override, validate (schema, pool, distill config). Raises ConfigError listing every problem."""
     data: dict[str, Any] = read_mapping(path, "search config", ConfigError)
     apply_overrides(data, list(overrides), "search config", ConfigError)
     try:

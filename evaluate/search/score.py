@@ -39,7 +39,7 @@ def nearest(grid: list[float], t: float) -> float:
 
 
 def load_eval_sets(pool: Path, grid: list[float], serving: list[float], prompts_per_half: int) -> EvalSets:
-    """Teacher samples at each serving T (the nearest pool temperature when extrapolating), split by prompt."""
+    """Teacher samples at each serving T (nearest pool temperature when extrapolating), split by prompt."""
     sets = EvalSets({}, {})
     for t in serving:
         files = config_files(pool, temperature_tag(nearest(grid, t)), "validation")
