@@ -129,6 +129,29 @@ def pool_problems(cfg: SearchConfig) -> tuple[Path | None, list[float], list[tup
                 "prompts (rebuild the pool with output.validation_fraction > 0)",
             )
         )
+    per_t = manifest.get("counts", {}).get("per_temperature", {})
+    if per_t:
+        fewest_t, fewest = min(((float(t), int(v["rows"])) for t, v in per_t.items()), key=lambda x: x[1])
+        if cfg.budget.train_rows > fewest:
+            problems.append(
+                (
+                    "budget.train_rows",
+                    f"{cfg.budget.train_rows} exceeds the {fewest} rows the pool "
+                    f"holds at T={fewest_t:g} (a single-temperature candidate draws all its rows "
+                    f"there); set at most {fewest}",
+                )
+            )
+    from evaluate.search.candidates import fixed_candidates
+
+    fixed, _ = fixed_candidates(grid)
+    if cfg.budget.candidates < len(fixed):
+        problems.append(
+            (
+                "budget.candidates",
+                f"{cfg.budget.candidates} is fewer than the {len(fixed)} fixed "
+                f"candidates ({', '.join(c.label for c in fixed)}); set it to at least {len(fixed)}",
+            )
+        )
     if not cfg.serving.extrapolate:
         for t in cfg.serving.temperatures:
             if not any(abs(t - g) < _TOL for g in grid):

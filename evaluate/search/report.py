@@ -67,7 +67,7 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
         [r["search"]["high"] - v for v, r in zip(vals, rows, strict=True)],
     ]
     colors = ["tab:orange" if r["origin"] == "fixed" else "tab:blue" for r in rows]
-    ax.barh(y, vals, xerr=err, color=colors, alpha=0.8, capsize=3, label="search half (orange: fixed)")
+    ax.barh(y, vals, xerr=err, color=colors, alpha=0.8, capsize=3)
     conf = [(i, r["confirm"]) for i, r in enumerate(rows) if "confirm" in r]
     if conf:
         ax.errorbar(
@@ -89,7 +89,17 @@ def plot(summary: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("predicted speedup over the target alone (x), 95% CI")
     serving = ", ".join(f"T={t}" for t in summary["serving"])
     ax.set_title(f"Mixture candidates for serving at {serving} (c = {summary['c']:.2f})")
-    ax.legend(loc="lower right", fontsize=8)
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(color="tab:orange", alpha=0.8, label="fixed candidate (search half)"),
+        Patch(color="tab:blue", alpha=0.8, label="optimizer proposal (search half)"),
+    ]
+    if conf:
+        handles.append(
+            plt.Line2D([], [], marker="D", color="black", linestyle="", label="finalist, confirm half")
+        )
+    ax.legend(handles=handles, loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -120,11 +120,6 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
     if problems or folder is None:
         raise TempdraftError("; ".join(m for _, m in problems))
     fixed, notes = fixed_candidates(grid)
-    if cfg.budget.candidates < len(fixed):
-        raise TempdraftError(
-            f"budget.candidates is {cfg.budget.candidates}, fewer than the {len(fixed)} fixed candidates "
-            f"({', '.join(c.label for c in fixed)}); set it to at least {len(fixed)}"
-        )
     pool_id = pinned_pool_id(cfg, folder)
     shares = cfg.serving.shares()
     sets = load_eval_sets(folder, grid, list(shares), cfg.budget.eval_prompts)

@@ -101,9 +101,10 @@ def test_search_finds_the_mixture_known_by_construction(tmp_path, monkeypatch, p
     ("override", "expected"),
     [
         ({"serving": {"temperatures": {0.5: 1}}}, "serving.temperatures.0.5: 0.5 is not in the pool's grid"),
-        ({"budget": {"candidates": 2, "max_steps": 5}}, "set it to at least 3"),
+        ({"budget": {"candidates": 2, "train_rows": 48}}, "budget.candidates: 2 is fewer than the 3 fixed"),
         ({"pool": "/nonexistent/pool"}, "pool:"),
         ({"budget": {"candidates": 4, "bogus": 1}}, "budget.bogus"),
+        ({"budget": {"candidates": 4, "train_rows": 500}}, "budget.train_rows: 500 exceeds the"),
     ],
 )
 def test_bad_search_configs_exit_2_with_the_field(
