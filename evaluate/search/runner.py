@@ -28,7 +28,7 @@ from builders.errors import TempdraftError
 from evaluate.search.candidates import Candidate, fixed_candidates, normalised
 from evaluate.search.config import SearchConfig, pool_problems
 from evaluate.search.score import EvalSets, load_eval_sets, objective, score_temperature
-from evaluate.search.trial import Trial, read_result, run_trial, trial_for, write_result
+from evaluate.search.trial import Trial, read_result, run_trial, scoring_key, trial_for, write_result
 
 
 def pinned_pool_id(cfg: SearchConfig, folder: Path) -> str:
@@ -87,7 +87,7 @@ def _card_summary(draft: Path) -> dict[str, Any]:
 
 
 def evaluate_candidate(cfg: SearchConfig, trial: Trial, pool_id: str, scorer: Scorer) -> dict[str, Any]:
-    if (done := read_result(trial)) is not None:
+    if (done := read_result(trial, cfg)) is not None:
         return done
     t0 = time.perf_counter()
     draft = run_trial(cfg, trial, pool_id)
@@ -96,6 +96,7 @@ def evaluate_candidate(cfg: SearchConfig, trial: Trial, pool_id: str, scorer: Sc
         "origin": trial.candidate.origin,
         "weights": {f"{t:g}": w for t, w in trial.candidate.weights.items()},
         "folder": trial.folder.name,
+        "scoring": scoring_key(cfg),
         "training": _card_summary(draft),
         "search": scorer.score(draft, "search"),
         "seconds": time.perf_counter() - t0,

@@ -1,9 +1,11 @@
 """One candidate end to end, with the product's own steps: compose from the pool -> distill -> score.
 
-Each candidate lives in `<output_dir>/candidates/<key>/` (key = hash of its weights): `recipe.yaml`,
-`data/` (the composed mixture), `draft/` (the trained draft and its card), `log.txt` (what compose and
-distill printed) and `result.json`, written last. A rerun of the search finds `result.json` and reuses it,
-so an interrupted search resumes where it stopped.
+Each candidate lives in `<output_dir>/candidates/<key>/`, key = hash of everything that decides its draft
+(weights, pool, rows, steps, seed, distill config and overrides): `recipe.yaml`, `data/` (the composed
+mixture), `draft/` (the trained draft and its card), `log.txt` (what compose and distill printed) and
+`result.json`, written last. A rerun finds `result.json` and reuses it (an interrupted search resumes
+where it stopped); a search for other serving temperatures in the same output_dir reuses the drafts and
+only scores them again.
 """
 
 from __future__ import annotations
@@ -36,13 +38,35 @@ class Trial:
         return self.folder / "result.json"
 
 
-def candidate_key(c: Candidate) -> str:
-    blob = json.dumps(sorted(c.weights.items()))
-    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+def candidate_key(cfg: SearchConfig, c: Candidate) -> str:
+    distill = Path(cfg.distill).expanduser().read_text()
+    blob = json.dumps(
+        [
+            sorted(c.weights.items()),
+            cfg.pool,
+            cfg.budget.train_rows,
+            cfg.budget.max_steps,
+            cfg.seed,
+            distill,
+            cfg.distill_overrides,
+        ]
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def scoring_key(cfg: SearchConfig) -> dict[str, Any]:
+    """What a stored score depends on besides the draft: reused only when all of it matches."""
+    return {
+        "serving": cfg.serving.model_dump(mode="json"),
+        "k_max": cfg.k_max,
+        "c": cfg.c,
+        "eval_prompts": cfg.budget.eval_prompts,
+        "seed": cfg.seed,
+    }
 
 
 def trial_for(cfg: SearchConfig, c: Candidate) -> Trial:
-    return Trial(c, Path(cfg.output_dir).expanduser() / "candidates" / candidate_key(c))
+    return Trial(c, Path(cfg.output_dir).expanduser() / "candidates" / candidate_key(cfg, c))
 
 
 def compose(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
@@ -106,10 +130,12 @@ def run_trial(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
     return trial.draft
 
 
-def read_result(trial: Trial) -> dict[str, Any] | None:
+def read_result(trial: Trial, cfg: SearchConfig) -> dict[str, Any] | None:
+    """The stored result when it was scored the way this search scores (else the draft is scored again)."""
     if not trial.result_file.is_file():
         return None
-    return json.loads(trial.result_file.read_text())
+    result = json.loads(trial.result_file.read_text())
+    return result if result.get("scoring") == json.loads(json.dumps(scoring_key(cfg))) else None
 
 
 def write_result(trial: Trial, result: dict[str, Any]) -> None:
