@@ -1,6 +1,6 @@
 """Score a draft for the serving temperatures: chained acceptance on held-out teacher samples -> speedup.
 
-The pool's validation prompts are split in two halves by a hash of the prompt id: `search` (every
+The pool's validation prompts are split in two halves (alternating in a hashed order): `search` (every
 candidate is scored there) and `confirm` (only the finalists: the search can overfit its own prompts).
 At each serving temperature T the teacher samples at T of those prompts give β per position (one
 teacher-forced pass of target and draft), hence E[accepted | k] and the predicted speedup for every
@@ -30,8 +30,10 @@ class EvalSets:
     confirm: dict[float, list[Sample]]
 
 
-def _half(prompt_id: str) -> str:
-    return "search" if int(hashlib.sha256(prompt_id.encode()).hexdigest(), 16) % 2 == 0 else "confirm"
+def _halves(prompt_ids: list[str]) -> dict[str, str]:
+    """Prompt id -> 'search' | 'confirm': alternate in a hashed order, so the halves differ by at most one."""
+    ranked = sorted(set(prompt_ids), key=lambda p: hashlib.sha256(p.encode()).hexdigest())
+    return {p: ("search", "confirm")[i % 2] for i, p in enumerate(ranked)}
 
 
 def nearest(grid: list[float], t: float) -> float:
@@ -47,11 +49,12 @@ def load_eval_sets(pool: Path, grid: list[float], serving: list[float], prompts_
         rows = sorted(
             zip(cols["prompt_id"], cols["prompt_token_ids"], cols["response_token_ids"], strict=True)
         )
+        halves = _halves([r[0] for r in rows])
         for half, target in (("search", sets.search), ("confirm", sets.confirm)):
             chosen: list[Sample] = []
             seen: set[str] = set()
             for pid, prompt, response in rows:
-                if _half(pid) != half or not response:
+                if halves[pid] != half or not response:
                     continue
                 if pid not in seen and len(seen) >= prompts_per_half:
                     continue
