@@ -76,7 +76,7 @@ def compose(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
 
     data = pool_recipe(
         trial.candidate,
-        f"{cfg.name}-{candidate_key(trial.candidate)}",
+        f"{cfg.name}-{trial.folder.name}",
         pool_id,
         cfg.budget.train_rows,
         cfg.seed,
