@@ -96,12 +96,14 @@ def test_search_finds_the_mixture_known_by_construction(tmp_path, monkeypatch, p
     assert main(["search", str(config)]) == 0
     assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/log.txt")} == logs
 
-    # Another serving temperature in the same output_dir scores the same drafts again, trains none.
+    # Another serving temperature in the same output_dir scores the trained drafts again without training
+    # them again (the optimizer's proposals may differ: they follow the new scores).
     assert main(["search", str(config), "--set", "serving.temperatures={2.0: 1}"]) == 0
-    assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/log.txt")} == logs
+    assert all(p.stat().st_mtime_ns == t for p, t in logs.items())
     again = json.loads((out / "search.json").read_text())
     assert again["serving"] == {"2": 1.0}
-    assert {r["folder"] for r in again["candidates"]} == {r["folder"] for r in summary["candidates"]}
+    fixed = {r["folder"] for r in summary["candidates"] if r["origin"] == "fixed"}
+    assert fixed <= {r["folder"] for r in again["candidates"]}
 
 
 @pytest.mark.parametrize(
