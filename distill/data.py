@@ -41,14 +41,26 @@ def config_files(folder: Path, config: str, split: str) -> list[Path]:
 def parquet_columns(files: list[Path]) -> set[str]:
     import pyarrow.parquet as pq
 
-    return set(pq.read_schema(files[0]).names) if files else set()
+    from registry.integrity import shard_errors
+
+    if not files:
+        return set()
+    with shard_errors(files[0]):
+        return set(pq.read_schema(files[0]).names)
 
 
 def read_columns(files: list[Path], columns: list[str], max_rows: int | None = None) -> dict[str, list[Any]]:
+    """The columns of every file, concatenated; a damaged file raises an IntegrityError naming it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.concat_tables([pq.read_table(f, columns=columns) for f in files])
+    from registry.integrity import shard_errors
+
+    tables = []
+    for f in files:
+        with shard_errors(f):
+            tables.append(pq.read_table(f, columns=columns))
+    table = pa.concat_tables(tables)
     if max_rows is not None:
         table = table.slice(0, max_rows)
     return table.to_pydict()

@@ -51,6 +51,8 @@ def encode_prompt(tokenizer, row: dict[str, Any], prompt_column: str = "prompt")
 def _dataset_rows(folder: Path, split: str) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
+    from registry.integrity import shard_errors
+
     wanted = [
         "prompt_id",
         "prompt",
@@ -63,8 +65,10 @@ def _dataset_rows(folder: Path, split: str) -> list[dict[str, Any]]:
     ]
     rows: dict[tuple, dict[str, Any]] = {}
     for file in sorted((folder / "data").glob(f"*/{split}-*.parquet")):
-        names = pq.read_schema(file).names
-        for row in pq.read_table(file, columns=[c for c in wanted if c in names]).to_pylist():
+        with shard_errors(file):  # damaged after resolve_dataset checked it: name the file
+            names = pq.read_schema(file).names
+            table = pq.read_table(file, columns=[c for c in wanted if c in names])
+        for row in table.to_pylist():
             key = (row.get("prompt_id"), row.get("temperature"), row.get("sample_index"), row.get("seed"))
             rows.setdefault(key, row)
     return sorted(

@@ -7,6 +7,9 @@ so version numbers are assigned atomically. Tables:
         PRIMARY KEY (name, version), UNIQUE (name, fingerprint)
     remotes(repo_id, revision, commit_sha, name, version, kind, recorded_at)
         which Hub (repo, revision) holds which local version: written by push and pull
+    verified(folder, signature, verified_at)
+        dataset folders (versions and path ids) whose shards hashed clean, with the stat signature
+        (size, mtime, ctime, inode of each file) they had then: see registry/integrity.py
 
 Inspect by hand with `sqlite3 <root>/catalog.sqlite 'select * from versions'`.
 """
@@ -45,6 +48,11 @@ CREATE TABLE IF NOT EXISTS remotes (
     kind TEXT NOT NULL,
     recorded_at TEXT NOT NULL,
     PRIMARY KEY (repo_id, revision)
+);
+CREATE TABLE IF NOT EXISTS verified (
+    folder TEXT PRIMARY KEY,
+    signature TEXT NOT NULL,
+    verified_at TEXT NOT NULL
 );
 """
 _COLUMNS = "name, version, fingerprint, relpath, created_at, registered_at, origin, verified_at"
@@ -196,13 +204,31 @@ class Catalog:
         )
         return DatasetVersion(name, version, fingerprint, path, created_at, registered, origin, None)
 
-    def mark_verified(self, name: str, version: int) -> str:
-        stamp = now()
+    def mark_verified(self, name: str, version: int, verified: bool = True) -> str | None:
+        """Stamp the version as hashed clean now, or (`verified=False`) clear the stamp."""
+        stamp = now() if verified else None
         with self.write() as conn:
             conn.execute(
                 "UPDATE versions SET verified_at = ? WHERE name = ? AND version = ?", (stamp, name, version)
             )
         return stamp
+
+    # --- verified folders (the hash cache of registry/integrity.py) -----------------------------
+
+    def verified_signature(self, folder: Path) -> str | None:
+        with self.read() as conn:
+            row = conn.execute("SELECT signature FROM verified WHERE folder = ?", (str(folder),)).fetchone()
+        return row[0] if row else None
+
+    def record_verified(self, folder: Path, signature: str | None) -> None:
+        """Remember that `folder` hashed clean with this stat signature; `None` forgets it."""
+        with self.write() as conn:
+            if signature is None:
+                conn.execute("DELETE FROM verified WHERE folder = ?", (str(folder),))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO verified VALUES (?, ?, ?)", (str(folder), signature, now())
+                )
 
     # --- remotes --------------------------------------------------------------------------------
 

@@ -8,8 +8,9 @@
     python -m registry pull my-org/toy@v2               # download, verify, register
     python -m registry path toy@v2                      # print the local folder (for load_dataset)
 
-`--root DIR` (or `$TEMPDRAFT_REGISTRY`) picks another store. User mistakes exit 2 with a message,
-Hub failures exit 1; neither prints a traceback.
+`--root DIR` (or `$TEMPDRAFT_REGISTRY`) picks another store. User mistakes and shards that do not
+match their manifest exit 2; Hub failures (an HTTP error, no route, a dropped connection) exit 1
+with one line naming the step and the command to rerun. Neither prints a traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from builders.errors import TempdraftError
 from registry.catalog import Catalog
 from registry.hub import HubError, pull, push_version, split_hub_id
-from registry.integrity import ensure_verified
+from registry.integrity import IntegrityError, ensure_verified
 from registry.report import diff_text, list_text, show_text
 from registry.resolve import resolve_dataset
 from registry.versions import get_version
@@ -84,10 +85,15 @@ def run(args: argparse.Namespace) -> str:
         return diff_text(a, get_version(b_ref, root))
     if args.command == "verify":
         versions = [get_version(args.ref, root)] if args.ref else Catalog(root).versions()
-        return (
-            "\n".join(f"{ensure_verified(v, root, force=True).ref}: ok" for v in versions)
-            or "nothing to verify"
-        )
+        ok, failed = [], []
+        for v in versions:  # every version is checked; each failure clears that version's stamp
+            try:
+                ok.append(f"{ensure_verified(v, root, force=True).ref}: ok")
+            except TempdraftError as e:
+                failed.append(str(e))
+        if failed:
+            raise IntegrityError("\n".join(failed + ok))
+        return "\n".join(ok) or "nothing to verify"
     if args.command == "push":
         version = get_version(args.ref, root)
         result = push_version(

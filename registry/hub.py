@@ -12,12 +12,18 @@ publishes nothing under `vN`; re-running it resumes. Then
 Pull = `snapshot_download(repo_type="dataset", revision=...)` into the store's staging folder ->
 verify every shard's sha256 -> register (keeping `vN` as the local number when free).
 
+A failed request (HTTP error, refused connection, connection dropped mid-request) raises a one-line
+HubError saying which step failed, what the Hub holds now and what to rerun; a rerun resumes. The
+transport errors of the client under huggingface_hub (requests: OSError; httpx in 1.x, httpx2 in
+2.x: not OSError) are caught alike.
+
 The token comes from `HF_TOKEN` or the HF login (`hf auth login`), is passed to `HfApi` only, and
 never printed or written. `HF_ENDPOINT` (or `endpoint=`) points the client at another Hub.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -27,6 +33,7 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token, snapshot_download
 from huggingface_hub.errors import (
+    EntryNotFoundError,
     HfHubHTTPError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
@@ -80,6 +87,19 @@ class PushResult:
         return "\n".join(lines)
 
 
+def _client_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [HfHubHTTPError, OfflineModeIsEnabled, OSError]
+    for module in ("httpx", "httpx2"):  # whichever huggingface_hub uses; requests' errors are OSErrors
+        try:
+            errors.append(importlib.import_module(module).HTTPError)
+        except ImportError:
+            pass
+    return tuple(errors)
+
+
+HUB_ERRORS = _client_errors()
+
+
 def check_repo_id(repo_id: str) -> str:
     if not REPO_ID_RE.match(repo_id):
         raise TempdraftError(f"invalid Hub dataset id {repo_id!r}: expected 'org/name'")
@@ -90,8 +110,10 @@ def _api(endpoint: str | None, token: str | None) -> HfApi:
     return HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token or False)
 
 
-def _failed(step: str, error: Exception, what: str) -> HubError:
-    return HubError(f"{step} failed: {redact(str(error)).splitlines()[0]}\n{what}")
+def _failed(step: str, error: BaseException, what: str) -> HubError:
+    """One line: the step, the client's own first line (token-shaped strings masked), what to do."""
+    detail = (str(error).strip().splitlines() or [""])[0][:300]
+    return HubError(redact(f"{step} failed ({type(error).__name__}: {detail}); {what}"))
 
 
 def _local_files(folder: Path) -> list[tuple[str, int]]:
@@ -120,24 +142,25 @@ def push_version(
     if not token:
         raise TempdraftError(NO_TOKEN)
     api = _api(endpoint, token)
-    not_tagged = f"Nothing was tagged {tag}; re-run the push to resume."
+    rerun = f"`python -m registry push {version.ref} {repo_id}`"
+    not_tagged = f"nothing is tagged {tag} on the Hub, so nothing is published: rerun {rerun} to resume"
 
     # 1. The repo (exist_ok) and what it already holds.
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         refs = api.list_repo_refs(repo_id, repo_type="dataset")
-    except (HfHubHTTPError, OfflineModeIsEnabled, OSError) as e:
-        raise _failed(f"creating dataset repo {repo_id}", e, not_tagged) from None
+    except HUB_ERRORS as e:
+        raise _failed(f"creating dataset repo {repo_id} on {api.endpoint}", e, not_tagged) from None
     tags = {t.name: t.target_commit for t in refs.tags}
     head = next((b.target_commit for b in refs.branches if b.name == "main"), None)
     if tag in tags:
-        return _already_tagged(api, version, result, tags[tag], root)
+        return _already_tagged(api, version, result, tags[tag], root, rerun)
 
     # 2. One commit: the version's files, minus leftovers of the previous version on main.
     local = {path for path, _ in result.files}
     try:
         remote = set(api.list_repo_files(repo_id, repo_type="dataset", revision=head)) if head else set()
-    except (HfHubHTTPError, OSError) as e:
+    except HUB_ERRORS as e:
         raise _failed(f"listing {repo_id}", e, not_tagged) from None
     result.deleted = sorted(p for p in remote - local if p != ".gitattributes")
     operations: list[CommitOperationAdd | CommitOperationDelete] = [
@@ -155,7 +178,7 @@ def push_version(
             repo_type="dataset",
             parent_commit=head,  # a concurrent push to main fails instead of being mixed in
         )
-    except (HfHubHTTPError, OSError) as e:
+    except HUB_ERRORS as e:  # the commit may have landed on main; a rerun finds its files unchanged
         raise _failed(f"uploading {version.ref} to {repo_id}", e, not_tagged) from None
     result.commit = commit.oid
 
@@ -168,16 +191,23 @@ def push_version(
             repo_type="dataset",
             tag_message=f"{version.ref} {version.fingerprint}",
         )
-    except (HfHubHTTPError, OSError) as e:
+    except HUB_ERRORS as e:  # the tag may exist now; a rerun checks it holds this fingerprint
         raise _failed(
-            f"tagging commit {commit.oid} as {tag}", e, f"{version.ref} is not published; re-run the push."
+            f"tagging commit {commit.oid} of {repo_id} as {tag}",
+            e,
+            f"{version.ref} may not be published: rerun {rerun} to finish",
         ) from None
     Catalog(root).record_remote(repo_id, tag, commit.oid, version.name, version.version, "push")
     return result
 
 
 def _already_tagged(
-    api: HfApi, version: DatasetVersion, result: PushResult, commit: str, root: Path | str | None
+    api: HfApi,
+    version: DatasetVersion,
+    result: PushResult,
+    commit: str,
+    root: Path | str | None,
+    rerun: str,
 ) -> PushResult:
     """`vN` exists on the repo: fine if it holds this very fingerprint, an error otherwise."""
     try:
@@ -189,8 +219,12 @@ def _already_tagged(
             cache_dir=Catalog(root).root / "hf-cache",
         )
         remote_fp = read_manifest(Path(path).parent).get("fingerprint")
-    except (HfHubHTTPError, OSError, TempdraftError):
+    except (EntryNotFoundError, TempdraftError):
         remote_fp = None
+    except HUB_ERRORS as e:
+        raise _failed(
+            f"reading the manifest of {result.repo_id}@{result.tag}", e, f"nothing was changed: rerun {rerun}"
+        ) from None
     if remote_fp != version.fingerprint:
         raise HubError(
             f"{result.repo_id} already has tag {result.tag} holding another dataset "
@@ -230,6 +264,7 @@ def pull(
         if (known := _known(catalog, repo_id, revision)) is not None:
             return known
     api = _api(endpoint, token or get_token())
+    rerun = f"nothing was pulled: rerun `python -m registry pull {repo_id}{'@' + revision if revision else ''}`"
     try:
         revision = revision or latest_version_tag(api, repo_id) or "main"
         sha = api.dataset_info(repo_id, revision=revision).sha
@@ -239,8 +274,8 @@ def pull(
         ) from None
     except RevisionNotFoundError:
         raise TempdraftError(f"{repo_id} has no revision {revision!r}{_tag_list(api, repo_id)}") from None
-    except (HfHubHTTPError, OfflineModeIsEnabled, OSError) as e:
-        raise _failed(f"reaching {repo_id} on {api.endpoint}", e, "Nothing was pulled.") from None
+    except HUB_ERRORS as e:
+        raise _failed(f"reaching {repo_id} on {api.endpoint}", e, rerun) from None
     if sha and (known := _known(catalog, repo_id, sha)) is not None:
         catalog.record_remote(repo_id, revision, sha, known.name, known.version, "pull")
         return known
@@ -272,8 +307,8 @@ def pull(
             root=catalog.root,
             preferred_version=int(m[1]) if m else None,
         )
-    except (HfHubHTTPError, OSError) as e:
-        raise _failed(f"downloading {repo_id}@{revision}", e, "Nothing was registered.") from None
+    except HUB_ERRORS as e:
+        raise _failed(f"downloading {repo_id}@{revision} from {api.endpoint}", e, rerun) from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     if version.verified_at is None and version.origin == f"hub:{repo_id}@{revision}":
@@ -290,6 +325,6 @@ def _known(catalog: Catalog, repo_id: str, revision: str) -> DatasetVersion | No
 def _tag_list(api: HfApi, repo_id: str) -> str:
     try:
         tags = sorted(t.name for t in api.list_repo_refs(repo_id, repo_type="dataset").tags)
-    except (HfHubHTTPError, OSError):
+    except HUB_ERRORS:
         return ""
     return f". Available tags: {', '.join(tags) if tags else 'none'}"

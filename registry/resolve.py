@@ -1,7 +1,8 @@
-"""One resolver for dataset ids, used by builders, distill and evaluate.
+"""One resolver for dataset ids, used by builders, distill and evaluate; and the load helper over it.
 
-    from registry.resolve import resolve_dataset
-    folder = resolve_dataset("gsm8k_t07@v3")      # -> Path; then datasets.load_dataset(str(folder), "t0_7")
+    from registry.resolve import load_version, resolve_dataset
+    folder = resolve_dataset("gsm8k_t07@v3")      # -> Path of a verified folder
+    ds = load_version("gsm8k_t07@v3", "t0_7")     # = datasets.load_dataset(str(folder), "t0_7")
 
 Accepted ids, tried in this order:
 - a local folder holding `manifest.json` (e.g. `./out/gsm8k_t07`);
@@ -9,34 +10,61 @@ Accepted ids, tried in this order:
   default: its highest `vN` tag), pulled into the store once, then served from it;
 - `name@vN`, `name@latest`, `name` (= latest) -> a version in the local catalog.
 
-Shards are hashed against the manifest on a version's first use (recorded in the catalog), and
-again whenever `verify=True`; a missing or corrupted shard raises a TempdraftError naming it.
+Every resolve checks the folder's shards against the manifest's sha256 values (hashing only when
+the files changed since their last clean hash: registry/integrity.py), for path ids too; a
+missing, corrupted or unlisted shard raises an IntegrityError (a TempdraftError: exit 2 at every
+CLI) naming it, and nothing is served. A plain `datasets.load_dataset(folder)` skips this check
+and reads through datasets' own cache: use `load_version`, or run `python -m registry verify` first.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from builders.errors import TempdraftError
 from registry.hub import REPO_ID_RE, pull, split_hub_id
-from registry.integrity import ensure_verified, verify_folder
+from registry.integrity import check_folder, ensure_verified
+from registry.store import MANIFEST
 from registry.versions import get_version
 
 
 def resolve_dataset(dataset_id: str, *, verify: bool = False, root: Path | str | None = None) -> Path:
-    """Return the local folder of a built dataset version."""
+    """Return the local folder of a built dataset version, its shards checked (`verify`: hashed)."""
     folder = Path(dataset_id).expanduser()
-    if folder.is_dir() and (folder / "manifest.json").is_file():
-        verify_folder(folder, dataset_id, full=verify)
+    if folder.is_dir():
+        if not (folder / MANIFEST).is_file():
+            raise TempdraftError(f"{dataset_id} is a folder but not a built dataset: it has no {MANIFEST}")
+        check_folder(folder, dataset_id, root, force=verify)
         return folder.resolve()
-    if REPO_ID_RE.match(dataset_id.partition("@")[0]):
+    org = dataset_id.partition("/")[0]
+    if REPO_ID_RE.match(dataset_id.partition("@")[0]) and not Path(org).expanduser().is_dir():
         repo_id, revision = split_hub_id(dataset_id)
-        version = pull(repo_id, revision, root=root)
+        try:
+            version = pull(repo_id, revision, root=root)
+        except TempdraftError as e:
+            raise type(e)(f"no such local dataset {dataset_id!r}; as a Hub dataset id: {e}") from None
     elif "/" in dataset_id or dataset_id.startswith((".", "~")):
         raise TempdraftError(
-            f"no dataset {dataset_id!r}: expected a folder with manifest.json, "
-            "a Hub id 'org/name[@vN]', or name@vN"
+            f"no such local dataset {dataset_id!r} (no folder {folder}): expected a folder with "
+            "manifest.json, a Hub id 'org/name[@vN]', or name@vN"
         )
     else:
         version = get_version(dataset_id, root)
     return ensure_verified(version, root, force=verify).path
+
+
+def load_version(
+    dataset_id: str,
+    config: str | None = None,
+    *,
+    verify: bool = False,
+    root: Path | str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """`datasets.load_dataset` on the resolved (checked) folder of `dataset_id`; kwargs go to it
+    (`split=`, ...). Refuses, naming the shard, a version whose files do not match its manifest."""
+    import datasets
+
+    folder = resolve_dataset(dataset_id, verify=verify, root=root)
+    return datasets.load_dataset(str(folder), config, **kwargs)

@@ -17,6 +17,10 @@ It implements, in memory, just the HTTP endpoints that the real `huggingface_hub
     HEAD|GET /datasets/{repo}/resolve/{rev}/{path} file download (with X-Repo-Commit / ETag, Range)
 
 `HubStandIn.fail` injects faults: {"commit": 500} makes the next commits fail, {"tag": 500} the tags.
+`HubStandIn.drop` drops connections, keyed by endpoint (the handler's name: "commit", "tag", "info",
+"resolve", ...): "before" reads the request and closes without acting or answering; "after" acts
+(the commit or tag is made) and closes without answering; "mid-body" acts and sends the headers and
+half the body, then closes. Both apply to every matching request until cleared.
 Writes need `Authorization: Bearer <one of tokens>`. `requests` records (method, path) of every call.
 """
 
@@ -59,6 +63,7 @@ class HubStandIn:
         self.tokens = set(tokens)
         self.repos: dict[str, Repo] = {}
         self.fail: dict[str, int] = {}
+        self.drop: dict[str, str] = {}
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self._counter = 0
@@ -94,6 +99,10 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
         # --- plumbing ---------------------------------------------------------------------------
         def _send(self, status: int, body: object = b"", headers: dict[str, str] | None = None) -> None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            drop = getattr(self, "_drop", None)
+            if drop == "after":
+                self.close_connection = True
+                return
             self.send_response(status)
             self.send_header(
                 "Content-Type",
@@ -103,7 +112,10 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            if self.command != "HEAD":
+            if drop == "mid-body":
+                self.wfile.write(data[: len(data) // 2])
+                self.close_connection = True
+            elif self.command != "HEAD":
                 self.wfile.write(data)
 
         def _error(self, status: int, message: str, extra: dict[str, str] | None = None) -> None:
@@ -123,6 +135,11 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
             for pattern, verb, fn in ROUTES:
                 m = re.fullmatch(pattern, path)
                 if m and verb == method:
+                    self._drop = hub.drop.get(fn.__name__)
+                    if self._drop == "before":
+                        self._body()
+                        self.close_connection = True
+                        return None
                     with hub.lock:
                         return fn(self, query, **m.groupdict())
             self._error(404, f"stand-in has no route {method} {path}")
