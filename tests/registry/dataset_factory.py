@@ -25,6 +25,7 @@ def _sha256(path: Path) -> str:
 def _rows(temperature: float, split: str, n: int) -> pl.DataFrame:
     return pl.DataFrame(
         {
+            "request_id": [f"{split}-{i}-t{temperature}" for i in range(n)],  # what mixtures key on
             "prompt_id": [f"{split}-{i}" for i in range(n)],
             "source": ["unit"] * n,
             "prompt": [f"What is {i} + {i}?" for i in range(n)],
