@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("show", help="lineage and statistics of one version")
     s.add_argument("ref", help="name, name@vN or name@latest")
-    s.add_argument("--verify", action="store_true", help="hash every shard first")
+    s.add_argument(
+        "--verify", action="store_true", help="hash every shard, even if unchanged since its last clean hash"
+    )
 
     s = sub.add_parser("diff", help="compare two versions")
     s.add_argument("a", help="name@vN")
@@ -66,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("path", help="print the local folder of any dataset id (name@vN, org/name@vN, path)")
     s.add_argument("dataset_id")
-    s.add_argument("--verify", action="store_true", help="hash every shard first")
+    s.add_argument(
+        "--verify", action="store_true", help="hash every shard, even if unchanged since its last clean hash"
+    )
     return p
 
 

@@ -264,7 +264,9 @@ def pull(
         if (known := _known(catalog, repo_id, revision)) is not None:
             return known
     api = _api(endpoint, token or get_token())
-    rerun = f"nothing was pulled: rerun `python -m registry pull {repo_id}{'@' + revision if revision else ''}`"
+    rerun = (
+        f"nothing was pulled: rerun `python -m registry pull {repo_id}{'@' + revision if revision else ''}`"
+    )
     try:
         revision = revision or latest_version_tag(api, repo_id) or "main"
         sha = api.dataset_info(repo_id, revision=revision).sha

@@ -43,11 +43,13 @@ def resolve_dataset(dataset_id: str, *, verify: bool = False, root: Path | str |
         try:
             version = pull(repo_id, revision, root=root)
         except TempdraftError as e:
-            raise type(e)(f"no such local dataset {dataset_id!r}; as a Hub dataset id: {e}") from None
+            raise type(e)(
+                f"no dataset {dataset_id!r}: no such local dataset; as a Hub dataset id: {e}"
+            ) from None
     elif "/" in dataset_id or dataset_id.startswith((".", "~")):
         raise TempdraftError(
-            f"no such local dataset {dataset_id!r} (no folder {folder}): expected a folder with "
-            "manifest.json, a Hub id 'org/name[@vN]', or name@vN"
+            f"no dataset {dataset_id!r}: no such local dataset (no folder {folder}); expected a folder "
+            "with manifest.json, a Hub id 'org/name[@vN]', or name@vN"
         )
     else:
         version = get_version(dataset_id, root)

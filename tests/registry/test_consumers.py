@@ -100,3 +100,15 @@ def test_a_clean_pool_recipe_still_composes(store, make, tmp_path, capsys):
     register_build(make())
     assert builders.cli.main(["run", _write(tmp_path / "mix.yaml", MIX)]) == 0, capsys.readouterr().err
     assert [v.ref for v in Catalog(store).versions("toy_mix")] == ["toy_mix@v1"]
+
+
+def test_a_shard_damaged_after_the_check_is_named(store, make):
+    """Between resolve and read (a race): distill's reader names the file instead of ArrowInvalid."""
+    from distill.data import parquet_columns, read_columns
+
+    v = register_build(make())
+    truncate(v.path / SHARD)
+    with pytest.raises(IntegrityError, match=f"{v.path / SHARD}: unreadable Parquet shard"):
+        read_columns([v.path / SHARD], ["temperature"])
+    with pytest.raises(IntegrityError, match=f"{v.path / SHARD}: unreadable Parquet shard"):
+        parquet_columns([v.path / SHARD])

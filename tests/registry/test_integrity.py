@@ -104,7 +104,9 @@ def test_a_path_id_with_a_manifest_is_checked_too(store, make, damage):
     folder = make()
     assert resolve_dataset(str(folder)) == folder.resolve()
     damage(folder / SHARD)
-    with pytest.raises(IntegrityError, match=f"{folder.name} failed its integrity check:\n.*{SHARD}: corrupted"):
+    with pytest.raises(
+        IntegrityError, match=f"{folder.name} failed its integrity check:\n.*{SHARD}: corrupted"
+    ):
         resolve_dataset(str(folder))
 
 

@@ -99,7 +99,9 @@ def test_no_route_to_the_hub(store, make, hub, capsys, tmp_path, monkeypatch):
     assert main(["--root", str(tmp_path / "b"), "pull", "org/toy@v1", "--endpoint", dead]) == 1
     assert "ConnectError" in _one_error_line(capsys)
     monkeypatch.setenv("HF_ENDPOINT", dead)  # the resolver (distill, evaluate, pool:) pulls the same way
-    with pytest.raises(TempdraftError, match=r"no such local dataset 'org/toy@v1'; as a Hub .*ConnectError"):
+    with pytest.raises(
+        TempdraftError, match=r"no dataset 'org/toy@v1': no such local dataset; as a Hub .*ConnectError"
+    ):
         resolve_dataset("org/toy@v1", root=tmp_path / "b")
 
     monkeypatch.setenv("HF_ENDPOINT", hub.url)

@@ -42,14 +42,20 @@ def test_a_missing_local_path_says_so(store, tmp_path, monkeypatch):
     """A path-shaped id that is not a local dataset never ends deep in the Hub client."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "out").mkdir()
-    with pytest.raises(TempdraftError, match="no such local dataset 'out/toy' \\(no folder out/toy\\)"):
+    with pytest.raises(
+        TempdraftError, match="no dataset 'out/toy': no such local dataset \\(no folder out/toy\\)"
+    ):
         resolve_dataset("out/toy")  # out/ is a local folder: a path, not a Hub org
     (tmp_path / "out" / "toy").mkdir()
-    with pytest.raises(TempdraftError, match="out/toy is a folder but not a built dataset: it has no manifest"):
+    with pytest.raises(
+        TempdraftError, match="out/toy is a folder but not a built dataset: it has no manifest"
+    ):
         resolve_dataset("out/toy")
     # No local folder `nowhere/`: tried as a Hub id too, and the message says both (no Hub reachable).
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{s.getsockname()[1]}")
-    with pytest.raises(TempdraftError, match="^no such local dataset 'nowhere/toy'; as a Hub dataset id: "):
+    with pytest.raises(
+        TempdraftError, match="^no dataset 'nowhere/toy': no such local dataset; as a Hub dataset id: "
+    ):
         resolve_dataset("nowhere/toy")
