@@ -83,7 +83,7 @@ def show_text(catalog: Catalog, v: DatasetVersion) -> str:
         f"  fingerprint : {v.fingerprint}",
         f"  path        : {v.path}",
         f"  created     : {v.created_at or '?'}   registered: {v.registered_at}   origin: {v.origin}",
-        f"  verified    : {v.verified_at or 'not yet (hashed on first use, or `python -m registry verify`)'}",
+        f"  verified    : {v.verified_at or 'no (checked on every use; `registry verify` hashes now)'}",
         f"  command     : {manifest.get('command', '?')}",
         f"  teacher     : {teacher.get('name', '?')} @ {teacher.get('revision', '?')} "
         f"({teacher.get('source', '?')})",
@@ -109,8 +109,8 @@ def show_text(catalog: Catalog, v: DatasetVersion) -> str:
     lines += [
         "",
         "Load it:",
-        f'  datasets.load_dataset("{v.path}", "{_example_config(configs)}")',
-        f'  or resolve_dataset("{v.ref}") from registry.resolve',
+        f'  load_version("{v.ref}", "{_example_config(configs)}")  # registry.resolve: checks shards',
+        f'  or datasets.load_dataset("{v.path}", "{_example_config(configs)}")  # after registry verify',
     ]
     return "\n".join(lines)
 

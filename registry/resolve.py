@@ -24,7 +24,7 @@ from typing import Any
 
 from builders.errors import TempdraftError
 from registry.hub import REPO_ID_RE, pull, split_hub_id
-from registry.integrity import check_folder, ensure_verified
+from registry.integrity import IntegrityError, check_folder, ensure_verified
 from registry.store import MANIFEST
 from registry.versions import get_version
 
@@ -42,6 +42,8 @@ def resolve_dataset(dataset_id: str, *, verify: bool = False, root: Path | str |
         repo_id, revision = split_hub_id(dataset_id)
         try:
             version = pull(repo_id, revision, root=root)
+        except IntegrityError:
+            raise  # the Hub answered: its files are named, not the id
         except TempdraftError as e:
             raise type(e)(
                 f"no dataset {dataset_id!r}: no such local dataset; as a Hub dataset id: {e}"

@@ -20,7 +20,8 @@ It implements, in memory, just the HTTP endpoints that the real `huggingface_hub
 `HubStandIn.drop` drops connections, keyed by endpoint (the handler's name: "commit", "tag", "info",
 "resolve", ...): "before" reads the request and closes without acting or answering; "after" acts
 (the commit or tag is made) and closes without answering; "mid-body" acts and sends the headers and
-half the body, then closes. Both apply to every matching request until cleared.
+half the body, then closes; "mid-upload" reads half the request body and closes. Both apply to
+every matching request until cleared.
 Writes need `Authorization: Bearer <one of tokens>`. `requests` records (method, path) of every call.
 """
 
@@ -136,8 +137,9 @@ def _handler(hub: HubStandIn) -> type[BaseHTTPRequestHandler]:
                 m = re.fullmatch(pattern, path)
                 if m and verb == method:
                     self._drop = hub.drop.get(fn.__name__)
-                    if self._drop == "before":
-                        self._body()
+                    if self._drop in ("before", "mid-upload"):
+                        size = int(self.headers.get("Content-Length") or 0)
+                        self.rfile.read(size if self._drop == "before" else size // 2)
                         self.close_connection = True
                         return None
                     with hub.lock:
