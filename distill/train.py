@@ -213,21 +213,20 @@ def prepare(setup: Setup, out: Path) -> Run:
 
 def _start(run: Run, path: Path | None) -> Progress:
     """Step 4: resume from a checkpoint, or score the untrained draft (the learning curve's step 0)."""
-    if path is not None:
-        progress = Progress.restore(
-            checkpoint.load(path, run.draft, run.optimizer, run.cfg.model_dump(mode="json"))
-        )
-        _say(f"resumed from {path} at step {progress.step}/{run.total}")
-    else:
-        progress = Progress()
-        if run.eval_examples:
-            _evaluate(run, progress, 0)
     mode, order = run.cfg.loss.mode, run.order
     _say(
         f"{mode} on {len(run.examples)} rows ({run.setup.temperatures}), {run.total} steps of "
         f"{order.batch_size}x{run.cfg.optim.grad_accum} rows on {run.device} "
         f"({'bf16 autocast' if run.amp else 'fp32'})"
     )
+    if path is not None:
+        saved = checkpoint.load(path, run.draft, run.optimizer, run.cfg.model_dump(mode="json"))
+        progress = Progress.restore(saved)
+        _say(f"resumed from {path} at step {progress.step}/{run.total}")
+    else:
+        progress = Progress()
+        if run.eval_examples:
+            _evaluate(run, progress, 0)
     return progress
 
 
