@@ -122,9 +122,8 @@ class Progress:
 
     @classmethod
     def restore(cls, saved: dict[str, Any]) -> Progress:
-        return cls(
-            saved["step"], saved["history"], saved["tokens"], saved.get("curve", []), saved.get("best_state")
-        )  # fmt: skip
+        curve, best = saved.get("curve", []), saved.get("best_state")  # absent in older checkpoints
+        return cls(saved["step"], saved["history"], saved["tokens"], curve, best)
 
 
 def train(setup: Setup, command: str, resume: bool = False) -> Path:
@@ -232,8 +231,11 @@ def _start(run: Run, path: Path | None) -> Progress:
 
 def _evaluate(run: Run, progress: Progress, step: int) -> None:
     """Score the held-out rows into the curve; keep the best weights; decide on early stopping."""
-    entry = {"step": step, **held_out(run.teacher, run.draft, run.eval_examples, run.eval_temperatures,
-                                      run.objective, run.vocab, run.pad_id)}  # fmt: skip
+    assert run.teacher is not None  # loaded whenever run.eval_split is set
+    scores = held_out(
+        run.teacher, run.draft, run.eval_examples, run.eval_temperatures, run.objective, run.vocab, run.pad_id
+    )
+    entry = {"step": step, **scores}
     run.draft.train()
     progress.curve.append(entry)
     temps, stopping = run.setup.temperatures, run.cfg.run.early_stopping
