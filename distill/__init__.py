@@ -28,7 +28,8 @@ Why a short loop of our own rather than TRL's GKDTrainer or transformers' Traine
 - Trainer would give accumulation, bf16 and checkpoints, but all three modes need a custom
   `compute_loss`, custom collation of ragged top-k columns, and the teacher forward inside the loss;
   exact resume would then depend on Trainer's sampler/RNG bookkeeping rather than on our
-  deterministic batch order. The loop in `distill.train` is ~60 lines with numbered steps and reads top to bottom.
+  deterministic batch order. The loop in `distill.train` is ~60 lines of numbered steps, read top
+  to bottom.
 What we do take from transformers: models, tokenizers, `save_pretrained`, generation configs.
 Scaling past one GPU is torchrun/accelerate's job (design.md), not this loop's.
 """

@@ -28,7 +28,7 @@ import torch
 
 from builders.errors import TempdraftError
 from distill import checkpoint, distributed  # distributed: issue 9 (torchrun)
-from distill.acceptance import held_out
+from distill.acceptance import HeldOut
 from distill.card import CARD_FILE, build_card, write_card
 from distill.checks import Setup
 from distill.config import DistillConfig
@@ -101,7 +101,7 @@ class Run:
     examples: list[Example]
     order: BatchOrder
     total: int  # the step budget
-    eval_examples: list[Example]
+    held_out: HeldOut | None  # run.eval_split's rows, with the teacher's side computed once
     eval_temperatures: list[float]  # the data's generation temperatures (+ early stopping's, if another)
     rule: Rule  # early stopping's, or convergence.DEFAULT_RULE for the still-improving verdict
 
@@ -197,7 +197,9 @@ def prepare(setup: Setup, out: Path) -> Run:
     examples = load_examples(setup, setup.files, cfg.dataset.max_rows)
     order = BatchOrder(len(examples), cfg.optim.batch_size, cfg.run.seed)
     total = cfg.optim.max_steps or math.ceil(cfg.optim.epochs * order.per_epoch / cfg.optim.grad_accum)
-    eval_examples = load_examples(setup, setup.eval_files, cfg.run.eval_rows) if setup.eval_files else []
+    held = None
+    if setup.eval_files and teacher is not None:  # the teacher is loaded whenever run.eval_split is set
+        held = HeldOut(teacher, load_examples(setup, setup.eval_files, cfg.run.eval_rows), vocab, pad_id)
     stopping = cfg.run.early_stopping
     extra = [stopping.temperature] if stopping and stopping.temperature is not None else []
     optimizer = torch.optim.AdamW(
@@ -206,7 +208,7 @@ def prepare(setup: Setup, out: Path) -> Run:
     return Run(
         cfg, setup, out, device, ranks, main, autocast_dtype(cfg.run.precision, device), tokenizer, vocab,
         pad_id, parallel or draft, teacher, parallel, objective, optimizer, examples, order, total,
-        eval_examples, sorted(set(setup.temperatures) | set(extra)), Rule.of(stopping),
+        held, sorted(set(setup.temperatures) | set(extra)), Rule.of(stopping),
     )  # fmt: skip
 
 
@@ -224,18 +226,15 @@ def _start(run: Run, path: Path | None) -> Progress:
         _say(f"resumed from {path} at step {progress.step}/{run.total}")
     else:
         progress = Progress()
-        if run.eval_examples:
+        if run.held_out is not None:
             _evaluate(run, progress, 0)
     return progress
 
 
 def _evaluate(run: Run, progress: Progress, step: int) -> None:
     """Score the held-out rows into the curve; keep the best weights; decide on early stopping."""
-    assert run.teacher is not None  # loaded whenever run.eval_split is set
-    scores = held_out(
-        run.teacher, run.draft, run.eval_examples, run.eval_temperatures, run.objective, run.vocab, run.pad_id
-    )
-    entry = {"step": step, **scores}
+    assert run.held_out is not None
+    entry = {"step": step, **run.held_out.score(run.draft, run.eval_temperatures, run.objective)}
     run.draft.train()
     progress.curve.append(entry)
     temps, stopping = run.setup.temperatures, run.cfg.run.early_stopping
@@ -279,7 +278,7 @@ def _loop(run: Run, progress: Progress) -> tuple[int, int]:
 
         # c. Held-out evaluation every eval_every steps and at the budget; early stopping may end the loop.
         every = cfg.run.eval_every
-        if run.eval_examples and (done == run.total or (every and done % every == 0)):
+        if run.held_out is not None and (done == run.total or (every and done % every == 0)):
             t_eval = time.perf_counter()
             _evaluate(run, progress, done)
             t_window += time.perf_counter() - t_eval  # tok/s and ETA count training time only
