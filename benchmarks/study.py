@@ -311,6 +311,7 @@ def train_draft(name: str, dataset: Path, mode: str, kd_t: float | None, seed: i
             f"optim.max_steps={sz['steps']}", f"optim.lr={sz['lr']}",
             f"optim.warmup_steps={max(1, sz['steps'] // 10)}", "optim.max_length=512",
             f"run.output_dir={out}", f"run.seed={seed}", "run.checkpoint_every=null", "run.eval_split=null",
+            "run.eval_every=null", "run.early_stopping=null",  # the study fixes its step budget
             f"run.log_every={max(1, sz['steps'] // 3)}", f"run.device={device}",
         ]
         if mode == "online":

@@ -4,6 +4,13 @@ Keys other components rely on:
 - `name`: the draft's display name in comparisons;
 - `kd_temperature`: the dataset's generation temperature when the training rows have exactly one,
   else null (a mixture) - the KD-T axis of the KD-T x decode-T heatmap.
+- `training`: `steps` taken of the `max_steps` budget; `stopped_early`; `best_step` (the best held-out
+  evaluation; with early stopping its weights are the ones saved, `weights_step`); `still_improving`
+  (true: the budget ended a draft that was still getting better - see `distill.convergence`; null:
+  no intermediate evaluations); `final_loss`, the mean training loss over `final_loss_steps`, the
+  window the last progress line printed; `save_dtype` of the saved weights.
+- `eval`: `curve`, the held-out learning curve `[{step, loss, acceptance: {T: alpha}}]` (also drawn
+  as `learning_curve.png`); `before` (step 0) and `after` (the saved weights) are two of its points.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import platform
 import time
 from pathlib import Path
 from typing import Any
+
+from distill.plot import PLOT_FILE
 
 CARD_FILE = "tempdraft-draft.json"
 
@@ -78,6 +87,17 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
+def _convergence(tr: dict[str, Any]) -> str:
+    if tr["best_step"] is None:
+        return "not tracked (no held-out split)"
+    ended = "stopped early" if tr["stopped_early"] else "ran the whole budget"
+    verdict = {True: "**still improving**", False: "converged", None: "not judged (no run.eval_every)"}
+    return (
+        f"{ended}; best held-out step {tr['best_step']}, weights from step {tr['weights_step']}; "
+        f"{verdict[tr['still_improving']]}"
+    )
+
+
 def render_readme(card: dict[str, Any]) -> str:
     ds, tr = card["dataset"], card["training"]
     divergence = card["divergence"] if card["beta"] is None else f"{card['divergence']} (beta {card['beta']})"
@@ -101,15 +121,18 @@ def render_readme(card: dict[str, Any]) -> str:
         f"| divergence | {divergence} |",
         f"| loss temperature | {card['loss_temperature']} |",
         f"| draft init | {card['draft_init']} |",
-        f"| steps | {tr['steps']} ({tr['tokens']} tokens, {tr['seconds']:.0f} s) |",
-        f"| device / precision | {tr['device']} / {tr['precision']} |",
-        f"| loss first / final | {_fmt(tr['first_loss'])} / {_fmt(tr['final_loss'])} |",
+        f"| steps | {tr['steps']} of {tr['max_steps']} ({tr['tokens']} tokens, {tr['seconds']:.0f} s) |",
+        f"| convergence | {_convergence(tr)} |",
+        f"| device / precision / saved as | {tr['device']} / {tr['precision']} / {tr['save_dtype']} |",
+        f"| train loss first / final | {_fmt(tr['first_loss'])} / {_fmt(tr['final_loss'])} "
+        f"(mean of steps {tr['final_loss_steps'][0]}-{tr['final_loss_steps'][1]}) |",
     ]
     if card.get("eval"):
         for when in ("before", "after"):
             e = card["eval"][when]
             acc = ", ".join(f"T={t}: {a:.4f}" for t, a in e["acceptance"].items())
-            lines.append(f"| held-out {when} | loss {_fmt(e['loss'])}; acceptance {acc} |")
+            lines.append(f"| held-out {when} (step {e['step']}) | loss {_fmt(e['loss'])}; acceptance {acc} |")
+        lines += ["", f"![learning curve]({PLOT_FILE})"]
     lines += ["", "Command:", "", f"    {card['command']}", "", f"Full record: `{CARD_FILE}`.", ""]
     return "\n".join(lines)
 

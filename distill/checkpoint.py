@@ -1,8 +1,10 @@
-"""Resumable checkpoints: `<output_dir>/checkpoints/step_<N>.pt` = draft + optimizer + step + RNG + history.
+"""Resumable checkpoints: `<output_dir>/checkpoints/step_<N>.pt` = draft, optimizer, step, RNG, progress.
 
 One file per checkpoint, written to a temporary name and renamed, so a crash never leaves a
-half-written checkpoint that looks valid. The data order needs no state: it is a pure function of
-(seed, micro-batch index), so restoring the step restores the position in the data.
+half-written checkpoint that looks valid. Progress is the trainer's bookkeeping: the training
+losses, token count, held-out learning curve and (early stopping) the best evaluation's weights.
+The data order needs no state: it is a pure function of (seed, micro-batch index), so restoring the
+step restores the position in the data.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ RESUME_FREE = {
     "run.keep_checkpoints",
     "run.name",
     "run.device",
+    "run.save_dtype",  # applied once, when the finished draft is saved
 }
 
 

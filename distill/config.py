@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from builders.errors import RecipeError
 from builders.hardware import resolve_dtype
-from builders.yamlconfig import apply_overrides, pydantic_problems, read_mapping
+from builders.yamlconfig import apply_overrides, parse_override, pydantic_problems, read_mapping
 
 
 class Strict(BaseModel):
@@ -151,9 +151,18 @@ class OptimSpec(Strict):
     grad_accum: int = Field(
         1, ge=1, description="Micro-batches per optimizer step (effective batch = batch_size x grad_accum)."
     )
-    max_steps: int | None = Field(None, gt=0, description="Optimizer steps; give this or `epochs`.")
+    max_steps: int | None = Field(
+        None,
+        gt=0,
+        description="Optimizer steps (the budget; early stopping may end sooner); give this or `epochs`. "
+        "`--set optim.max_steps=N` replaces a config's `epochs`, as max_steps overrides num_train_epochs "
+        "in transformers' TrainingArguments.",
+    )
     epochs: float | None = Field(
-        None, gt=0, description="Passes over the training rows; give this or `max_steps`."
+        None,
+        gt=0,
+        description="Passes over the training rows; give this or `max_steps`. "
+        "`--set optim.epochs=E` replaces a config's `max_steps`.",
     )
     max_length: int = Field(
         1024, gt=1, description="Prompt + response tokens per row; longer rows lose their response tail."
@@ -162,7 +171,37 @@ class OptimSpec(Strict):
     @model_validator(mode="after")
     def _one_length(self) -> OptimSpec:
         if (self.max_steps is None) == (self.epochs is None):
-            raise ValueError("give exactly one of max_steps or epochs")
+            raise ValueError(
+                f"give exactly one of max_steps or epochs (got max_steps={self.max_steps}, "
+                f"epochs={self.epochs}); delete one, or give one with --set, which clears the other"
+            )
+        return self
+
+
+class EarlyStoppingSpec(Strict):
+    metric: Literal["loss", "alpha"] = Field(
+        "loss",
+        description="What to watch on the held-out split: the training objective's loss (lower is better) "
+        "or the teacher-forced acceptance alpha (higher is better).",
+    )
+    patience: int = Field(
+        5, ge=1, description="Stop after this many held-out evaluations without an improvement."
+    )
+    min_delta: float = Field(
+        0.0, ge=0, description="An evaluation improves only when it beats the best so far by more than this."
+    )
+    temperature: float | None = Field(
+        None,
+        ge=0,
+        description="metric alpha: the decoding temperature whose alpha to watch (scored in addition to "
+        "the data's generation temperatures if it is not one of them); null = the mean alpha over the "
+        "data's generation temperatures. metric loss: not used.",
+    )
+
+    @model_validator(mode="after")
+    def _fits_metric(self) -> EarlyStoppingSpec:
+        if self.metric == "loss" and self.temperature is not None:
+            raise ValueError("temperature picks an alpha to watch; it has no effect with metric 'loss'")
         return self
 
 
@@ -188,11 +227,28 @@ class RunSpec(Strict):
     log_every: int = Field(10, gt=0, description="Print loss, tokens/s and ETA every N steps.")
     eval_split: str | None = Field(
         None,
-        description="Held-out split (e.g. 'validation') scored before and after training - "
-        "objective loss and "
-        "teacher-forced acceptance at each generation temperature - into the card; null = off.",
+        description="Held-out split (e.g. 'validation') scored before training, every `eval_every` steps "
+        "and at the end - objective loss and teacher-forced acceptance at each generation "
+        "temperature - into the card's learning curve; null = off.",
     )
     eval_rows: int = Field(64, gt=0, description="Rows of eval_split to score.")
+    eval_every: int | None = Field(
+        None,
+        gt=0,
+        description="Score eval_split every N optimizer steps (needed by early_stopping and by the "
+        "still-improving verdict); null = before and after training only.",
+    )
+    early_stopping: EarlyStoppingSpec | None = Field(
+        None,
+        description="Stop when the held-out metric has not improved by min_delta for `patience` evaluations, "
+        "then keep the best evaluation's weights (also when the step budget runs out first); "
+        "null = train the whole budget and keep the last weights.",
+    )
+    save_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto",
+        description="Dtype of the saved draft's weights; auto = the teacher's dtype (what a server loads). "
+        "Training keeps fp32 master weights either way.",
+    )
 
 
 class DistillConfig(Strict):
@@ -204,6 +260,37 @@ class DistillConfig(Strict):
     loss: LossSpec = Field(description="Training objective.")
     optim: OptimSpec = Field(description="Optimisation settings.")
     run: RunSpec = Field(description="Output, seed, precision, checkpoints, logging.")
+
+
+# An override of one training length clears the other, so `--set optim.max_steps=30` works on a
+# config that gives epochs (a TRL / transformers user expects max_steps to win over epochs).
+_LENGTHS = ("max_steps", "epochs")
+
+
+def _clear_replaced_length(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> None:
+    given = {
+        keys[1]: value
+        for keys, value in (parse_override(o) for o in overrides)
+        if len(keys) == 2 and keys[0] == "optim"
+    }
+    optim = data.get("optim")
+    for name, other in (_LENGTHS, _LENGTHS[::-1]):
+        if given.get(name) is not None and other not in given and isinstance(optim, dict):
+            optim.pop(other, None)
+
+
+def _run_problems(cfg: DistillConfig) -> list[tuple[str, str]]:
+    """Rules across run fields, each reported at the field to change."""
+    run, problems = cfg.run, []
+    if run.eval_every is not None and run.eval_split is None:
+        problems.append(("run.eval_every", "scores run.eval_split, which is null; set both or neither"))
+    if run.early_stopping is not None:
+        fix = "or turn early stopping off with --set run.early_stopping=null"
+        if run.eval_split is None:
+            problems.append(("run.eval_split", f"early stopping watches a held-out split: name one, {fix}"))
+        if run.eval_every is None:
+            problems.append(("run.eval_every", f"early stopping evaluates every N steps: set N, {fix}"))
+    return problems
 
 
 def config_reference() -> str:
@@ -224,6 +311,11 @@ def config_reference() -> str:
                 default = "required" if field.is_required() else f"default {field.default!r}"
                 indent = "    " if section == "draft" else "  "
                 lines.append(f"{indent}{name} ({default}): {field.description}")
+                if name == "early_stopping":  # the one nested section: list its fields too
+                    lines += [
+                        f"{indent}  {name}.{sub} (default {f.default!r}): {f.description}"
+                        for sub, f in EarlyStoppingSpec.model_fields.items()
+                    ]
     return "\n".join(lines)
 
 
@@ -233,13 +325,18 @@ _UNION_TAGS = ("pretrained", "first_n_layers", "small_config")
 
 def parse_config(data: dict[str, Any], origin: str = "config") -> DistillConfig:
     try:
-        return DistillConfig.model_validate(data)
+        cfg = DistillConfig.model_validate(data)
     except ValidationError as e:
         raise RecipeError(pydantic_problems(e, _UNION_TAGS), origin=origin) from None
+    problems = _run_problems(cfg)
+    if problems:
+        raise RecipeError(problems, origin=origin)
+    return cfg
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> DistillConfig:
     """Read, override, validate. Raises RecipeError listing every problem."""
     data = read_mapping(path, "config")
     apply_overrides(data, overrides, "config")
+    _clear_replaced_length(data, overrides)
     return parse_config(data, origin=str(path))

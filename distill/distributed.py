@@ -159,9 +159,11 @@ class ParallelDraft:
         dist.all_reduce(total)
         self.inner.grad_scale = float(self.ranks.world * counts / total.clamp(min=1))
 
-    def save_pretrained(self, out: Path, **kwargs: Any) -> None:
-        """Rank 0 writes the full draft; under FSDP every rank first helps gather it (a collective)."""
+    def save_pretrained(self, out: Path, dtype: torch.dtype | None = None, **kwargs: Any) -> None:
+        """Rank 0 writes the full draft (in `dtype`); under FSDP every rank first helps gather it."""
         state = None
+        if self.mode == "ddp" and dtype is not None:
+            self.draft.to(dtype)  # training is over: DDP's buckets are not used again
         if self.mode == "fsdp":
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
@@ -169,7 +171,7 @@ class ParallelDraft:
             full = get_model_state_dict(
                 self.inner, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
             )
-            state = {k.removeprefix("draft."): v for k, v in full.items()}
+            state = {k.removeprefix("draft."): v.to(dtype or v.dtype) for k, v in full.items()}
             if self.ranks.is_main:
                 # Gathered copies of tied weights (embeddings = lm_head) are separate tensors; make them
                 # one again so save_pretrained stores them once, as a one-process run does.
@@ -178,6 +180,9 @@ class ParallelDraft:
                     state[key] = state[first.setdefault(id(value), key)]
         if self.ranks.is_main:
             self.draft.save_pretrained(out, state_dict=state, **kwargs)
+            if state is not None and dtype is not None:  # save_pretrained took the dtype of the fp32 shards
+                self.draft.config.dtype = str(dtype).removeprefix("torch.")
+                self.draft.config.save_pretrained(out)
         dist.barrier()
 
 

@@ -140,7 +140,13 @@ def build_draft(spec: Any, teacher: torch.nn.Module | None, seed: int) -> torch.
     return _small_config(teacher, spec)
 
 
-def _plain_head(config: Any) -> bool:
+def response_hidden(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The final hidden states at the batch's target positions, (N, hidden): what the lm_head projects."""
+    hidden = model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    return hidden.last_hidden_state[batch["target_mask"]]
+
+
+def plain_head(config: Any) -> bool:
     """True when logits = lm_head(hidden) exactly (no soft-capping or logit scaling to re-apply)."""
     return not any(
         getattr(config, k, None) not in (None, 1, 1.0)
@@ -158,11 +164,8 @@ def response_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor], voca
     if isinstance(model, ParallelDraft):  # issue 9 (torchrun): this same function, inside DDP/FSDP's forward
         return model(batch)
     mask = batch["target_mask"]
-    if _plain_head(model.config):
-        hidden = model.base_model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-        ).last_hidden_state
-        logits = model.get_output_embeddings()(hidden[mask])
+    if plain_head(model.config):
+        logits = model.get_output_embeddings()(response_hidden(model, batch))
     else:
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[mask]
     # Widths may differ when teacher and draft pad their vocab differently (e.g. Qwen 0.5B vs 7B);

@@ -47,12 +47,25 @@ def token_losses(
 ) -> torch.Tensor:
     """Loss per target token, shape (N,), where N = batch["target_mask"].sum()."""
     logits = response_logits(draft, batch, vocab)
-    if objective.mode == "seqkd":
-        return F.cross_entropy(logits.float(), batch["targets"][batch["target_mask"]], reduction="none")
+    t_logits = None
     if objective.mode == "online":
         assert teacher is not None, "online mode needs the teacher"
         with torch.no_grad():
             t_logits = response_logits(teacher, batch, vocab)
+    return losses_from_logits(batch, logits, t_logits, objective)
+
+
+def losses_from_logits(
+    batch: dict[str, torch.Tensor],
+    logits: torch.Tensor,
+    t_logits: torch.Tensor | None,
+    objective: Objective,
+) -> torch.Tensor:
+    """`token_losses` once the draft's (and, online, the teacher's) response logits are computed."""
+    if objective.mode == "seqkd":
+        return F.cross_entropy(logits.float(), batch["targets"][batch["target_mask"]], reduction="none")
+    if objective.mode == "online":
+        assert t_logits is not None, "online mode needs the teacher's logits"
         # Blockwise, gradient in closed form (distill.fused): the N x V passes dominate a small draft's step.
         return online_divergence(
             t_logits, logits, objective.divergence, objective.beta, objective.temperature or 1.0

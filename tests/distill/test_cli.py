@@ -48,6 +48,17 @@ def test_example_configs_are_valid():
         ({"draft": {"init": "first_n_layers"}}, ["draft.num_layers"]),
         ({"draft": {"init": "distil"}}, ["draft"]),
         ({"run": {"output_dir": "x", "precison": "bf16"}}, ["run.precison"]),
+        (
+            {"run": {"output_dir": "x", "early_stopping": {"patience": 3}}},
+            ["run.eval_split", "run.eval_every"],
+        ),
+        ({"run": {"output_dir": "x", "eval_every": 10}}, ["run.eval_every"]),  # scores no split
+        (
+            {"run": {"output_dir": "x", "early_stopping": {"patience": 0, "min_delta": -1}}},
+            ["run.early_stopping.patience", "run.early_stopping.min_delta"],
+        ),
+        ({"run": {"output_dir": "x", "early_stopping": {"temperature": 0.7}}}, ["run.early_stopping"]),
+        ({"run": {"output_dir": "x", "save_dtype": "fp8"}}, ["run.save_dtype"]),
         ({"datset": {}}, ["datset"]),
     ],
 )
@@ -99,3 +110,18 @@ def test_cli_exit_code_without_traceback(tmp_path):
     for field in ("loss.mode", "teacher", "draft", "optim", "run"):
         assert f"  - {field}:" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_set_training_length_replaces_the_other(write_config, capsys):
+    # The config gives epochs; `--set optim.max_steps=N` means "N steps instead" (as max_steps
+    # overrides num_train_epochs in transformers), not "both".
+    path = write_config(optim={"max_steps": None, "epochs": 1})
+    assert load_config(path, ["optim.max_steps=30"]).optim.epochs is None
+    assert load_config(path, ["optim.max_steps=30"]).optim.max_steps == 30
+    assert load_config(write_config(), ["optim.epochs=2"]).optim.max_steps is None
+    # Both in the file: say what to do.
+    both = write_config(name="both.yaml", optim={"max_steps": 3, "epochs": 1})
+    assert main(["validate", str(both)]) == 2
+    err = capsys.readouterr().err
+    assert "  - optim: give exactly one of max_steps or epochs (got max_steps=3, epochs=1.0)" in err
+    assert "--set" in err
