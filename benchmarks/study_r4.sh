@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Study round 4 (docs/study.md): the product's own commands, one phase per GPU call (each < 10 min).
+#
+#   ../shared/tools/gpu-stage optuna==5.0.0 alembic==1.16.5 sqlalchemy==2.0.44 colorlog==6.10.1 mako==1.3.10 \
+#       greenlet==3.2.4            # then its three staging calls, back to back
+#   bash benchmarks/study_r4.sh pool      # builders: the GSM8K pool over six generation temperatures
+#   bash benchmarks/study_r4.sh curve     # distill: learning curves (SeqKD on T=0 and T=1 data, online on T=1)
+#   bash benchmarks/study_r4.sh search1   # evaluate search: the mixture for serving at T = 1.0
+#   bash benchmarks/study_r4.sh search06  # ... at T = 0.6 (reuses search1's trained drafts)
+#   bash benchmarks/study_r4.sh measure   # evaluate run: compiled sampler at k auto + a measured k sweep
+#
+# State lives under ~/r4 (TEMPDRAFT_HOME=~/r4/home) and survives between calls while the machine stays warm;
+# every phase copies what it reports (JSON, Markdown, PNG, logs) to $OUT. Each phase refuses to start without
+# the previous phase's output, so a cold machine fails fast instead of silently redoing work.
+set -euo pipefail
+phase=${1:?phase: pool|curve|search1|search06|measure}
+export PYTHONPATH=$HOME/site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+export TEMPDRAFT_HOME=$HOME/r4/home TEMPDRAFT_GGUF_DIR=$HOME/models
+OUT=${OUT:-runs/study-r4}
+R4=$HOME/r4
+POOL=study_gsm8k_grid@latest
+mkdir -p "$OUT" "$R4"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/device.txt"
+need() { [ -e "$1" ] || { echo "missing $1: run the earlier phase on this (warm) machine first" >&2; exit 3; }; }
+
+# The study's distill settings on top of distill/configs/*.yaml: the 4-layer draft, 32-row steps, held-out
+# alpha every 32 steps with early stopping (patience 6 = 192 steps), budget 1536 steps.
+STUDY_SET=(--set optim.batch_size=32 --set optim.lr=5e-4 --set optim.max_length=512 --set optim.warmup_steps=20
+           --set run.eval_rows=256 --set run.eval_every=32 --set run.log_every=64 --set run.checkpoint_every=null
+           --set run.early_stopping.patience=6 --set run.early_stopping.min_delta=0.002)
+
+case $phase in
+pool)
+  python -m builders run recipes/study/gsm8k_grid.yaml --set "sources.0.path=$HOME/data/gsm8k/train.jsonl" \
+    2>&1 | tee "$OUT/pool.log"
+  python -m registry show $POOL > "$OUT/pool.txt"
+  ;;
+curve)
+  python -m registry path $POOL >/dev/null
+  for arm in seqkd:t0_0 seqkd:t1_0 online_fkl:t1_0; do
+    cfg=${arm%%:*} data=${arm##*:}
+    python -m distill train --config "distill/configs/$cfg.yaml" "${STUDY_SET[@]}" \
+      --set dataset.id=$POOL --set dataset.config="$data" --set optim.max_steps=1536 \
+      --set run.output_dir="$R4/curve-$cfg-$data" 2>&1 | grep --line-buffered -v "^\[distill\] step" \
+      | tee "$OUT/curve-$cfg-$data.log"
+    cp "$R4/curve-$cfg-$data/learning_curve.png" "$OUT/curve-$cfg-$data.png"
+    cp "$R4/curve-$cfg-$data/tempdraft-draft.json" "$OUT/curve-$cfg-$data.json"
+  done
+  ;;
+search1 | search06)
+  python -m registry path $POOL >/dev/null
+  t=$([ "$phase" = search1 ] && echo 1.0 || echo 0.6)
+  python -m evaluate search evaluate/configs/study_search.yaml --set "serving.temperatures={$t: 1}" \
+    --set output_dir="$R4/search" --set name="study_searched_t${t/./_}" 2>&1 | tee "$OUT/$phase.log"
+  for f in search.json search.md candidates.png recipe.yaml; do cp "$R4/search/$f" "$OUT/$phase-$f"; done
+  ;;
+measure)
+  need "$R4/search/search.json"
+  python benchmarks/study_r4_drafts.py "$R4/search" > "$R4/drafts.txt"   # winner, greedy, best single
+  python -m evaluate run --target smollm2-135m-instruct $(sed 's/^/--drafts /' "$R4/drafts.txt") \
+    --prompts $POOL --split validation --temperatures 0,0.6,1.0 --k auto --k-max 6 --num-prompts 16 \
+    --max-new-tokens 128 --cache static --compile true --device cuda --output-dir "$R4/measure" \
+    2>&1 | tee "$OUT/measure.log"
+  for f in results.json results.md k_curve.png speedup_vs_temperature.png; do
+    [ -e "$R4/measure/$f" ] && cp "$R4/measure/$f" "$OUT/measure-$f"
+  done
+  ;;
+*) echo "unknown phase $phase" >&2; exit 2 ;;
+esac
