@@ -67,8 +67,9 @@ def code_version() -> str:
 def fingerprint(recipe: Recipe, teacher_revision: str | None, pool_fingerprint: str | None = None) -> str:
     # executor: where shards are sampled never changes which rows (issue 9), so a Ray run and a local
     # run of one recipe share a fingerprint, a work folder to resume from and a catalog version.
-    resolved = recipe.model_dump(mode="json", exclude={"description": True, "output": {"dir"}, "executor": True,
-                                                       "license": True, "language": True})  # card metadata only
+    # license, language: card metadata only, never a row.
+    excluded = {"description": True, "output": {"dir"}, "executor": True, "license": True, "language": True}
+    resolved = recipe.model_dump(mode="json", exclude=excluded)
     blob = json.dumps({"recipe": resolved, "teacher": teacher_revision, "pool": pool_fingerprint,
                        "code": code_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -164,7 +165,8 @@ def sample_pool(recipe: Recipe, requests: list[PlannedRequest], teacher: Resolve
     backend_info["sampling_seconds_this_run"] = round(time.perf_counter() - t0, 2)
     backend_info["tokens_per_second_this_run"] = round(tok_s, 1)
     rows = pl.concat([pl.read_parquet(p) for p in paths], how="vertical")
-    meta = {"backend": backend_info, "tokenizer": _tokenizer_identity(tokenizer, teacher), "stop_token_ids": stops}
+    meta = {"backend": backend_info, "tokenizer": _tokenizer_identity(tokenizer, teacher),
+            "stop_token_ids": stops}
     return rows, meta
 
 
@@ -201,7 +203,8 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
     manifest = public_manifest({  # published as is by `registry push`: no local paths (issue 18)
         "name": recipe.name, "fingerprint": fp, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"), "code_version": code_version(),
-        "teacher": teacher.public_dict(), "seed": recipe.seed, **meta, "versions": _versions(meta["backend"].get("version")),
+        "teacher": teacher.public_dict(), "seed": recipe.seed, **meta,
+        "versions": _versions(meta["backend"].get("version")),
         "temperatures": sorted(set(rows["temperature"])),
         "counts": _counts(rows, mixture_rows), "stats": stats.to_dicts(),
         "mixture_stats": dataset_stats(mixture_rows).to_dicts() if mixture_rows is not None else None,

@@ -32,7 +32,10 @@ def _part(source: dict[str, Any]) -> tuple[str, str]:
         return f"prompts reasoning-gym/{source.get('generator')}", GENERATOR_LICENSE
     if kind == "hub":
         return f"prompts {source.get('dataset')}", KNOWN.get(str(source.get("dataset")), UNKNOWN)
-    return f"prompts {source.get('name') or public_path(source.get('path'))}", UNKNOWN  # a local file: nothing says
+    return (
+        f"prompts {source.get('name') or public_path(source.get('path'))}",
+        UNKNOWN,
+    )  # a local file: nothing says
 
 
 def dataset_license(recipe: dict[str, Any], teacher: str | None = None) -> tuple[str, dict[str, str]]:
@@ -51,6 +54,9 @@ def manifest_license(recipe: dict[str, Any], pool_manifest: dict[str, Any] | Non
     """The manifest's `license` and `license_parts`; a recipe composed from a pool inherits the pool's."""
     if pool_manifest is not None:
         parts = dict(pool_manifest.get("license_parts") or {})
-        return {"license": recipe.get("license") or pool_manifest.get("license") or UNKNOWN, "license_parts": parts}
+        return {
+            "license": recipe.get("license") or pool_manifest.get("license") or UNKNOWN,
+            "license_parts": parts,
+        }
     license, parts = dataset_license(recipe)
     return {"license": license, "license_parts": parts}

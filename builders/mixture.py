@@ -1,9 +1,9 @@
 """Compose a temperature-aware mixture from a sampled pool, without resampling the teacher.
 
 Steps: filter rows -> de-duplicate -> size each component (exact `rows`, or a share of the mixture's
-size by normalised weight, largest remainder; the size is `total_rows`, or `fraction` x the pool's rows
-counted before filters, so it is known before sampling) -> draw each component from the temperatures it selects,
-evenly per prompt source when asked, in a seeded order. Rows keep the pool's prompt-level split, so
+size by normalised weight, largest remainder; the size is `total_rows`, or `fraction` x the pool's
+rows counted before filters, so known before sampling) -> draw each component from the temperatures
+it selects, evenly per prompt source when asked, in a seeded order. Rows keep the pool's prompt-level split, so
 no prompt is in both train and validation. Same pool + same recipe -> identical rows.
 """
 
@@ -36,7 +36,8 @@ def component_sizes(spec: MixtureSpec, pool_rows: int) -> tuple[list[int], list[
         assert total is not None  # the schema requires a size with weights
         left = total - fixed
         if left <= 0:
-            problems.append((field, f"{said} leaves no rows for the weighted components after {fixed} fixed rows"))
+            problems.append((field, f"{said} leaves no rows for the weighted components after {fixed} fixed "
+                                    "rows"))
         else:
             for (i, _), n in zip(weighted, _largest_remainder(left, [w for _, w in weighted]), strict=True):
                 sizes[i] = n

@@ -27,7 +27,8 @@ class Component(_Strict):
         description="Pool temperatures this component draws from: exact values, or {min, max}."
     )
     weight: float | None = Field(
-        None, gt=0, description="Share of the mixture's size (`total_rows` or `fraction`; weights are normalised to sum 1)."
+        None, gt=0,
+        description="Share of the mixture's size (`total_rows` or `fraction`); weights are normalised.",
     )
     rows: int | None = Field(None, gt=0, description="Exact number of rows instead of a weight.")
 
@@ -55,12 +56,14 @@ class Filters(_Strict):
 class MixtureSpec(_Strict):
     components: list[Component] = Field(min_length=1, description="Temperature components of the mixture.")
     total_rows: int | None = Field(
-        None, gt=0, description="Rows in the mixture (train + validation), an absolute number. Give this or `fraction` "
-        "when a component uses `weight`."
+        None, gt=0,
+        description="Rows in the mixture (train + validation), an absolute number. Give this or `fraction` "
+        "when a component uses `weight`.",
     )
     fraction: float | None = Field(
-        None, gt=0, le=1, description="Mixture size as a share of the pool: round(fraction x rows the pool holds, "
-        "before filters and de-duplication). Follows the pool when its size changes (e.g. `--set sources.0.size=N`)."
+        None, gt=0, le=1,
+        description="Mixture size as a share of the pool: round(fraction x rows the pool holds, before "
+        "filters and de-duplication). Follows the pool when its size changes (`--set sources.0.size=N`).",
     )
     balance_sources: bool = Field(True, description="Within a component, draw evenly from each prompt source.")
     filters: Filters = Field(default_factory=Filters, description="Row filters applied to the pool before drawing.")
@@ -71,7 +74,8 @@ class MixtureSpec(_Strict):
     def _one_size(self) -> MixtureSpec:
         if self.total_rows is not None and self.fraction is not None:
             raise ValueError("give total_rows or fraction, not both")
-        if any(c.weight is not None for c in self.components) and self.total_rows is None and self.fraction is None:
+        weighted = any(c.weight is not None for c in self.components)
+        if weighted and self.total_rows is None and self.fraction is None:
             raise ValueError("total_rows or fraction is required when a component uses weight")
         return self
 

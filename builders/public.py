@@ -1,10 +1,10 @@
-"""What a published record may hold: ids, revisions and content hashes, never a path on the machine that made it.
+"""What a published record may hold: ids, revisions and content hashes, never a path of the machine.
 
 Manifests, dataset cards, draft cards and evaluation results are pushed to the Hub as they are, so each
 passes through here before it is written:
 
     from builders.public import public_manifest, public_command, public_path
-    manifest = public_manifest(manifest)    # teacher without `path`, recipe/command/tokenizer without absolute paths
+    manifest = public_manifest(manifest)   # no teacher `path`; no absolute path in recipe, command, tokenizer
 
 An absolute path is recorded by its last component (`/home/u/models/teacher` -> `teacher`); a local
 teacher is identified by that folder name and the sha256 of its weights (its `revision`). Relative paths
@@ -40,7 +40,7 @@ def public_path(text: str | None) -> str | None:
 
 
 def public_text(text: str) -> str:
-    """Free text (an origin like '/x/ds (split validation)') with each absolute path shortened to its last component."""
+    """Free text (e.g. '/x/ds (split validation)'), each absolute path shortened to its last component."""
     return _ABS_IN_TEXT.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
@@ -54,7 +54,7 @@ def public_values(value: Any) -> Any:
 
 
 def public_command(command: str) -> str:
-    """The command with every absolute path argument (also in `--set key=/path`) shortened to its last component."""
+    """The command, each absolute path argument (also `--set key=/path`) shortened to its last component."""
     try:
         tokens = shlex.split(command)
     except ValueError:  # unbalanced quotes: not something we wrote; keep it readable rather than fail
@@ -75,7 +75,7 @@ def public_teacher(teacher: dict[str, Any]) -> dict[str, Any]:
 
 
 def public_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The resolved recipe with its path-valued fields (teacher.model, sources.*.path, output.dir, pool) public."""
+    """The resolved recipe, its path fields (teacher.model, sources.*.path, output.dir, pool) made public."""
     out = copy.deepcopy(recipe)
     teacher = out.get("teacher") or {}
     if isinstance(teacher.get("model"), str):
@@ -96,7 +96,10 @@ def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("teacher"), dict):
         out["teacher"] = public_teacher(out["teacher"])
     if isinstance(out.get("tokenizer"), dict):
-        out["tokenizer"] = {**out["tokenizer"], "name_or_path": public_path(out["tokenizer"].get("name_or_path"))}
+        out["tokenizer"] = {
+            **out["tokenizer"],
+            "name_or_path": public_path(out["tokenizer"].get("name_or_path")),
+        }
     if isinstance(out.get("command"), str):
         out["command"] = public_command(out["command"])
     if isinstance(out.get("recipe"), dict):

@@ -199,11 +199,13 @@ class Recipe(Strict):
     )
     # Card metadata only (issue 18): kept out of the fingerprint, they never change a row.
     license: str | None = Field(
-        None, description="License id for the dataset card (e.g. 'apache-2.0', 'mit', 'other'). Default: derived "
+        None,
+        description="License id for the dataset card (e.g. 'apache-2.0', 'mit', 'other'). Default: derived "
         "from the teacher and sources when each one's license is known and they agree, else 'other'.",
     )
     language: list[str] = Field(
-        default_factory=lambda: ["en"], description="Languages of prompts and responses (ISO 639-1), for the card."
+        default_factory=lambda: ["en"],
+        description="Languages of prompts and responses (ISO 639-1), for the card.",
     )
 
     @field_validator("name")

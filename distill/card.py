@@ -10,7 +10,8 @@ Both files are pushed with the draft, so they hold ids, revisions and content ha
 - `base_model`: the Hub model the weights start from: `draft.model` for a pretrained draft, else the
   teacher (its layers or its outputs); omitted for a local teacher with no Hub id;
 - `datasets`: the dataset's Hub id (given as one, or the catalog's record of where it was pushed);
-- `license`: the teacher's when known (`builders.licenses.KNOWN`; a pretrained draft's must agree), else 'other'.
+- `license`: the teacher's when known (`builders.licenses.KNOWN`; a pretrained draft's must agree),
+  else 'other'.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ def hub_metadata(
     """README.md's `license`, `base_model`, `datasets` (the last two only when a Hub id is known)."""
     pretrained = draft_init.get("init") == "pretrained"
     draft_model = str(draft_init.get("model") or "")
-    base = draft_model if pretrained and not Path(draft_model).expanduser().exists() else teacher.get("hub_id")
+    base = (
+        draft_model if pretrained and not Path(draft_model).expanduser().exists() else teacher.get("hub_id")
+    )
     license = KNOWN.get(str(teacher.get("hub_id") or teacher.get("name")), UNKNOWN)
     if pretrained and KNOWN.get(draft_model) != license:
         license = UNKNOWN
@@ -127,7 +130,8 @@ def render_readme(card: dict[str, Any]) -> str:
     from huggingface_hub import ModelCardData
 
     meta = ModelCardData(
-        library_name="transformers", tags=["speculative-decoding", "draft-model", "distillation", "tempdraft"],
+        library_name="transformers",
+        tags=["speculative-decoding", "draft-model", "distillation", "tempdraft"],
         **card.get("hub", {}),
     )
     lines = [

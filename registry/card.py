@@ -170,7 +170,12 @@ def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
         out += ["Code and package versions:", "", _yaml_block(manifest["versions"]), ""]
 
     license, parts = card_license(manifest)
-    out += ["## License", "", f"`{license}`. A row is a prompt and a teacher response; each part's license:", ""]
+    out += [
+        "## License",
+        "",
+        f"`{license}`. A row is a prompt and a teacher response; each part's license:",
+        "",
+    ]
     out += [_markdown_table([{"part": k, "license": v} for k, v in parts.items()]), ""]
 
     out += ["## Statistics per temperature", ""]
@@ -196,8 +201,15 @@ def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-_SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-          (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+_SIZES = [
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+    (1_000_000_000, "100M<n<1B"),
+]
 
 
 def size_category(rows: int) -> str:

@@ -133,12 +133,14 @@ def _indent(text: str) -> str:
 
 
 def diff_data(a: DatasetVersion, b: DatasetVersion) -> dict[str, Any]:
-    """The comparison as data (`registry diff --json`): recipe diff lines, changed lineage, joined statistics."""
+    """The comparison as data (`registry diff --json`): recipe diff, changed lineage, joined statistics."""
     ma, mb = read_manifest(a.path), read_manifest(b.path)
     # 1. Recipes: a unified diff of the resolved recipes as YAML.
     ya = yaml.safe_dump(ma.get("recipe"), sort_keys=True).splitlines(keepends=True)
     yb = yaml.safe_dump(mb.get("recipe"), sort_keys=True).splitlines(keepends=True)
-    recipe_diff = [x.rstrip("\n") for x in difflib.unified_diff(ya, yb, f"{a.ref}/recipe.yaml", f"{b.ref}/recipe.yaml")]
+    recipe_diff = [
+        x.rstrip("\n") for x in difflib.unified_diff(ya, yb, f"{a.ref}/recipe.yaml", f"{b.ref}/recipe.yaml")
+    ]
     # 2. Lineage fields that differ.
     lineage = {
         key: {"a": ma.get(key), "b": mb.get(key)}

@@ -47,7 +47,12 @@ def test_sampling_recipes_dry_run_outside_the_checkout(name, recipes_copy, capsy
 @pytest.mark.parametrize("size", [8, 64])
 def test_one_override_resizes_mix_high_temp(size, recipes_copy, capsys):
     # README: "change its size with one override"; the mixture is a fraction of the pool, so it follows.
-    assert main(["run", str(recipes_copy / "mix_high_temp.yaml"), "--dry-run", "--set", f"sources.0.size={size}"]) == 0
+    assert (
+        main(
+            ["run", str(recipes_copy / "mix_high_temp.yaml"), "--dry-run", "--set", f"sources.0.size={size}"]
+        )
+        == 0
+    )
     assert f"{size} prompts x 6 temperatures" in capsys.readouterr().out
 
 

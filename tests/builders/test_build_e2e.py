@@ -109,7 +109,8 @@ def test_manifest_and_card_hold_no_local_path(built, tiny_teacher, shared_data):
     _, result = built
     for name in ("manifest.json", "README.md"):
         text = (result.path / name).read_text()
-        for local in (result.path.parent, tiny_teacher, tiny_teacher.resolve(), shared_data, shared_data.resolve()):
+        for local in (result.path.parent, tiny_teacher, tiny_teacher.resolve(), shared_data,
+                      shared_data.resolve()):
             assert str(local) not in text, f"{name} records {local}"
     front = yaml.safe_load((result.path / "README.md").read_text().split("---\n")[1])
     assert front["license"] == "other" and front["language"] == ["en"]

@@ -93,7 +93,8 @@ def test_relative_paths_resolve_against_the_recipe_folder(tmp_path, monkeypatch)
     recipe = recipes / "r.yaml"
     recipe.write_text(
         "name: r\nteacher: {model: smollm2-135m-instruct}\nsampling: {temperatures: [0.0]}\n"
-        "sources:\n  - {kind: file, path: q.jsonl, prompt_column: q}\n  - {kind: file, path: ../data/x.jsonl, prompt_column: q}\n"
+        "sources:\n  - {kind: file, path: q.jsonl, prompt_column: q}\n"
+        "  - {kind: file, path: ../data/x.jsonl, prompt_column: q}\n"
     )
     monkeypatch.chdir(tmp_path)  # not the recipe's folder
     with pytest.raises(TempdraftError) as e:

@@ -169,9 +169,21 @@ def test_small_config_draft_trains_and_saves(write_config, tiny_teacher, tiny_da
 
 
 def test_draft_card_names_hub_ids():
-    alias = {"name": "smollm2-135m-instruct", "hub_id": "HuggingFaceTB/SmolLM2-135M-Instruct", "source": "offline-alias"}
+    alias = {
+        "name": "smollm2-135m-instruct",
+        "hub_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "source": "offline-alias",
+    }
     meta = hub_metadata("my-org/mix_high_temp@v2", None, alias, {"init": "first_n_layers", "num_layers": 4})
-    assert meta == {"license": "apache-2.0", "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
-                    "datasets": ["my-org/mix_high_temp"]}
-    pretrained = hub_metadata("mix_high_temp@v1", None, alias, {"init": "pretrained", "model": "JackFram/llama-68m"})
-    assert pretrained == {"license": "other", "base_model": "JackFram/llama-68m"}  # not on the Hub: no datasets
+    assert meta == {
+        "license": "apache-2.0",
+        "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "datasets": ["my-org/mix_high_temp"],
+    }
+    pretrained = hub_metadata(
+        "mix_high_temp@v1", None, alias, {"init": "pretrained", "model": "JackFram/llama-68m"}
+    )
+    assert pretrained == {
+        "license": "other",
+        "base_model": "JackFram/llama-68m",
+    }  # not on the Hub: no datasets

@@ -61,8 +61,10 @@ def test_card_metadata_for_the_hub(tmp_path):
 
 
 def test_license_is_derived_or_declared(tmp_path):
-    offline = {"teacher": {"model": "smollm2-135m-instruct"},
-               "sources": [{"kind": "generator", "generator": "gsm_symbolic", "size": 4}]}
+    offline = {
+        "teacher": {"model": "smollm2-135m-instruct"},
+        "sources": [{"kind": "generator", "generator": "gsm_symbolic", "size": 4}],
+    }
     folder = make_dataset_folder(tmp_path / "a", recipe_extra=offline)
     assert _front_matter((folder / "README.md").read_text())["license"] == "apache-2.0"
     declared = make_dataset_folder(tmp_path / "b", recipe_extra={**offline, "license": "cc-by-4.0"})
@@ -74,8 +76,12 @@ def test_license_is_derived_or_declared(tmp_path):
 def test_card_never_carries_a_local_path(tmp_path):
     folder = make_dataset_folder(tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text())  # written before issue 18: paths inside
-    manifest["teacher"] = {"name": str(tmp_path / "models/tiny"), "path": str(tmp_path / "models/tiny"),
-                           "revision": "sha256:ab", "source": "local"}
+    manifest["teacher"] = {
+        "name": str(tmp_path / "models/tiny"),
+        "path": str(tmp_path / "models/tiny"),
+        "revision": "sha256:ab",
+        "source": "local",
+    }
     manifest["tokenizer"]["name_or_path"] = str(tmp_path / "models/tiny")
     manifest["command"] = f"python -m builders run {tmp_path}/r.yaml --set output.dir={tmp_path}/out"
     manifest["recipe"]["sources"] = [{"kind": "file", "path": str(tmp_path / "gsm8k/train.jsonl")}]
