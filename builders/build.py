@@ -25,6 +25,8 @@ import polars as pl
 
 from builders.errors import TempdraftError
 from builders.hardware import resolve_dtype
+from builders.licenses import manifest_license
+from builders.public import public_manifest
 from builders.recipe import Recipe
 from builders.requests import PlannedRequest, expand_requests
 from builders.sources import load_prompts
@@ -65,8 +67,9 @@ def code_version() -> str:
 def fingerprint(recipe: Recipe, teacher_revision: str | None, pool_fingerprint: str | None = None) -> str:
     # executor: where shards are sampled never changes which rows (issue 9), so a Ray run and a local
     # run of one recipe share a fingerprint, a work folder to resume from and a catalog version.
-    resolved = recipe.model_dump(mode="json",
-                                 exclude={"description": True, "output": {"dir"}, "executor": True})
+    # license, language: card metadata only, never a row.
+    excluded = {"description": True, "output": {"dir"}, "executor": True, "license": True, "language": True}
+    resolved = recipe.model_dump(mode="json", exclude=excluded)
     blob = json.dumps({"recipe": resolved, "teacher": teacher_revision, "pool": pool_fingerprint,
                        "code": code_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -104,9 +107,9 @@ def print_plan(recipe: Recipe, requests: list[PlannedRequest]) -> None:
           f"in {shards} shard(s); token budget <= {budget:,} new tokens (max_new_tokens={recipe.sampling.max_new_tokens})")
 
 
-def _tokenizer_identity(tokenizer: Any) -> dict[str, Any]:
+def _tokenizer_identity(tokenizer: Any, teacher: ResolvedTeacher) -> dict[str, Any]:
     template = tokenizer.chat_template or ""
-    return {"name_or_path": tokenizer.name_or_path, "vocab_size": len(tokenizer),
+    return {"name_or_path": teacher.public_dict()["name"], "vocab_size": len(tokenizer),
             "chat_template_sha256": hashlib.sha256(template.encode()).hexdigest()}
 
 
@@ -162,7 +165,8 @@ def sample_pool(recipe: Recipe, requests: list[PlannedRequest], teacher: Resolve
     backend_info["sampling_seconds_this_run"] = round(time.perf_counter() - t0, 2)
     backend_info["tokens_per_second_this_run"] = round(tok_s, 1)
     rows = pl.concat([pl.read_parquet(p) for p in paths], how="vertical")
-    meta = {"backend": backend_info, "tokenizer": _tokenizer_identity(tokenizer), "stop_token_ids": stops}
+    meta = {"backend": backend_info, "tokenizer": _tokenizer_identity(tokenizer, teacher),
+            "stop_token_ids": stops}
     return rows, meta
 
 
@@ -196,14 +200,16 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
     rows = assign_split(rows, recipe.output.validation_fraction, recipe.seed)
     mixture_rows = _mixture(recipe, rows)
     stats = dataset_stats(rows)
-    manifest = {
+    manifest = public_manifest({  # published as is by `registry push`: no local paths (issue 18)
         "name": recipe.name, "fingerprint": fp, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"), "code_version": code_version(),
-        "teacher": teacher.to_dict(), "seed": recipe.seed, **meta, "versions": _versions(meta["backend"].get("version")),
+        "teacher": teacher.public_dict(), "seed": recipe.seed, **meta,
+        "versions": _versions(meta["backend"].get("version")),
         "temperatures": sorted(set(rows["temperature"])),
         "counts": _counts(rows, mixture_rows), "stats": stats.to_dicts(),
         "mixture_stats": dataset_stats(mixture_rows).to_dicts() if mixture_rows is not None else None,
-    }
+        **manifest_license(recipe.model_dump(mode="json")),
+    })
     assemble_dataset(rows, mixture_rows, out, manifest)  # 4. write, then rename
     shutil.rmtree(work, ignore_errors=True)
     print(format_table(stats))
@@ -300,15 +306,15 @@ def _compose_from_pool(recipe: Recipe, argv: list[str], dry_run: bool) -> BuildR
     if (existing := _existing(recipe, fp, out)) is not None:
         return existing
     stats = dataset_stats(mixture_rows)
-    manifest = {
+    manifest = public_manifest({
         "name": recipe.name, "fingerprint": fp, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"), "code_version": code_version(),
         "pool": {"id": recipe.pool, "name": pool_manifest["name"], "fingerprint": pool_manifest["fingerprint"]},
         **{k: pool_manifest[k] for k in ("teacher", "tokenizer", "backend") if k in pool_manifest},
         "seed": recipe.seed, "versions": _versions(None), "temperatures": sorted(set(mixture_rows["temperature"])),
         "counts": {"mixture_rows": mixture_rows.height, "prompts": mixture_rows["prompt_id"].n_unique()},
-        "stats": stats.to_dicts(),
-    }
+        "stats": stats.to_dicts(), **manifest_license(recipe.model_dump(mode="json"), pool_manifest),
+    })
     assemble_dataset(None, mixture_rows, out, manifest)
     print(format_table(stats))
     return _publish(recipe, out, fp, mixture_rows.height, stats)

@@ -1,8 +1,9 @@
 """Compose a temperature-aware mixture from a sampled pool, without resampling the teacher.
 
-Steps: filter rows -> de-duplicate -> size each component (exact `rows`, or a share of `total_rows`
-by normalised weight, largest remainder) -> draw each component from the temperatures it selects,
-evenly per prompt source when asked, in a seeded order. Rows keep the pool's prompt-level split, so
+Steps: filter rows -> de-duplicate -> size each component (exact `rows`, or a share of the mixture's
+size by normalised weight, largest remainder; the size is `total_rows`, or `fraction` x the pool's
+rows counted before filters, so known before sampling) -> draw each component from the temperatures
+it selects, evenly per prompt source when asked, in a seeded order. Rows keep the pool's prompt-level split, so
 no prompt is in both train and validation. Same pool + same recipe -> identical rows.
 """
 
@@ -24,22 +25,24 @@ def _largest_remainder(total: int, weights: list[float]) -> list[int]:
     return counts
 
 
-def component_sizes(spec: MixtureSpec) -> tuple[list[int], list[tuple[str, str]]]:
+def component_sizes(spec: MixtureSpec, pool_rows: int) -> tuple[list[int], list[tuple[str, str]]]:
     fixed = sum(c.rows or 0 for c in spec.components)
     weighted = [(i, c.weight) for i, c in enumerate(spec.components) if c.weight is not None]
     sizes = [c.rows or 0 for c in spec.components]
     problems: list[tuple[str, str]] = []
+    total, field = spec.size(pool_rows)
+    said = f"{total}" if spec.fraction is None else f"{spec.fraction} x {pool_rows} pool rows = {total}"
     if weighted:
-        assert spec.total_rows is not None  # the schema requires it with weights
-        left = spec.total_rows - fixed
+        assert total is not None  # the schema requires a size with weights
+        left = total - fixed
         if left <= 0:
-            problems.append(("mixture.total_rows", f"{spec.total_rows} leaves no rows for the weighted components "
-                                                   f"after {fixed} fixed rows"))
+            problems.append((field, f"{said} leaves no rows for the weighted components after {fixed} fixed "
+                                    "rows"))
         else:
             for (i, _), n in zip(weighted, _largest_remainder(left, [w for _, w in weighted]), strict=True):
                 sizes[i] = n
-    elif spec.total_rows is not None and spec.total_rows != fixed:
-        problems.append(("mixture.total_rows", f"{spec.total_rows} differs from the components' rows, which sum to {fixed}"))
+    elif total is not None and total != fixed:
+        problems.append((field, f"{said} differs from the components' rows, which sum to {fixed}"))
     return sizes, problems
 
 
@@ -75,7 +78,7 @@ def _draw(candidates: pl.DataFrame, n: int, seed: int, salt: str, balance: bool)
 def compose_mixture(rows: pl.DataFrame, spec: MixtureSpec, seed: int) -> pl.DataFrame:
     """Return the mixture rows (with a `mixture_component` column); raise RecipeError listing every
     component the pool cannot satisfy."""
-    sizes, problems = component_sizes(spec)
+    sizes, problems = component_sizes(spec, rows.height)
     pool = filter_pool(rows, spec)
     temperatures = sorted(set(rows["temperature"].to_list()))
     used: set[str] = set()

@@ -26,7 +26,10 @@ class Component(_Strict):
     temperatures: list[float] | TemperatureSelect = Field(
         description="Pool temperatures this component draws from: exact values, or {min, max}."
     )
-    weight: float | None = Field(None, gt=0, description="Share of `total_rows` (weights are normalised to sum 1).")
+    weight: float | None = Field(
+        None, gt=0,
+        description="Share of the mixture's size (`total_rows` or `fraction`); weights are normalised.",
+    )
     rows: int | None = Field(None, gt=0, description="Exact number of rows instead of a weight.")
 
     @model_validator(mode="after")
@@ -53,7 +56,14 @@ class Filters(_Strict):
 class MixtureSpec(_Strict):
     components: list[Component] = Field(min_length=1, description="Temperature components of the mixture.")
     total_rows: int | None = Field(
-        None, gt=0, description="Rows in the mixture (train + validation); required when a component uses `weight`."
+        None, gt=0,
+        description="Rows in the mixture (train + validation), an absolute number. Give this or `fraction` "
+        "when a component uses `weight`.",
+    )
+    fraction: float | None = Field(
+        None, gt=0, le=1,
+        description="Mixture size as a share of the pool: round(fraction x rows the pool holds, before "
+        "filters and de-duplication). Follows the pool when its size changes (`--set sources.0.size=N`).",
     )
     balance_sources: bool = Field(True, description="Within a component, draw evenly from each prompt source.")
     filters: Filters = Field(default_factory=Filters, description="Row filters applied to the pool before drawing.")
@@ -61,7 +71,16 @@ class MixtureSpec(_Strict):
     replacement: bool = Field(False, description="Allow drawing a row more than once when a component asks for more than the pool holds.")
 
     @model_validator(mode="after")
-    def _total_for_weights(self) -> MixtureSpec:
-        if any(c.weight is not None for c in self.components) and self.total_rows is None:
-            raise ValueError("total_rows is required when a component uses weight")
+    def _one_size(self) -> MixtureSpec:
+        if self.total_rows is not None and self.fraction is not None:
+            raise ValueError("give total_rows or fraction, not both")
+        weighted = any(c.weight is not None for c in self.components)
+        if weighted and self.total_rows is None and self.fraction is None:
+            raise ValueError("total_rows or fraction is required when a component uses weight")
         return self
+
+    def size(self, pool_rows: int) -> tuple[int | None, str]:
+        """(rows the mixture should hold, the field that says so) for a pool of `pool_rows` rows."""
+        if self.fraction is not None:
+            return round(self.fraction * pool_rows), "mixture.fraction"
+        return self.total_rows, "mixture.total_rows"

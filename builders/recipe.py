@@ -197,6 +197,16 @@ class Recipe(Strict):
         default_factory=LocalExecutor,
         description="Where shards are sampled: local (this process) or ray (a cluster's actor pool).",
     )
+    # Card metadata only (issue 18): kept out of the fingerprint, they never change a row.
+    license: str | None = Field(
+        None,
+        description="License id for the dataset card (e.g. 'apache-2.0', 'mit', 'other'). Default: derived "
+        "from the teacher and sources when each one's license is known and they agree, else 'other'.",
+    )
+    language: list[str] = Field(
+        default_factory=lambda: ["en"],
+        description="Languages of prompts and responses (ISO 639-1), for the card.",
+    )
 
     @field_validator("name")
     @classmethod

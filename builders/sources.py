@@ -1,7 +1,10 @@
 """Prompt sources: Hub datasets, local files, and an offline reasoning-gym generator.
 
 Each source yields `Prompt`s; `prompt_id` is a stable hash of the source label and the messages, so
-the same prompt gets the same id in every build.
+the same prompt gets the same id in every build. The label (the `source` column) is the source's
+`name:`, else the Hub dataset's name, the generator's name, or `<folder>/<file>` for a local file
+(e.g. `gsm8k/train.jsonl`; it was the bare stem `train` before, which read like a split: set
+`name: train` to keep that label and the prompt ids derived from it).
 """
 
 from __future__ import annotations
@@ -35,11 +38,16 @@ def prompt_id(source: str, messages: tuple[tuple[str, str], ...]) -> str:
 
 
 def resolve_path(path: str, base_dir: Path) -> Path:
-    """Relative paths resolve against the working directory first, then the recipe's folder."""
+    """A relative path resolves against the recipe's folder (so a recipe runs from any working directory);
+    only when nothing is there, against the working directory (a path typed in `--set`). When neither
+    exists, the recipe-relative path is returned, so the error names the path that was tried."""
     p = Path(path).expanduser()
-    if p.is_absolute() or p.exists():
+    if p.is_absolute():
         return p
-    return base_dir / p
+    beside_recipe = (base_dir / p).absolute()
+    if beside_recipe.exists() or not p.exists():
+        return beside_recipe
+    return p.absolute()
 
 
 def _read_file(path: Path) -> list[dict[str, Any]]:
@@ -97,11 +105,16 @@ def _to_prompts(label: str, texts: list[str], system_prompt: str | None, limit: 
     return out
 
 
+def file_label(path: Path) -> str:
+    """Default `source` label of a local file: `<folder>/<file>`, never a path on this machine."""
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+
+
 def load_file_source(src: FileSource, base_dir: Path) -> list[Prompt]:
     path = resolve_path(src.path, base_dir)
     records = _read_file(path)
     texts = [_prompt_text(r, src.prompt_column, src.template, str(path)) for r in records]
-    return _to_prompts(src.name or path.stem, texts, src.system_prompt, src.limit)
+    return _to_prompts(src.name or file_label(path), texts, src.system_prompt, src.limit)
 
 
 def load_hub_source(src: HubSource) -> list[Prompt]:

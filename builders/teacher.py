@@ -51,6 +51,16 @@ class ResolvedTeacher:
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
 
+    def public_dict(self) -> dict[str, str | None]:
+        """What manifests and cards record: name, revision, source and `hub_id` (the Hub model this is, when
+        known), never the local `path`; a local folder is named by its folder name, identified by
+        `revision`."""
+        from builders.public import public_teacher
+
+        alias = OFFLINE_TEACHERS.get(self.name)
+        hub_id = {"hub": self.name, "offline-alias": alias.hub_equivalent if alias else None}
+        return {**public_teacher(self.to_dict()), "hub_id": hub_id.get(self.source)}
+
 
 def tempdraft_home() -> Path:
     if os.environ.get("TEMPDRAFT_HOME"):

@@ -11,6 +11,14 @@ Keys other components rely on:
   window the last progress line printed; `save_dtype` of the saved weights.
 - `eval`: `curve`, the held-out learning curve `[{step, loss, acceptance: {T: alpha}}]` (also drawn
   as `learning_curve.png`); `before` (step 0) and `after` (the saved weights) are two of its points.
+
+Both files are pushed with the draft, so they hold ids, revisions and content hashes, never a local path
+(`builders.public`). README.md's front matter is the Hub's model-card metadata (`hub` below):
+- `base_model`: the Hub model the weights start from: `draft.model` for a pretrained draft, else the
+  teacher (its layers or its outputs); omitted for a local teacher with no Hub id;
+- `datasets`: the dataset's Hub id (given as one, or the catalog's record of where it was pushed);
+- `license`: the teacher's when known (`builders.licenses.KNOWN`; a pretrained draft's must agree),
+  else 'other'.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from builders.licenses import KNOWN, UNKNOWN
+from builders.public import public_command, public_path, public_values
 from distill.plot import PLOT_FILE
 
 CARD_FILE = "tempdraft-draft.json"
@@ -49,6 +59,7 @@ def build_card(
 ) -> dict[str, Any]:
     cfg, manifest = setup.config, setup.manifest
     temps = setup.temperatures
+    teacher = setup.teacher.public_dict()
     loss_t = cfg.loss.resolved_temperature()
     if cfg.loss.mode == "topk" and loss_t is None:  # the stored temperature(s): greedy rows are at 1.0
         stored = sorted({t if t > 0 else 1.0 for t in temps})
@@ -58,7 +69,7 @@ def build_card(
         "name": name,
         "kd_temperature": temps[0] if len(temps) == 1 else None,
         "dataset": {
-            "id": cfg.dataset.id,
+            "id": public_path(cfg.dataset.id),
             "name": manifest.get("name"),
             "version": setup.version or manifest.get("version"),
             "fingerprint": manifest.get("fingerprint"),
@@ -67,20 +78,54 @@ def build_card(
             "generation_temperatures": temps,
             "manifest_temperatures": manifest.get("temperatures"),
             "rows": setup.num_rows,
-            "path": str(setup.folder),
         },
-        "teacher": setup.teacher.to_dict(),
-        "draft_init": draft_init,
+        "teacher": teacher,
+        "draft_init": public_values(draft_init),
+        "hub": hub_metadata(cfg.dataset.id, setup.version, teacher, draft_init),
         "mode": cfg.loss.mode,
         "divergence": None if cfg.loss.mode == "seqkd" else cfg.loss.divergence,
         "beta": cfg.loss.beta if cfg.loss.mode != "seqkd" and cfg.loss.divergence == "jsd" else None,
         "loss_temperature": loss_t,
         **result,
-        "command": command,
-        "config": cfg.model_dump(mode="json"),
+        "command": public_command(command),
+        "config": public_values(cfg.model_dump(mode="json")),
         "versions": versions(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _hub_dataset(dataset_id: str, version: str | None) -> str | None:
+    """The dataset's Hub repo id: the id itself when it is one, else where the catalog says it was pushed."""
+    from registry.hub import REPO_ID_RE
+
+    repo = dataset_id.partition("@")[0]
+    if REPO_ID_RE.match(repo) and not Path(dataset_id).expanduser().exists():
+        return repo
+    name, _, v = (version or "").partition("@v")
+    try:
+        from registry.catalog import Catalog
+
+        remotes = Catalog().remotes_of(name, int(v)) if v.isdigit() else []
+    except Exception:  # no catalog: the card simply names no Hub dataset
+        return None
+    return remotes[-1].repo_id if remotes else None
+
+
+def hub_metadata(
+    dataset_id: str, version: str | None, teacher: dict[str, Any], draft_init: dict[str, Any]
+) -> dict[str, Any]:
+    """README.md's `license`, `base_model`, `datasets` (the last two only when a Hub id is known)."""
+    pretrained = draft_init.get("init") == "pretrained"
+    draft_model = str(draft_init.get("model") or "")
+    base = (
+        draft_model if pretrained and not Path(draft_model).expanduser().exists() else teacher.get("hub_id")
+    )
+    license = KNOWN.get(str(teacher.get("hub_id") or teacher.get("name")), UNKNOWN)
+    if pretrained and KNOWN.get(draft_model) != license:
+        license = UNKNOWN
+    dataset = _hub_dataset(dataset_id, version)
+    out: dict[str, Any] = {"license": license, "base_model": base, "datasets": [dataset] if dataset else None}
+    return {k: v for k, v in out.items() if v}
 
 
 def _fmt(v: Any) -> str:
@@ -101,10 +146,16 @@ def _convergence(tr: dict[str, Any]) -> str:
 def render_readme(card: dict[str, Any]) -> str:
     ds, tr = card["dataset"], card["training"]
     divergence = card["divergence"] if card["beta"] is None else f"{card['divergence']} (beta {card['beta']})"
+    from huggingface_hub import ModelCardData
+
+    meta = ModelCardData(
+        library_name="transformers",
+        tags=["speculative-decoding", "draft-model", "distillation", "tempdraft"],
+        **card.get("hub", {}),
+    )
     lines = [
         "---",
-        "library_name: transformers",
-        "tags: [speculative-decoding, draft-model, distillation, tempdraft]",
+        meta.to_yaml(),
         "---",
         f"# {card['name']}",
         "",

@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from builders.public import public_path
+
 CARD = "tempdraft-draft.json"
 
 
@@ -68,7 +70,7 @@ def save_truncated_draft(
         json.dumps(
             {
                 "name": f"{Path(target_dir).name}-first{num_layers}",
-                "truncated_from": str(target_dir),
+                "truncated_from": public_path(str(target_dir)),  # the card travels with the draft
                 "num_layers": num_layers,
             },
             indent=2,

@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from builders.public import public_values
+
 
 def _f(x: Any, fmt: str = ".3f") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -180,7 +182,8 @@ def write_report(results: dict[str, Any], output_dir: str | Path) -> dict[str, s
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "results.json", "markdown": out / "results.md"}
-    paths["json"].write_text(json.dumps(json_safe(results), indent=2, default=str))
+    # results.json is shared as is: paths of models, drafts and datasets become their folder names
+    paths["json"].write_text(json.dumps(json_safe(public_values(results)), indent=2, default=str))
     paths["markdown"].write_text(markdown_table(results))
     for p in _plot_curves(results, out):
         paths[p.stem] = p

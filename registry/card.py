@@ -3,7 +3,8 @@
     from registry.card import write_card
     write_card(folder, manifest)          # writes <folder>/README.md, nothing else
 
-The YAML front matter's `configs:` is what `datasets.load_dataset(folder_or_hub_id, "<config>")`
+The YAML front matter carries the Hub metadata (license, language, task_categories, size_categories,
+tags) and `configs:`, which is what `datasets.load_dataset(folder_or_hub_id, "<config>")`
 reads: one config per generation temperature (`t0_7`, no dots), `all` (every temperature folder
 `data/t*/`), and `mixture` (the default when present). The body carries the lineage (recipe,
 command, teacher + revision, fingerprint, versions), per-temperature statistics and shard sha256.
@@ -19,6 +20,9 @@ from typing import Any
 
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
+
+from builders.licenses import dataset_license
+from builders.public import public_manifest
 
 # `data/<config>/<split>-00000-of-00001.parquet`
 _SHARD_RE = re.compile(r"^data/(?P<config>[^/]+)/(?P<split>[A-Za-z0-9_]+)-\d+-of-\d+\.parquet$")
@@ -165,6 +169,15 @@ def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
     if manifest.get("versions"):
         out += ["Code and package versions:", "", _yaml_block(manifest["versions"]), ""]
 
+    license, parts = card_license(manifest)
+    out += [
+        "## License",
+        "",
+        f"`{license}`. A row is a prompt and a teacher response; each part's license:",
+        "",
+    ]
+    out += [_markdown_table([{"part": k, "license": v} for k, v in parts.items()]), ""]
+
     out += ["## Statistics per temperature", ""]
     stats = manifest.get("stats")
     if isinstance(stats, list) and stats:
@@ -188,14 +201,55 @@ def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def render_card(folder: Path, manifest: dict[str, Any]) -> str:
-    """The card text (front matter + body) for a dataset folder; pure."""
-    configs = card_configs(shard_layout(folder, manifest))
-    data = DatasetCardData(
+_SIZES = [
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+    (1_000_000_000, "100M<n<1B"),
+]
+
+
+def size_category(rows: int) -> str:
+    """The Hub's `size_categories` bucket for a row count."""
+    return next((name for bound, name in _SIZES if rows < bound), "n>1B")
+
+
+def _rows(manifest: dict[str, Any]) -> int:
+    counts = manifest.get("counts") or {}
+    stats = manifest.get("stats") if isinstance(manifest.get("stats"), list) else []
+    from_stats = sum(int(r.get("rows", 0)) for r in stats if isinstance(r, dict))
+    return int(max(counts.get("rows") or 0, counts.get("mixture_rows") or 0, from_stats))
+
+
+def card_license(manifest: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """(license id, {part: license}): the manifest's (written at build time), else derived from its recipe."""
+    if manifest.get("license"):
+        return str(manifest["license"]), dict(manifest.get("license_parts") or {})
+    return dataset_license(manifest.get("recipe") or {}, (manifest.get("teacher") or {}).get("name"))
+
+
+def card_metadata(folder: Path, manifest: dict[str, Any]) -> DatasetCardData:
+    """The YAML front matter: what the Hub indexes and `load_dataset` reads."""
+    recipe = manifest.get("recipe") or {}
+    return DatasetCardData(
         pretty_name=str(manifest.get("name", folder.name)),
+        license=card_license(manifest)[0],
+        language=list(recipe.get("language") or ["en"]),
+        task_categories=["text-generation"],
+        size_categories=[size_category(_rows(manifest))],
         tags=["tempdraft", "speculative-decoding", "knowledge-distillation", "synthetic"],
-        configs=configs,
+        configs=card_configs(shard_layout(folder, manifest)),
     )
+
+
+def render_card(folder: Path, manifest: dict[str, Any]) -> str:
+    """The card text (front matter + body) for a dataset folder; pure. Local paths never reach it."""
+    manifest = public_manifest(manifest)  # also for manifests written before issue 18
+    data = card_metadata(folder, manifest)
+    configs = data.configs
     # Round-trip through JSON so every value in the YAML is a plain type.
     text = f"---\n{data.to_yaml()}\n---\n\n{_body(json.loads(json.dumps(manifest, default=str)), configs)}"
     return redact(text)

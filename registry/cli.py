@@ -2,7 +2,7 @@
 
     python -m registry list [NAME]                      # every version in the local catalog
     python -m registry show toy@v2 [--verify]           # lineage, configs, statistics per temperature
-    python -m registry diff toy@v1 toy@v2               # recipe (unified YAML diff), lineage, stats
+    python -m registry diff toy@v1 toy@v2 [--json]      # recipe (unified YAML diff), lineage, stats
     python -m registry verify [toy@v2]                  # hash every shard against the manifest
     python -m registry push toy@v2 my-org/toy [--dry-run] [--private]
     python -m registry pull my-org/toy@v2               # download, verify, register
@@ -16,6 +16,7 @@ with one line naming the step and the command to rerun. Neither prints a traceba
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from builders.errors import TempdraftError
 from registry.catalog import Catalog
 from registry.hub import HubError, pull, push_version, split_hub_id
 from registry.integrity import IntegrityError, ensure_verified
-from registry.report import diff_text, list_text, show_text
+from registry.report import diff_data, diff_text, list_text, show_text
 from registry.resolve import resolve_dataset
 from registry.versions import get_version
 
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("diff", help="compare two versions")
     s.add_argument("a", help="name@vN")
     s.add_argument("b", help="name@vM (or just vM: same name as a)")
+    s.add_argument("--json", action="store_true", help="print the comparison as JSON (for scripts)")
 
     s = sub.add_parser("verify", help="hash shards against the manifest (all versions when no ref)")
     s.add_argument("ref", nargs="?")
@@ -86,7 +88,8 @@ def run(args: argparse.Namespace) -> str:
     if args.command == "diff":
         a = get_version(args.a, root)
         b_ref = f"{a.name}@{args.b}" if args.b.startswith("v") and "@" not in args.b else args.b
-        return diff_text(a, get_version(b_ref, root))
+        b = get_version(b_ref, root)
+        return json.dumps(diff_data(a, b), indent=2, default=str) if args.json else diff_text(a, b)
     if args.command == "verify":
         versions = [get_version(args.ref, root)] if args.ref else Catalog(root).versions()
         ok, failed = [], []

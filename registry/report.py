@@ -16,14 +16,16 @@ _KEYS = ["temperature", "split"]
 
 
 def table(df: pl.DataFrame) -> str:
+    """A Markdown table with every cell on one line: polars wraps cells to fit `tbl_width_chars`
+    ("validatio | n"), so the width is unbounded and a terminal scrolls instead."""
     with pl.Config(
         tbl_hide_column_data_types=True,
         tbl_hide_dataframe_shape=True,
         tbl_rows=-1,
         tbl_cols=-1,
-        tbl_width_chars=200,
+        tbl_width_chars=65_535,  # the largest polars accepts
         tbl_formatting="ASCII_MARKDOWN",
-        fmt_str_lengths=80,
+        fmt_str_lengths=1_000,
     ):
         return str(df)
 
@@ -130,30 +132,25 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.rstrip().splitlines())
 
 
-def diff_text(a: DatasetVersion, b: DatasetVersion) -> str:
+def diff_data(a: DatasetVersion, b: DatasetVersion) -> dict[str, Any]:
+    """The comparison as data (`registry diff --json`): recipe diff, changed lineage, joined statistics."""
     ma, mb = read_manifest(a.path), read_manifest(b.path)
-    lines = [f"{a.ref} ({a.fingerprint[:12]})  vs  {b.ref} ({b.fingerprint[:12]})", ""]
-
     # 1. Recipes: a unified diff of the resolved recipes as YAML.
     ya = yaml.safe_dump(ma.get("recipe"), sort_keys=True).splitlines(keepends=True)
     yb = yaml.safe_dump(mb.get("recipe"), sort_keys=True).splitlines(keepends=True)
-    recipe_diff = "".join(difflib.unified_diff(ya, yb, f"{a.ref}/recipe.yaml", f"{b.ref}/recipe.yaml"))
-    lines += ["Recipe:", recipe_diff.rstrip() or "  (identical)", ""]
-
+    recipe_diff = [
+        x.rstrip("\n") for x in difflib.unified_diff(ya, yb, f"{a.ref}/recipe.yaml", f"{b.ref}/recipe.yaml")
+    ]
     # 2. Lineage fields that differ.
-    changed = [
-        f"  {key}: {_inline(ma.get(key))}  ->  {_inline(mb.get(key))}"
+    lineage = {
+        key: {"a": ma.get(key), "b": mb.get(key)}
         for key in ("command", "teacher", "tokenizer", "backend", "code_version", "versions", "temperatures")
         if ma.get(key) != mb.get(key)
-    ]
-    lines += ["Lineage:", *(changed or ["  (identical)"]), ""]
-
+    }
     # 3. Statistics side by side, joined on (temperature, split).
     sa, sb = stats_frame(ma), stats_frame(mb)
-    lines.append("Statistics (a | b):")
-    if sa is None or sb is None:
-        lines.append("  (not recorded for both)")
-    else:
+    stats = None
+    if sa is not None and sb is not None:
         keys = [k for k in _KEYS if k in sa.columns and k in sb.columns]
         joined = sa.join(sb, on=keys, how="full", coalesce=True, suffix="_b").sort(keys)
         shared = [c for c in sa.columns if c not in keys and f"{c}_b" in joined.columns]
@@ -165,5 +162,22 @@ def diff_text(a: DatasetVersion, b: DatasetVersion) -> str:
         deltas = [
             (pl.col(f"{c}_b") - pl.col(f"{c}_a")).alias(f"Δ{c}") for c in numeric if c in ("rows", "tokens")
         ]
-        lines.append(table(joined.with_columns(deltas)))
+        stats = joined.with_columns(deltas).to_dicts()
+    return {
+        "a": {"ref": a.ref, "fingerprint": a.fingerprint},
+        "b": {"ref": b.ref, "fingerprint": b.fingerprint},
+        "recipe_diff": recipe_diff,
+        "lineage": lineage,
+        "stats": stats,
+    }
+
+
+def diff_text(a: DatasetVersion, b: DatasetVersion) -> str:
+    d = diff_data(a, b)
+    lines = [f"{a.ref} ({a.fingerprint[:12]})  vs  {b.ref} ({b.fingerprint[:12]})", ""]
+    lines += ["Recipe:", "\n".join(d["recipe_diff"]) or "  (identical)", ""]
+    changed = [f"  {key}: {_inline(v['a'])}  ->  {_inline(v['b'])}" for key, v in d["lineage"].items()]
+    lines += ["Lineage:", *(changed or ["  (identical)"]), ""]
+    lines.append("Statistics (a | b):")
+    lines.append(table(pl.DataFrame(d["stats"])) if d["stats"] else "  (not recorded for both)")
     return "\n".join(lines)

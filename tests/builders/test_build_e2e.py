@@ -8,6 +8,7 @@ import datasets
 import polars as pl
 import pytest
 import torch
+import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from builders.build import plan, run_build
@@ -16,8 +17,6 @@ from builders.config import load_recipe
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, tiny_teacher, shared_data):
-    import yaml
-
     from tests.builders.conftest import tiny_recipe
 
     tmp = tmp_path_factory.mktemp("e2e")
@@ -93,7 +92,10 @@ def test_manifest_lineage(built, tiny_teacher):
     recipe, result = built
     manifest = json.loads((result.path / "manifest.json").read_text())
     assert manifest["fingerprint"] == result.fingerprint
-    assert manifest["teacher"]["path"] == str(tiny_teacher.resolve()) and manifest["teacher"]["revision"].startswith("sha256:")
+    # a local teacher is recorded by folder name + content hash: the manifest is published as is
+    assert manifest["teacher"]["name"] == tiny_teacher.name and "path" not in manifest["teacher"]
+    assert manifest["teacher"]["revision"].startswith("sha256:")
+    assert manifest["license"] == "other"  # a local teacher and a local file: nothing says which license
     assert manifest["recipe"]["sampling"]["temperatures"] == [0.0, 0.7, 1.0]
     assert manifest["command"].startswith("python -m builders run")
     assert manifest["backend"]["name"] == "transformers"
@@ -101,6 +103,18 @@ def test_manifest_lineage(built, tiny_teacher):
     assert {"torch", "transformers"} <= set(manifest["versions"])
     assert set(manifest["files"]) == {str(p.relative_to(result.path)) for p in result.path.rglob("*.parquet")}
     assert not result.path.with_name(result.path.name + ".work").exists()
+
+
+def test_manifest_and_card_hold_no_local_path(built, tiny_teacher, shared_data):
+    _, result = built
+    for name in ("manifest.json", "README.md"):
+        text = (result.path / name).read_text()
+        for local in (result.path.parent, tiny_teacher, tiny_teacher.resolve(), shared_data,
+                      shared_data.resolve()):
+            assert str(local) not in text, f"{name} records {local}"
+    front = yaml.safe_load((result.path / "README.md").read_text().split("---\n")[1])
+    assert front["license"] == "other" and front["language"] == ["en"]
+    assert front["task_categories"] == ["text-generation"] and front["size_categories"] == ["n<1K"]
 
 
 def test_rerun_reuses_the_build(built):

@@ -96,3 +96,19 @@ def test_replacement_only_when_asked():
 def test_total_rows_must_match_fixed_rows():
     with pytest.raises(RecipeError, match="total_rows"):
         compose_mixture(pool(), spec(total_rows=10, components=[{"temperatures": [1.0], "rows": 5}]), seed=0)
+
+
+def test_fraction_follows_the_pool():
+    components = [{"temperatures": [1.0], "weight": 1}, {"temperatures": [0.0], "weight": 1}]
+    big, small = pool(prompts=40), pool(prompts=8)  # 40 * 10 and 8 * 10 rows
+    assert compose_mixture(big, spec(fraction=0.2, components=components), seed=0).height == 80
+    assert compose_mixture(small, spec(fraction=0.2, components=components), seed=0).height == 16
+    with pytest.raises(RecipeError, match=r"mixture.components.1.weight: asks for 40 rows"):
+        compose_mixture(small, spec(fraction=1.0, components=components), seed=0)
+
+
+def test_fraction_or_total_rows_not_both():
+    with pytest.raises(ValueError, match="total_rows or fraction, not both"):
+        spec(total_rows=10, fraction=0.5, components=[{"temperatures": [1.0], "weight": 1}])
+    with pytest.raises(ValueError, match="total_rows or fraction is required"):
+        spec(components=[{"temperatures": [1.0], "weight": 1}])

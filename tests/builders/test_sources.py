@@ -73,3 +73,32 @@ def test_hub_source_reads_a_dataset_folder(tmp_path, shared_data):
     prompts = load_hub_source(HubSource(kind="hub", dataset=str(tmp_path / "ds"), split="train",
                                         prompt_column="question", limit=3))
     assert len(prompts) == 3 and prompts[0].prompt == records[0]["question"]
+
+
+def test_file_label_names_the_file_not_a_split(tmp_path):
+    (tmp_path / "gsm8k").mkdir()
+    (tmp_path / "gsm8k" / "train.jsonl").write_text(json.dumps({"q": "a?"}))
+    prompts = load_file_source(file_source("gsm8k/train.jsonl", prompt_column="q"), tmp_path)
+    assert prompts[0].source == "gsm8k/train.jsonl"
+    named = load_file_source(file_source("gsm8k/train.jsonl", prompt_column="q", name="train"), tmp_path)
+    assert named[0].source == "train"  # `name:` keeps an older label, and the prompt ids hashed from it
+
+
+def test_relative_paths_resolve_against_the_recipe_folder(tmp_path, monkeypatch):
+    from builders.config import load_recipe
+
+    recipes = tmp_path / "elsewhere" / "recipes"
+    recipes.mkdir(parents=True)
+    (recipes / "q.jsonl").write_text(json.dumps({"q": "a?"}))
+    recipe = recipes / "r.yaml"
+    recipe.write_text(
+        "name: r\nteacher: {model: smollm2-135m-instruct}\nsampling: {temperatures: [0.0]}\n"
+        "sources:\n  - {kind: file, path: q.jsonl, prompt_column: q}\n"
+        "  - {kind: file, path: ../data/x.jsonl, prompt_column: q}\n"
+    )
+    monkeypatch.chdir(tmp_path)  # not the recipe's folder
+    with pytest.raises(TempdraftError) as e:
+        load_recipe(recipe)
+    message = str(e.value)
+    assert "sources.0" not in message  # q.jsonl was found beside the recipe
+    assert f"sources.1.path: no such file: {recipes / '../data/x.jsonl'}" in message  # the path it tried

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from distill.__main__ import main
+from distill.card import hub_metadata
 from distill.config import load_config
 from distill.data import make_examples, read_columns
 from distill.models import build_draft
@@ -145,7 +146,7 @@ def test_grad_accumulation_takes_the_same_step(write_config, tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)  # only summation order differs
 
 
-def test_small_config_draft_trains_and_saves(write_config, tiny_teacher):
+def test_small_config_draft_trains_and_saves(write_config, tiny_teacher, tiny_dataset):
     path = write_config(
         "topk",
         loss={"mode": "topk", "divergence": "rkl"},
@@ -156,4 +157,33 @@ def test_small_config_draft_trains_and_saves(write_config, tiny_teacher):
     out = Path(load_config(path).run.output_dir)
     draft = AutoModelForCausalLM.from_pretrained(out)
     assert draft.config.hidden_size == 64 and draft.config.num_hidden_layers == 1
-    assert yaml.safe_load((out / "README.md").read_text().split("---")[1])["library_name"] == "transformers"
+    readme = (out / "README.md").read_text()
+    front = yaml.safe_load(readme.split("---")[1])
+    assert front["library_name"] == "transformers"
+    assert front["license"] == "other"  # a local tiny teacher: no known license, no Hub id for base_model
+    # the card is pushed with the draft: dataset, teacher and output folders appear by name only
+    card = (out / "tempdraft-draft.json").read_text()
+    for local in (out, tiny_teacher, tiny_dataset, path.parent):
+        assert str(local) not in card and str(local) not in readme
+    assert json.loads(card)["teacher"]["name"] == tiny_teacher.name
+
+
+def test_draft_card_names_hub_ids():
+    alias = {
+        "name": "smollm2-135m-instruct",
+        "hub_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "source": "offline-alias",
+    }
+    meta = hub_metadata("my-org/mix_high_temp@v2", None, alias, {"init": "first_n_layers", "num_layers": 4})
+    assert meta == {
+        "license": "apache-2.0",
+        "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "datasets": ["my-org/mix_high_temp"],
+    }
+    pretrained = hub_metadata(
+        "mix_high_temp@v1", None, alias, {"init": "pretrained", "model": "JackFram/llama-68m"}
+    )
+    assert pretrained == {
+        "license": "other",
+        "base_model": "JackFram/llama-68m",
+    }  # not on the Hub: no datasets

@@ -104,6 +104,8 @@ def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset,
     assert results["command"].startswith("python -m evaluate run --target")
     assert results["environment"]["versions"]["torch"] and results["environment"]["device_name"]
     assert results["prompts"]["count"] == 2
+    assert str(tmp_path) not in (out / "results.json").read_text()  # shared as is: folder names, no paths
+    assert str(tiny_teacher_dir) not in (out / "results.json").read_text() + json.dumps(card)
     d, d_twin = results["drafts"]
     assert len(swaps) == 1  # the twin reused the first draft's decoder (counted, then the real swap ran)
     assert (d["name"], d["kd_temperature"], d_twin["name"]) == ("first2", 1.0, "twin")

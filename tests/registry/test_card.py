@@ -50,3 +50,42 @@ def test_card_never_carries_a_token(tmp_path):
     manifest["command"] = "HF_TOKEN=hf_abcdefghijklmnopqrstuvwxyz123456 python -m builders run x.yaml"
     write_card(folder, manifest)
     assert "hf_abcdefghijklmnopqrstuvwxyz" not in (folder / "README.md").read_text()
+
+
+def test_card_metadata_for_the_hub(tmp_path):
+    folder = make_dataset_folder(tmp_path)
+    front = _front_matter((folder / "README.md").read_text())
+    assert front["license"] == "other"  # tiny-teacher and no known sources
+    assert front["language"] == ["en"] and front["task_categories"] == ["text-generation"]
+    assert front["size_categories"] == ["n<1K"] and front["pretty_name"] == "toy"
+
+
+def test_license_is_derived_or_declared(tmp_path):
+    offline = {
+        "teacher": {"model": "smollm2-135m-instruct"},
+        "sources": [{"kind": "generator", "generator": "gsm_symbolic", "size": 4}],
+    }
+    folder = make_dataset_folder(tmp_path / "a", recipe_extra=offline)
+    assert _front_matter((folder / "README.md").read_text())["license"] == "apache-2.0"
+    declared = make_dataset_folder(tmp_path / "b", recipe_extra={**offline, "license": "cc-by-4.0"})
+    text = (declared / "README.md").read_text()
+    assert _front_matter(text)["license"] == "cc-by-4.0"
+    assert "| prompts reasoning-gym/gsm_symbolic | apache-2.0 |" in text
+
+
+def test_card_never_carries_a_local_path(tmp_path):
+    folder = make_dataset_folder(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())  # written before issue 18: paths inside
+    manifest["teacher"] = {
+        "name": str(tmp_path / "models/tiny"),
+        "path": str(tmp_path / "models/tiny"),
+        "revision": "sha256:ab",
+        "source": "local",
+    }
+    manifest["tokenizer"]["name_or_path"] = str(tmp_path / "models/tiny")
+    manifest["command"] = f"python -m builders run {tmp_path}/r.yaml --set output.dir={tmp_path}/out"
+    manifest["recipe"]["sources"] = [{"kind": "file", "path": str(tmp_path / "gsm8k/train.jsonl")}]
+    write_card(folder, manifest)
+    text = (folder / "README.md").read_text()
+    assert str(tmp_path) not in text
+    assert "python -m builders run r.yaml --set output.dir=out" in text and "| teacher | tiny |" in text

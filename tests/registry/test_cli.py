@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -60,3 +61,22 @@ def test_unknown_version_exits_2_without_traceback(store, make):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: unknown version toy@v4. Available versions: toy@v1"
+
+
+def test_diff_cells_never_wrap_and_json_is_available(store, make, capsys):
+    register_build(make())
+    register_build(make(temperatures=(0.0, 0.5), recipe_extra={"seed": 9}))
+    assert main(["diff", "toy@v1", "v2"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    header = rows[0]
+    assert "rows_a" in header and "Δrows" in header
+    # one line per (temperature, split): 4 temperatures x 2 splits, none continued on a wrapped line
+    body = [r for r in rows[2:]]
+    assert len(body) == 8 and all(r.count("|") == header.count("|") for r in body)
+    assert any("validation" in r for r in body)
+
+    assert main(["diff", "toy@v1", "v2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["a"]["ref"] == "toy@v1" and data["b"]["ref"] == "toy@v2"
+    assert "+seed: 9" in data["recipe_diff"] and "temperatures" in data["lineage"]
+    assert {"temperature", "split", "rows_a", "rows_b", "Δrows"} <= set(data["stats"][0])
