@@ -31,7 +31,8 @@ STUDY_SET=(--set optim.batch_size=32 --set optim.lr=5e-4 --set optim.max_length=
 
 case $phase in
 pool)
-  python -m builders run recipes/study/gsm8k_grid.yaml --set "sources.0.path=$HOME/data/gsm8k/train.jsonl" \
+  python -m builders run recipes/study/gsm8k_grid.yaml \
+    --set "sources.0={kind: file, path: $HOME/data/gsm8k/train.jsonl, prompt_column: question, limit: 3072, name: train}" \
     2>&1 | tee "$OUT/pool.log"
   python -m registry show $POOL > "$OUT/pool.txt"
   ;;
