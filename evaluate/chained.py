@@ -16,7 +16,7 @@ Pure math on tensors: no models here; `evaluate.analytic.teacher_forced_betas` g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -77,12 +77,15 @@ def chained_speedup(estimate: ChainedEstimate, c: float, verify_cost: float = 1.
     return estimate.tokens_per_call / (c * estimate.k + verify_cost)
 
 
-def best_k(estimates: Sequence[ChainedEstimate], c: float) -> tuple[int, float]:
+def best_k(
+    estimates: Sequence[ChainedEstimate], c: float, verify_costs: Mapping[int, float] | None = None
+) -> tuple[int, float]:
     """The k maximizing predicted speedup, and that speedup. k = 0 (target alone, 1.0x) wins when no k
-    beats it: speculating then only costs time."""
+    beats it: speculating then only costs time. `verify_costs[k]`: measured cost of verifying k drafts
+    relative to one target step (default 1, the paper's model)."""
     best = (0, 1.0)
     for est in estimates:
-        speedup = chained_speedup(est, c)
+        speedup = chained_speedup(est, c, (verify_costs or {}).get(est.k, 1.0))
         if speedup > best[1]:
             best = (est.k, speedup)
     return best

@@ -6,18 +6,22 @@
     python -m evaluate validate eval.yaml        # exit 0, or every problem with its field path (exit 2)
 
 Writes <output_dir>/results.json (with the resolved config, the exact command, device and versions),
-results.md and PNG plots; progress goes to stderr. Flags are generated from the schema in config.py,
-so `--help` shows each field's description.
+results.md and PNG plots; progress (with an overall ETA) and each phase's wall time go to stderr. Flags
+are generated from the schema in config.py, so `--help` shows each field's description, allowed values and
+default.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
+from pydantic.fields import FieldInfo
 
 from builders.errors import TempdraftError
 from evaluate.config import ConfigError, EvalConfig, load_config
@@ -38,6 +42,28 @@ def _flag_value(field: str, raw: list[str]) -> Any:
                 items.append(value)
         return items
     return yaml.safe_load(raw[-1])
+
+
+def _allowed(annotation: Any) -> list[Any]:
+    """Every Literal value anywhere in a field's type (`list[Literal[...]]`, `int | Literal["auto"]`)."""
+    if get_origin(annotation) is Literal:
+        return list(get_args(annotation))
+    return [v for arg in get_args(annotation) for v in _allowed(arg)]
+
+
+def field_help(info: FieldInfo) -> str:
+    """A field's description, its allowed values and its default (or 'required'), all from the schema."""
+    notes = []
+    # `int | Literal["auto"]`: name the non-Literal member too ("an int or auto", not just "auto").
+    union = get_origin(info.annotation) in (Union, UnionType)
+    members = [
+        a for a in get_args(info.annotation) if union and get_origin(a) is not Literal and a is not type(None)
+    ]
+    typed = [f"an {getattr(get_args(a)[0] if get_args(a) else a, '__name__', a)}" for a in members]
+    if allowed := typed + _allowed(info.annotation):
+        notes.append("allowed: " + ", ".join(map(str, allowed)))
+    notes.append("required" if info.is_required() else f"default: {json.dumps(info.get_default())}")
+    return f"{info.description or ''} [{'; '.join(notes)}]".replace("%", "%%")  # argparse formats %
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                 dest=f"field_{field}",
                 action="append",
                 metavar="VALUE",
-                help=info.description,
+                help=field_help(info),
             )
     return parser
 

@@ -31,6 +31,27 @@ def alpha_with_se(per_prompt_betas: Sequence[Sequence[float]]) -> tuple[float, f
     return alpha, se, len(flat)
 
 
+def full_step_tokens_per_call(gens: Sequence[Generation], k: int) -> tuple[float, float, int]:
+    """Tokens per target call over the steps that drafted all k tokens: mean (accepted + 1), its standard
+    error with generations as clusters (ratio estimator), and the number of such steps.
+
+    This is the sampler's quantity that `evaluate.chained` predicts: its windows are full k-windows, while
+    the overall tokens / target calls also counts the shortened last steps before max_new_tokens and
+    tokens cut after EOS."""
+    sums = [sum(s.accepted + 1 for s in g.steps if s.drafted == k) for g in gens]
+    counts = [sum(1 for s in g.steps if s.drafted == k) for g in gens]
+    n = sum(counts)
+    if not n:
+        return float("nan"), float("nan"), 0
+    mean = sum(sums) / n
+    clusters = [(s_, c) for s_, c in zip(sums, counts, strict=True) if c]
+    g = len(clusters)
+    if g < 2:
+        return mean, float("nan"), n
+    resid = sum((s_ - mean * c) ** 2 for s_, c in clusters)
+    return mean, math.sqrt(resid * g / (g - 1)) / n, n
+
+
 def target_alone_summary(alone: Sequence[Generation]) -> dict[str, float]:
     tokens = sum(len(g.tokens) for g in alone)
     decode_s = sum(g.decode_s for g in alone)

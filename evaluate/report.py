@@ -1,8 +1,10 @@
 """Write a sweep's results: results.json, results.md (one table) and PNG plots.
 
 Plots: speedup vs decoding T per draft (measured solid, cost-model prediction dotted, assisted generation
-dashed), α vs T per draft (empirical with ±1 s.e. bars, analytic as crosses), and — when drafts carry
-their KD temperatures — a KD-T × decode-T heatmap of the speedup (the paper's Figure 2 layout).
+dashed), α vs T per draft (empirical with ±1 s.e. bars, analytic as crosses), draft × decode-T heatmaps of
+the speedup and of α (the paper's Figure 2 layout: drafts with a KD temperature sorted by it, then every
+other draft, e.g. a mixture, as its own row named by its name; fixed colour scales, so small differences
+do not fill the map), and with k: auto the predicted speedup vs k per temperature (k_curve.png).
 """
 
 from __future__ import annotations
@@ -32,22 +34,33 @@ def markdown_table(results: dict[str, Any]) -> str:
         f"`{results['command']}`",
         "",
         f"{env['device_name']} ({env['device']}, {env['torch_threads']} torch threads, load {load}); "
-        f"torch {versions['torch']}, transformers {versions['transformers']}. k = {cfg['k']}, "
+        f"torch {versions['torch']}, transformers {versions['transformers']}. k = {cfg['k']}"
+        f"{' (k_max ' + str(cfg['k_max']) + ')' if cfg['k'] == 'auto' else ''}, "
         f"{results['prompts']['count']} prompts × {cfg['max_new_tokens']} new tokens, "
         f"prompts from {results['prompts']['source']}.",
         "",
-        "| draft | KD T | T | α emp (±se) | α analytic | acc. rate | tokens/call | c | speedup | predicted "
-        "| emp/pred | assisted | vLLM | analytic faster |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| draft | KD T | T | k | α emp (±se) | α analytic | acc. rate | tokens/call "
+        "| full-k tokens/call (±se) | chained pred. (95% CI) | i.i.d. pred. | c | speedup | predicted "
+        "| emp/pred | assisted | vLLM "
+        "| analytic faster |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in results["drafts"]:
         for r in d["results"]:
             an = r.get("analytic", {})
             assisted = r.get("assisted", {})
+            full = r.get("tokens_per_call_full_steps", {})
+            ch = an.get("chained") or {}
+            auto = r.get("k_auto")
+            k_text = f"{r.get('k', cfg['k'])}" + (f" (auto: {auto['chosen_k']})" if auto else "")
             lines.append(
-                f"| {d['name']} | {_f(d['kd_temperature'], 'g')} | {r['temperature']:g} "
+                f"| {d['name']} | {_f(d['kd_temperature'], 'g')} | {r['temperature']:g} | {k_text} "
                 f"| {_f(r['alpha'])} (±{_f(r['alpha_se'], '.3f')}) | {_f(an.get('alpha'))} "
-                f"| {_f(r['acceptance_rate'])} | {_f(r['block_efficiency'], '.2f')} | {_f(r['c'])} "
+                f"| {_f(r['acceptance_rate'])} | {_f(r['block_efficiency'], '.2f')} "
+                f"| {_f(full.get('mean'), '.2f')} (±{_f(full.get('se'), '.2f')}) "
+                f"| {_f(ch.get('tokens_per_call'), '.2f')} "
+                f"[{_f(ch.get('low'), '.2f')}, {_f(ch.get('high'), '.2f')}] "
+                f"| {_f(an.get('iid_tokens_per_call'), '.2f')} | {_f(r['c'])} "
                 f"| {_f(r['speedup'], '.2f')}× | {_f(r['predicted_speedup'], '.2f')}× "
                 f"| {_f(r['empirical_over_predicted'], '.2f')} "
                 f"| {_f(assisted.get('speedup_vs_transformers_generate'), '.2f')}× "
@@ -57,13 +70,24 @@ def markdown_table(results: dict[str, Any]) -> str:
     lines += [
         "",
         "α emp: mean Σ min(p, q) over the sampler's verified positions; α analytic: one teacher-forced "
-        "pass over held-out teacher samples. speedup: decode-phase time per token, target alone / "
+        "pass over held-out teacher samples. k: drafts per step the sampler ran (k: auto shows the chosen "
+        "k; 0 = no k beats the target alone, run at k = 1 to measure it). tokens/call: all tokens / target "
+        "calls; full-k tokens/call: mean (accepted + 1) over steps that drafted all k (what the predictions "
+        "describe). chained pred.: E[accepted | k] + 1 from per-position β along the teacher samples "
+        "(bootstrap 95% interval); i.i.d. pred.: (1 − α^(k+1)) / (1 − α) from the analytic α. "
+        "speedup: decode-phase time per token, target alone / "
         "speculative. predicted: (1 − α^(k+1)) / ((1 − α)(c·k + 1)) with the empirical α and measured c. "
         "assisted: transformers assisted generation vs transformers generate, same prompts. vLLM: vLLM "
         "draft-model speculative decoding vs vLLM alone (when enabled). analytic faster: sampler time per "
         "verified position / teacher-forced time per scored position.",
         "",
     ]
+    if results.get("phase_seconds"):
+        total = sum(results["phase_seconds"].values()) or 1.0
+        costs = ", ".join(
+            f"{p} {v:.0f} s ({100 * v / total:.0f}%)" for p, v in results["phase_seconds"].items()
+        )
+        lines += [f"Wall time by phase: {costs}.", ""]
     return "\n".join(lines)
 
 
@@ -134,33 +158,105 @@ def _plot_curves(results: dict[str, Any], out: Path) -> list[Path]:
     return written
 
 
-def _plot_heatmap(results: dict[str, Any], out: Path) -> Path | None:
-    rows = [d for d in results["drafts"] if d.get("kd_temperature") is not None]
+def _heatmap_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Drafts with a KD temperature sorted by it, then the others (mixtures, baselines) in config order."""
+    kd = sorted(
+        (d for d in results["drafts"] if d.get("kd_temperature") is not None),
+        key=lambda d: d["kd_temperature"],
+    )
+    return kd + [d for d in results["drafts"] if d.get("kd_temperature") is None]
+
+
+def _row_label(d: dict[str, Any]) -> str:
+    return f"KD T {d['kd_temperature']:g} ({d['name']})" if d.get("kd_temperature") is not None else d["name"]
+
+
+# Fixed colour scales: α on its full range; speedup on 0..2 around 1 (values outside are clipped in colour,
+# the printed number is exact).
+HEATMAPS = {
+    "heatmap_kd_vs_decode_temperature": (
+        "speedup",
+        "speedup over target alone (colour clipped to 0–2)",
+        0.0,
+        2.0,
+    ),
+    "heatmap_alpha_kd_vs_decode_temperature": ("alpha", "α (empirical)", 0.0, 1.0),
+}
+
+
+def _plot_heatmaps(results: dict[str, Any], out: Path) -> list[Path]:
+    rows = _heatmap_rows(results)
     if not rows:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    temps = results["config"]["temperatures"]
+    written = []
+    for stem, (key, label, vmin, vmax) in HEATMAPS.items():
+        grid = [
+            [next((r[key] for r in d["results"] if r["temperature"] == t), math.nan) for t in temps]
+            for d in rows
+        ]
+        grid = [[math.nan if v is None else v for v in line] for line in grid]
+        fig, ax = plt.subplots(figsize=(4.5 + 0.9 * len(temps), 2.5 + 0.5 * len(rows)))
+        cmap = "RdYlGn" if key == "speedup" else "viridis"  # speedup: red below 1×, green above
+        im = ax.imshow(grid, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(len(temps)), [f"{t:g}" for t in temps])
+        ax.set_yticks(range(len(rows)), [_row_label(d) for d in rows], fontsize=7)
+        for i, line in enumerate(grid):
+            for j, v in enumerate(line):
+                ax.text(j, i, _f(v, ".2f"), ha="center", va="center", color="black", fontsize=8)
+        ax.set_xlabel("decoding temperature")
+        ax.set_ylabel("draft")
+        ax.set_title(f"{label}: draft × decoding temperature", fontsize=9)
+        fig.colorbar(im, ax=ax, label=label)
+        fig.tight_layout()
+        written.append(out / f"{stem}.png")
+        fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+    return written
+
+
+def _plot_k_curve(results: dict[str, Any], out: Path) -> Path | None:
+    """Predicted speedup vs k per (draft, temperature), 95% interval as error bars, the chosen k ringed."""
+    cells = [(d, r) for d in results["drafts"] for r in d["results"] if r.get("k_auto")]
+    if not cells:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows.sort(key=lambda d: d["kd_temperature"])
-    temps = results["config"]["temperatures"]
-    grid = [
-        [next((r["speedup"] for r in d["results"] if r["temperature"] == t), math.nan) for t in temps]
-        for d in rows
-    ]
-    fig, ax = plt.subplots(figsize=(4.5 + 0.9 * len(temps), 2.5 + 0.5 * len(rows)))
-    im = ax.imshow(grid, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(temps)), [f"{t:g}" for t in temps])
-    ax.set_yticks(range(len(rows)), [f"{d['kd_temperature']:g} ({d['name']})" for d in rows], fontsize=7)
-    for i, line in enumerate(grid):
-        for j, v in enumerate(line):
-            ax.text(j, i, _f(v, ".2f"), ha="center", va="center", color="white", fontsize=8)
-    ax.set_xlabel("decoding temperature")
-    ax.set_ylabel("KD temperature (draft)")
-    fig.colorbar(im, ax=ax, label="speedup")
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for d, r in cells:
+        curve, chosen = r["k_auto"]["curve"], r["k_auto"]["chosen_k"]
+        ks = [c["k"] for c in curve]
+        ys = [c["predicted_speedup"] for c in curve]
+        err = [
+            [y - c["predicted_speedup_low"] for y, c in zip(ys, curve, strict=True)],
+            [c["predicted_speedup_high"] - y for y, c in zip(ys, curve, strict=True)],
+        ]
+        bars = ax.errorbar(
+            ks,
+            ys,
+            yerr=err,
+            fmt="o-",
+            capsize=3,
+            ms=4,
+            label=f"{d['name']} T={r['temperature']:g} (chosen k={chosen})",
+        )
+        if chosen:
+            ax.plot([chosen], [ys[ks.index(chosen)]], "o", ms=13, mfc="none", color=bars[0].get_color())
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xlabel("k (draft tokens per target call)")
+    ax.set_ylabel("predicted speedup over target alone (×)")
+    ax.set_title("k: auto — chained tokens per call / (c·k + verify cost)", fontsize=9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
-    path = out / "heatmap_kd_vs_decode_temperature.png"
+    path = out / "k_curve.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -187,7 +283,9 @@ def write_report(results: dict[str, Any], output_dir: str | Path) -> dict[str, s
     paths["markdown"].write_text(markdown_table(results))
     for p in _plot_curves(results, out):
         paths[p.stem] = p
-    heat = _plot_heatmap(results, out)
-    if heat:
-        paths["heatmap"] = heat
+    for p in _plot_heatmaps(results, out):
+        paths[p.stem] = p
+    curve = _plot_k_curve(results, out)
+    if curve:
+        paths["k_curve"] = curve
     return {k: str(v) for k, v in paths.items()}

@@ -7,7 +7,9 @@ so it must not import pydantic or other CLI-only packages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 
@@ -24,19 +26,27 @@ def run_prompts(
     seed: int,
     warmup_tokens: int = 16,
     on_prompt: OnPrompt | None = None,
+    k: int | None = None,
 ) -> list[Generation]:
+    """`k`: drafts per step of a SpeculativeDecoder (default: its own k); None for the target alone."""
     device = decoder.device
+    per_call = {} if k is None else {"k": k}
     decoder.generate(
         prompts[0],
         min(max_new_tokens, warmup_tokens),
         temperature,
         torch.Generator(device=device).manual_seed(seed - 1),
+        **per_call,
     )
     gens: list[Generation] = []
     tokens, seconds = 0, 0.0
     for i, prompt in enumerate(prompts):
         gen = decoder.generate(
-            prompt, max_new_tokens, temperature, torch.Generator(device=device).manual_seed(seed + i)
+            prompt,
+            max_new_tokens,
+            temperature,
+            torch.Generator(device=device).manual_seed(seed + i),
+            **per_call,
         )
         gens.append(gen)
         tokens += len(gen.tokens)
@@ -53,15 +63,56 @@ def stop_token_ids(tokenizer, model) -> list[int]:
     return sorted({int(t) for t in [tokenizer.eos_token_id, *extra] if t is not None})
 
 
-def progress_printer(label: str, temperature: float) -> OnPrompt:
-    """A progress line per prompt on stderr: tokens/s so far and the ETA of this (label, T) cell."""
+class SweepProgress:
+    """Overall ETA of a sweep, counted in prompt runs (one decoder or baseline over one prompt).
+
+    The ETA assumes every remaining prompt run costs what the finished ones did on average, including the
+    untimed work between them (probes, analytic passes, warm-ups), so it is rough early and firms up."""
+
+    def __init__(self, total_runs: int):
+        self.total, self.done, self.started = total_runs, 0, time.perf_counter()
+
+    def advance(self, runs: int = 1) -> None:
+        self.done += runs
+
+    def eta_s(self) -> float:
+        elapsed = time.perf_counter() - self.started
+        return elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+
+
+class PhaseClock:
+    """Wall seconds per phase of a sweep (`with clock("target alone"): ...`), printed and reported."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0
+
+    def summary(self) -> str:
+        total = sum(self.seconds.values()) or 1.0
+        return ", ".join(f"{p} {s:.0f} s ({100 * s / total:.0f}%)" for p, s in self.seconds.items())
+
+
+def progress_printer(label: str, temperature: float, sweep: SweepProgress | None = None) -> OnPrompt:
+    """A progress line per prompt on stderr: tokens/s so far, the ETA of this (label, T) cell and, with
+    `sweep`, of the whole sweep."""
     import sys
 
     def show(done: int, total: int, tokens: int, seconds: float) -> None:
         rate = tokens / seconds if seconds else 0.0
         eta = seconds / done * (total - done)
+        overall = ""
+        if sweep is not None:
+            sweep.advance()
+            overall = f", sweep ETA {sweep.eta_s():.0f} s ({sweep.done}/{sweep.total} prompt runs)"
         print(
-            f"{label} T={temperature:g}: prompt {done}/{total}, {rate:.1f} tok/s, ETA {eta:.0f} s",
+            f"{label} T={temperature:g}: prompt {done}/{total}, {rate:.1f} tok/s, ETA {eta:.0f} s{overall}",
             file=sys.stderr,
             flush=True,
         )

@@ -22,6 +22,7 @@ bonus candidates for every position are drawn before that transfer, so no second
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -198,7 +199,9 @@ class SpeculativeDecoder(_Base):
         if k < 1:
             raise ValueError(f"k must be ≥ 1, got {k}")
         t_lm = CachedLM(target, cache, max_len, compile_decode)
-        d_lm = CachedLM(draft, cache, max_len, compile_decode)
+        # The decoder owns its draft's tensors (a copy): swap_draft writes into them, and must never change
+        # a model the caller holds. A draft is small next to the target, so the copy costs little memory.
+        d_lm = CachedLM(copy.deepcopy(draft), cache, max_len, compile_decode)
         vt = target.get_output_embeddings().weight.shape[0]
         vd = draft.get_output_embeddings().weight.shape[0]
         if vt != vd:
@@ -219,10 +222,11 @@ class SpeculativeDecoder(_Base):
         return mine.keys() == theirs.keys() and all(t.shape == theirs[n].shape for n, t in mine.items())
 
     def swap_draft(self, draft: PreTrainedModel) -> None:
-        """Decode with `draft`'s weights from now on, copied into the current draft's own tensors.
+        """Decode with `draft`'s weights from now on, copied into the decoder's own draft tensors.
 
         The copy is in place, so every parameter keeps its address: compiled graphs and captured CUDA
         graphs stay valid, and comparing N drafts of one architecture compiles once instead of N times.
+        The tensors written are the decoder's copy (made at construction), never a model the caller holds.
         """
         if not self.accepts_draft(draft):
             raise ValueError(
@@ -298,8 +302,21 @@ class SpeculativeDecoder(_Base):
         self.ids[0, seq + n] = candidates[n]
         return n, info[1 : 1 + min(n + 1, ks)], new_tokens
 
+    def _step_k(self, k: int | None) -> int:
+        """Drafts per step for one call: the decoder's k, or a smaller one (buffers are sized for self.k)."""
+        if k is None:
+            return self.k
+        if not 1 <= k <= self.k:
+            raise ValueError(f"k must be in 1..{self.k} (the decoder's k), got {k}")
+        return k
+
     def _decode(
-        self, n: int, max_new_tokens: int, temperature: float, generator: torch.Generator | None
+        self,
+        n: int,
+        max_new_tokens: int,
+        temperature: float,
+        generator: torch.Generator | None,
+        k: int,
     ) -> Generation:
         self.target.rollback(n - 1)
         self.draft.rollback(min(self.draft.length, n - 1))
@@ -309,7 +326,7 @@ class SpeculativeDecoder(_Base):
         done = False
         while not done:
             # Fewer drafts near the end: tokens past max_new_tokens would be thrown away.
-            ks = min(self.k, max_new_tokens - len(gen.tokens) - 1)
+            ks = min(k, max_new_tokens - len(gen.tokens) - 1)
             t0 = _clock(self.device)
             if ks > 0:  # 1. draft
                 self._draft(seq, ks, temperature, generator)
@@ -347,10 +364,14 @@ class SpeculativeDecoder(_Base):
         max_new_tokens: int,
         temperature: float,
         generator: torch.Generator | None = None,
+        k: int | None = None,
     ) -> Generation:
+        """One continuation; `k` (≤ the decoder's k) drafts per step for this call only. Every decode shape
+        of a smaller k also occurs near max_new_tokens, so a compiled decoder's graphs stay valid."""
+        k = self._step_k(k)
         n = self._load_prompt(prompt_ids, max_new_tokens, reserve=self.k + 1)
         prefill_s = self._prefill(n)
-        gen = self._decode(n, max_new_tokens, temperature, generator)
+        gen = self._decode(n, max_new_tokens, temperature, generator, k)
         gen.prefill_s = prefill_s
         return gen
 
@@ -361,8 +382,10 @@ class SpeculativeDecoder(_Base):
         max_new_tokens: int,
         temperature: float,
         generator: torch.Generator | None = None,
+        k: int | None = None,
     ) -> list[Generation]:
         """`num_samples` continuations of one prompt, prefilling it once (used by the statistical tests)."""
+        k = self._step_k(k)
         n = self._load_prompt(prompt_ids, max_new_tokens, reserve=self.k + 1)
         self._prefill(n)
-        return [self._decode(n, max_new_tokens, temperature, generator) for _ in range(num_samples)]
+        return [self._decode(n, max_new_tokens, temperature, generator, k) for _ in range(num_samples)]

@@ -5,9 +5,14 @@ Order (each timed part is warmed up first, so lazy initialisation is not billed 
   2. per temperature, the target alone (our KV-cached loop; also transformers `generate` when the
      assisted baseline is on) — its outputs double as teacher samples for the analytic α when the
      dataset has none at that temperature;
-  3. per draft: probe c, then per temperature the speculative sampler, the analytic α from one
-     teacher-forced pass, and the baselines.
-Returns the results dict that `report.write_report` turns into JSON, Markdown and plots.
+  3. per draft: probe c (and, for k: auto, the verify cost of each k) in the sampler's cache/compile mode;
+     then per temperature the analytic α and per-position β from one teacher-forced pass, the chained
+     prediction of tokens per call (k = 1..k_max for auto, else at k), the chosen k (auto), the speculative
+     sampler at that k, and the baselines.
+k: auto picks, per temperature, the k with the highest predicted speedup tokens_per_call(k) / (c·k + v(k))
+(`evaluate.chained.best_k`, v = measured verify cost). When no k beats the target alone (chosen k = 0) the
+sampler still runs at k = 1, so the row keeps a measured number next to the "do not speculate" verdict.
+Prints each phase's wall time and an overall ETA. Returns the results dict `report.write_report` writes.
 """
 
 from __future__ import annotations
@@ -18,15 +23,16 @@ from typing import Any
 import torch
 
 from builders.hardware import cpu_has_native_bf16
-from evaluate.analytic import analytic_alpha, probe_step_costs
+from evaluate.analytic import analytic_betas, probe_step_costs
 from evaluate.baselines import hf_generate
+from evaluate.chained import ChainedEstimate, best_k, chained_acceptance, chained_speedup
 from evaluate.config import OFFLINE_ALIASES, EvalConfig
-from evaluate.costmodel import predicted_speedup
+from evaluate.costmodel import expected_tokens_per_call, predicted_speedup
 from evaluate.drafts import read_draft_info
 from evaluate.env import environment
-from evaluate.metrics import speculative_summary, target_alone_summary
+from evaluate.metrics import full_step_tokens_per_call, speculative_summary, target_alone_summary
 from evaluate.prompts import load_prompt_set
-from evaluate.runs import progress_printer, run_prompts, stop_token_ids
+from evaluate.runs import PhaseClock, SweepProgress, progress_printer, run_prompts, stop_token_ids
 from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder
 
 
@@ -54,29 +60,38 @@ def load_model(path: str, device: str, dtype: str):
     return model.to(torch.device(device)).eval()  # type: ignore[arg-type]
 
 
-def run_decoder(decoder, prompts: list[list[int]], cfg: EvalConfig, temperature: float, label: str):
-    """Warm-up, then one seeded generation per prompt, with a progress line per prompt."""
+def run_decoder(
+    decoder, prompts: list[list[int]], cfg: EvalConfig, temperature: float, label: str, sweep, k: int
+):
+    """Warm-up, then one seeded generation per prompt, with a progress line per prompt (`k`: drafts per
+    step of a speculative decoder; ignored for the target alone)."""
+    spec = isinstance(decoder, SpeculativeDecoder)
     return run_prompts(
         decoder,
         prompts,
         cfg.max_new_tokens,
         temperature,
         cfg.seed,
-        warmup_tokens=2 * cfg.k + 2,
-        on_prompt=progress_printer(f"[evaluate] {label}", temperature),
+        warmup_tokens=2 * k + 2,
+        on_prompt=progress_printer(f"[evaluate] {label}", temperature, sweep),
+        k=k if spec else None,
     )
 
 
-def _hf(target, prompts, cfg: EvalConfig, temperature: float, eos: list[int], pad: int, assistant=None):
+def _hf(
+    target, prompts, cfg: EvalConfig, temperature: float, eos: list[int], pad: int, k: int, assistant=None
+):
     # Warm-up first: the first generate() call pays for lazy initialisation.
-    hf_generate(target, prompts[:1], 4, temperature, cfg.seed, eos, pad, assistant=assistant, k=cfg.k)
+    hf_generate(target, prompts[:1], 4, temperature, cfg.seed, eos, pad, assistant=assistant, k=k)
     run = hf_generate(
-        target, prompts, cfg.max_new_tokens, temperature, cfg.seed, eos, pad, assistant=assistant, k=cfg.k
+        target, prompts, cfg.max_new_tokens, temperature, cfg.seed, eos, pad, assistant=assistant, k=k
     )
     return run.to_dict()
 
 
 def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
+    import sys
+
     from transformers import AutoTokenizer
 
     from builders.errors import TempdraftError
@@ -85,29 +100,43 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     started = time.time()
+    clock = PhaseClock()
+    auto = cfg.k == "auto"
+    k_top = cfg.k_max if cfg.k == "auto" else cfg.k  # the decoder's buffers hold this many drafts
 
     # 1. Target, tokenizer, prompts.
-    target_path = model_path(cfg.target)
-    tokenizer = AutoTokenizer.from_pretrained(target_path)
-    target = load_model(target_path, device, cfg.dtype)
-    eos = stop_token_ids(tokenizer, target)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
-    prompt_set = load_prompt_set(cfg.prompts, tokenizer, cfg.num_prompts, cfg.split, cfg.prompt_column)
+    with clock("load"):
+        target_path = model_path(cfg.target)
+        tokenizer = AutoTokenizer.from_pretrained(target_path)
+        target = load_model(target_path, device, cfg.dtype)
+        eos = stop_token_ids(tokenizer, target)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+        prompt_set = load_prompt_set(cfg.prompts, tokenizer, cfg.num_prompts, cfg.split, cfg.prompt_column)
     prompts = prompt_set.prompts
-    max_len = max(len(p) for p in prompts) + cfg.max_new_tokens + cfg.k + 2
+    max_len = max(len(p) for p in prompts) + cfg.max_new_tokens + k_top + 2
     hf_on = "assisted" in cfg.baselines
+    cells = len(cfg.temperatures) * (1 + len(cfg.drafts))
+    sweep = SweepProgress(len(prompts) * cells * (2 if hf_on else 1))
 
     # 2. Target alone per temperature.
     alone_dec = AutoregressiveDecoder(target, eos, cfg.cache, max_len, cfg.compile)
     alone: dict[float, list[Generation]] = {}
     alone_rows: dict[str, Any] = {}
     for t in cfg.temperatures:
-        alone[t] = run_decoder(alone_dec, prompts, cfg, t, "target alone")
+        with clock("target alone"):
+            alone[t] = run_decoder(alone_dec, prompts, cfg, t, "target alone", sweep, 1)
         alone_rows[f"{t:g}"] = {"temperature": t, **target_alone_summary(alone[t])}
         if hf_on:
-            alone_rows[f"{t:g}"]["transformers_generate"] = _hf(target, prompts, cfg, t, eos, pad)
+            with clock("baseline: transformers generate"):
+                hf = _hf(target, prompts, cfg, t, eos, pad, k_top)
+            alone_rows[f"{t:g}"]["transformers_generate"] = hf
+            sweep.advance(len(prompts))
     del alone_dec
-    vllm_alone = _vllm(target_path, None, prompts, eos, cfg) if "vllm" in cfg.baselines else None
+    resolved_dtype = str(target.dtype).removeprefix("torch.")
+    vllm_alone = None
+    if "vllm" in cfg.baselines:
+        with clock("baseline: vLLM"):
+            vllm_alone = _vllm(target_path, None, prompts, eos, cfg, cfg.temperatures, k_top, resolved_dtype)
 
     # 3. Drafts.
     drafts_out = []
@@ -115,25 +144,54 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     for d_index, draft_name in enumerate(cfg.drafts):
         info = read_draft_info(draft_name)
         label = f"draft {d_index + 1}/{len(cfg.drafts)} {info.name!r}"
-        draft = load_model(model_path(draft_name), device, cfg.dtype)
+        with clock("load"):
+            draft = load_model(model_path(draft_name), device, cfg.dtype)
         if draft.get_output_embeddings().weight.shape[0] != target.get_output_embeddings().weight.shape[0]:
             raise TempdraftError(f"draft {draft_name!r} does not share the target's vocabulary")
-        probe = probe_step_costs(target, draft, prompts[0], steps=16, cache=cfg.cache)
+        with clock("cost probe"):
+            probe = probe_step_costs(
+                target,
+                draft,
+                prompts[0],
+                steps=16,
+                cache=cfg.cache,
+                compile_decode=cfg.compile,
+                verify_ks=range(1, k_top + 1) if auto else [k_top],
+            )
         if spec_dec is not None and spec_dec.accepts_draft(draft):
             spec_dec.swap_draft(draft)  # same architecture: keep the decoder and its compiled graphs
         else:
-            spec_dec = SpeculativeDecoder(target, draft, cfg.k, eos, cfg.cache, max_len, cfg.compile)
+            spec_dec = SpeculativeDecoder(target, draft, k_top, eos, cfg.cache, max_len, cfg.compile)
         rows = []
         for t in cfg.temperatures:
-            gens = run_decoder(spec_dec, prompts, cfg, t, label)
-            row: dict[str, Any] = {"temperature": t, **speculative_summary(gens, alone_rows[f"{t:g}"], cfg.k)}
+            analytic, source, chained = None, "", []
             if cfg.analytic:
-                row["analytic"] = _analytic(
-                    target, draft, prompt_set, alone[t], prompts, t, cfg, gens, row, probe
-                )
+                with clock("analytic (teacher-forced)"):
+                    analytic, source, chained = _teacher_forced(
+                        target, draft, prompt_set, alone[t], prompts, t, cfg
+                    )
+            curve = _curve(chained, probe) if chained else []
+            chosen = best_k(chained, probe["c"], probe["verify_cost"])[0] if auto else k_top
+            run_k = max(chosen, 1)  # chosen 0 = "do not speculate": still measured, at k = 1
+            with clock("speculative sampler"):
+                gens = run_decoder(spec_dec, prompts, cfg, t, label, sweep, run_k)
+            row: dict[str, Any] = {
+                "temperature": t,
+                "k": run_k,
+                **speculative_summary(gens, alone_rows[f"{t:g}"], run_k),
+            }
+            mean, se, steps = full_step_tokens_per_call(gens, run_k)
+            row["tokens_per_call_full_steps"] = {"mean": mean, "se": se, "steps": steps}
+            if analytic is not None:
+                row["analytic"] = _analytic_row(analytic, source, curve, run_k, gens, row, probe)
+            if auto:
+                row["k_auto"] = {"c": probe["c"], "curve": curve, "chosen_k": chosen}
             if hf_on:
+                with clock("baseline: assisted generation"):
+                    assisted = _hf(target, prompts, cfg, t, eos, pad, run_k, assistant=draft)
+                sweep.advance(len(prompts))
                 hf_alone = alone_rows[f"{t:g}"]["transformers_generate"]
-                assisted = _hf(target, prompts, cfg, t, eos, pad, assistant=draft)
+                assisted["k"] = run_k
                 assisted["speedup_vs_transformers_generate"] = (
                     hf_alone["s_per_token"] / assisted["s_per_token"]
                 )
@@ -143,7 +201,13 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
                 row["assisted"] = assisted
             rows.append(row)
         if vllm_alone is not None:
-            _attach_vllm(rows, vllm_alone, _vllm(target_path, model_path(draft_name), prompts, eos, cfg))
+            with clock("baseline: vLLM"):
+                for k in sorted({r["k"] for r in rows}):  # one engine per k the rows ran at
+                    temps = [r["temperature"] for r in rows if r["k"] == k]
+                    spec = _vllm(
+                        target_path, model_path(draft_name), prompts, eos, cfg, temps, k, resolved_dtype
+                    )
+                    _attach_vllm([r for r in rows if r["k"] == k], vllm_alone, spec)
         drafts_out.append(
             {
                 "name": info.name,
@@ -153,13 +217,14 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
                 "results": rows,
             }
         )
-        del draft  # the decoder holds a copy of its weights (swap_draft) or the model itself
+        del draft  # the decoder holds its own copy of the draft's weights
 
+    print(f"[evaluate] phase costs: {clock.summary()}", file=sys.stderr, flush=True)
     return {
         "command": command,
         "config": cfg.model_dump(),
         "environment": environment(device),
-        "target": {"name": cfg.target, "path": target_path, "eos_token_ids": eos},
+        "target": {"name": cfg.target, "path": target_path, "eos_token_ids": eos, "dtype": resolved_dtype},
         "prompts": {
             "source": prompt_set.source,
             "count": len(prompts),
@@ -169,18 +234,49 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
         },
         "target_alone": alone_rows,
         "drafts": drafts_out,
+        "phase_seconds": clock.seconds,
         "wall_s": time.time() - started,
     }
 
 
-def _analytic(target, draft, prompt_set, alone_gens, prompts, t, cfg, gens, row, probe) -> dict[str, Any]:
+def _teacher_forced(target, draft, prompt_set, alone_gens, prompts, t, cfg: EvalConfig):
+    """Analytic α and the chained estimates for k = 1..k_max (auto) or 1..k, from held-out teacher samples."""
     samples = prompt_set.samples_at(t, cfg.analytic_samples)
     source = "dataset"
     if not samples:  # fresh target samples at T are teacher samples too
         samples = [(p, g.tokens) for p, g in zip(prompts, alone_gens, strict=True)][: cfg.analytic_samples]
         source = "target-alone outputs"
-    res = analytic_alpha(target, draft, samples, t)
+    res, betas = analytic_betas(target, draft, samples, t)
+    return res, source, chained_acceptance(betas, cfg.k_max if cfg.k == "auto" else cfg.k)
+
+
+def _curve(chained: list[ChainedEstimate], probe: dict[str, Any]) -> list[dict[str, Any]]:
+    """Chained tokens per call and predicted speedup (with its interval) per k that the probe timed."""
+    out = []
+    for est in chained:
+        if est.k not in probe["verify_cost"]:
+            continue
+        v = probe["verify_cost"][est.k]
+        cost = probe["c"] * est.k + v
+        out.append(
+            {
+                "k": est.k,
+                "tokens_per_call": est.tokens_per_call,
+                "low": est.low,
+                "high": est.high,
+                "windows": est.windows,
+                "verify_cost": v,
+                "predicted_speedup": chained_speedup(est, probe["c"], v),
+                "predicted_speedup_low": est.low / cost,
+                "predicted_speedup_high": est.high / cost,
+            }
+        )
+    return out
+
+
+def _analytic_row(res, source: str, curve, k: int, gens, row, probe) -> dict[str, Any]:
     sampler_s = sum(g.prefill_s + g.decode_s for g in gens)
+    at_k = next((c for c in curve if c["k"] == k), None)
     return {
         "alpha": res.alpha,
         "positions": res.positions,
@@ -188,8 +284,11 @@ def _analytic(target, draft, prompt_set, alone_gens, prompts, t, cfg, gens, row,
         "source": source,
         "seconds": res.seconds,
         "abs_diff_vs_empirical": abs(res.alpha - row["alpha"]),
-        "predicted_speedup": predicted_speedup(res.alpha, cfg.k, probe["c"]),
-        "predicted_speedup_empirical_c": predicted_speedup(res.alpha, cfg.k, row["c"]),
+        # i.i.d. prediction from the analytic α, and the chained one from the same β's, at the run's k.
+        "iid_tokens_per_call": expected_tokens_per_call(res.alpha, k),
+        "chained": at_k,
+        "predicted_speedup": predicted_speedup(res.alpha, k, probe["c"]),
+        "predicted_speedup_empirical_c": predicted_speedup(res.alpha, k, row["c"]),
         "sampler_seconds": sampler_s,
         "time_ratio": sampler_s / res.seconds if res.seconds else float("nan"),
         # Same number of scored positions on both sides: what an α estimate of equal size costs.
@@ -202,9 +301,16 @@ def _analytic(target, draft, prompt_set, alone_gens, prompts, t, cfg, gens, row,
 
 
 def _vllm(
-    target_path: str, draft_path: str | None, prompts, eos: list[int], cfg: EvalConfig
+    target_path: str,
+    draft_path: str | None,
+    prompts,
+    eos: list[int],
+    cfg: EvalConfig,
+    temperatures: list[float],
+    k: int,
+    dtype: str,
 ) -> dict[str, Any]:
-    """vLLM alone (draft None) or with draft-model speculative decoding, every temperature in one engine."""
+    """vLLM alone (draft None) or with draft-model speculative decoding at k, `temperatures` in one engine."""
     try:
         import vllm  # noqa: F401
 
@@ -212,7 +318,7 @@ def _vllm(
     except ImportError as e:
         return {"skipped": f"vllm not importable: {e}"}
     return run_vllm(
-        target_path, draft_path, prompts, cfg.temperatures, cfg.k, cfg.max_new_tokens, cfg.seed, eos
+        target_path, draft_path, prompts, temperatures, k, cfg.max_new_tokens, cfg.seed, eos, dtype=dtype
     )
 
 
@@ -225,6 +331,9 @@ def _attach_vllm(rows: list[dict[str, Any]], alone: dict[str, Any], spec: dict[s
         a, s = alone["results"][key], spec["results"][key]
         row["vllm"] = {
             "version": spec["version"],
+            "k": spec.get("k"),
+            "dtype": spec.get("dtype"),
+            "draft_sample_method": spec.get("draft_sample_method"),
             "target_alone_tokens_per_s": a["tokens_per_s"],
             "speculative_tokens_per_s": s["tokens_per_s"],
             "speedup": s["tokens_per_s"] / a["tokens_per_s"] if a["tokens_per_s"] else float("nan"),

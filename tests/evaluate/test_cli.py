@@ -95,6 +95,8 @@ def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset,
             "2",
             "--threads",
             "1",
+            "--baselines",
+            "assisted",
             "--output-dir",
             str(out),
         ]
@@ -102,6 +104,9 @@ def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset,
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert results["command"].startswith("python -m evaluate run --target")
+    assert {"target alone", "speculative sampler", "baseline: assisted generation"} <= set(
+        results["phase_seconds"]
+    )
     assert results["environment"]["versions"]["torch"] and results["environment"]["device_name"]
     assert results["prompts"]["count"] == 2
     assert str(tmp_path) not in (out / "results.json").read_text()  # shared as is: folder names, no paths
@@ -122,6 +127,42 @@ def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset,
     assert "| first2 | 1 | 0 |" in table and "| first2 | 1 | 1 |" in table
     for png in ("speedup_vs_temperature", "alpha_vs_temperature", "heatmap_kd_vs_decode_temperature"):
         assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teacher_dir, dataset, capsys):
+    """k: auto on a draft without a KD temperature (a mixture): curve, chosen k, k_curve.png, heatmap row."""
+    draft = save_truncated_draft(tiny_teacher_dir, 2, tmp_path / "mix")
+    (draft / "tempdraft-draft.json").write_text(json.dumps({"name": "mixture"}))
+    out = tmp_path / "out"
+    args = ["run", "--target", str(tiny_teacher_dir), "--drafts", str(draft), "--prompts", str(dataset)]
+    args += ["--temperatures", "0,1", "--k", "auto", "--k-max", "3", "--max-new-tokens", "8"]
+    args += ["--num-prompts", "2", "--threads", "1", "--output-dir", str(out)]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "sweep ETA" in err and "[evaluate] phase costs: " in err
+    (d,) = json.loads((out / "results.json").read_text())["drafts"]
+    assert d["cost_probe"]["compiled"] is False and set(d["cost_probe"]["verify_cost"]) == {"1", "2", "3"}
+    for r in d["results"]:
+        auto = r["k_auto"]
+        assert [c["k"] for c in auto["curve"]] == [1, 2, 3] and auto["c"] == d["cost_probe"]["c"]
+        best = max(auto["curve"], key=lambda c: c["predicted_speedup"])
+        assert auto["chosen_k"] == (best["k"] if best["predicted_speedup"] > 1 else 0)
+        assert r["k"] == max(auto["chosen_k"], 1)  # k = 0 ("do not speculate") is still measured at k = 1
+        assert r["analytic"]["chained"]["k"] == r["k"]
+        assert all(c["low"] <= c["tokens_per_call"] <= c["high"] for c in auto["curve"])
+    assert "assisted" not in d["results"][0]  # baselines are opt-in
+    assert "(auto: " in (out / "results.md").read_text()
+    for png in ("k_curve", "heatmap_kd_vs_decode_temperature", "heatmap_alpha_kd_vs_decode_temperature"):
+        assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_help_shows_defaults_and_allowed_values(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "[allowed: assisted, vllm; default: []]" in text
+    assert "[allowed: an int, auto; default: 4]" in text
+    assert '[allowed: dynamic, static; default: "dynamic"]' in text and "[required]" in text
 
 
 def test_bad_config_exits_2_naming_every_field(tmp_path):

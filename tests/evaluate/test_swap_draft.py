@@ -1,8 +1,9 @@
-"""SpeculativeDecoder.swap_draft: a new draft's weights copied into the old draft's tensors.
+"""SpeculativeDecoder.swap_draft: a new draft's weights copied into the decoder's own draft tensors.
 
 The study compares ~30 drafts of one architecture with compiled decoders; swapping weights in place keeps
-the compiled graphs valid. These tests check the swap gives exactly what a fresh decoder gives, and that
-it keeps every parameter's storage (what CUDA graphs replay from).
+the compiled graphs valid. These tests check the swap gives exactly what a fresh decoder gives, that it
+keeps every parameter's storage (what CUDA graphs replay from), and that the model the caller passed at
+construction never changes (the decoder copies it).
 """
 
 from __future__ import annotations
@@ -33,9 +34,14 @@ def test_swapped_decoder_samples_like_a_fresh_one(tiny_pair, tiny_prompts, cache
     slot, other = copy.deepcopy(draft), _other_draft(draft)
     swapped = SpeculativeDecoder(target, slot, k=3, eos_token_ids=eos, cache=cache, max_len=512)
     swapped.generate(tiny_prompts[0], max_new_tokens=8, temperature=1.0)  # leave state behind
-    ptrs = [p.data_ptr() for p in slot.parameters()]
+    owned = swapped.draft.model
+    ptrs = [p.data_ptr() for p in owned.parameters()]
     swapped.swap_draft(other)
-    assert [p.data_ptr() for p in slot.parameters()] == ptrs
+    assert [p.data_ptr() for p in owned.parameters()] == ptrs
+    # The decoder swapped its own copy: the model the caller passed in is untouched (issue 17 item 6).
+    assert owned is not slot
+    for mine, theirs in zip(slot.state_dict().values(), draft.state_dict().values(), strict=True):
+        assert torch.equal(mine, theirs)
     fresh = SpeculativeDecoder(target, other, k=3, eos_token_ids=eos, cache=cache, max_len=512)
     for prompt in tiny_prompts[1:4]:
         a = swapped.generate(prompt, 24, 0.8, generator=torch.Generator().manual_seed(3))
