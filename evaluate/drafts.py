@@ -4,7 +4,8 @@ A trained draft folder may carry `tempdraft-draft.json` (written by distill/); w
 `kd_temperature` when present — the KD temperature is the row of the KD-T × decode-T heatmap.
 
 `truncated_draft(target, n)` keeps the target's first n decoder layers, final norm, embeddings and
-lm_head (copied weights, same tokenizer): an untrained but realistic-cost draft.
+lm_head (copied weights, same tokenizer): an untrained but realistic-cost draft. `noised_draft(target, s)`
+is the opposite: target cost, but mid-range acceptance, for checking acceptance predictions.
 """
 
 from __future__ import annotations
@@ -53,6 +54,21 @@ def truncated_draft(target, num_layers: int):
     own = draft.state_dict()
     draft.load_state_dict({k: v for k, v in target.state_dict().items() if k in own}, strict=True)
     draft.generation_config = copy.deepcopy(target.generation_config)
+    return draft.eval()
+
+
+def noised_draft(target, scale: float, seed: int = 1):
+    """A copy of the target with Gaussian noise of `scale` × each tensor's spread added to every weight.
+
+    Same cost as the target, so useless for speed, but its acceptance is tunable (scale 0.5 on the tiny
+    test model: α ≈ 0.75 at T = 1): what tests and benchmarks of the acceptance predictions need."""
+    import torch
+
+    draft = copy.deepcopy(target)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in draft.parameters():
+            p.add_(scale * p.float().std().to(p.dtype) * torch.randn(p.shape, generator=g).to(p))
     return draft.eval()
 
 

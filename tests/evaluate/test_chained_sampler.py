@@ -10,13 +10,12 @@ k + 1 apart (otherwise passing would say nothing).
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 
 from evaluate.analytic import teacher_forced_betas
 from evaluate.chained import chained_acceptance
+from evaluate.drafts import noised_draft
 from evaluate.metrics import full_step_tokens_per_call
 from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder
 
@@ -24,21 +23,15 @@ T, N_PROMPTS, N_TOKENS, K_MAX = 1.0, 12, 48, 4
 
 
 @pytest.fixture(scope="module")
-def noised_draft(tiny_pair):
-    """The target with Gaussian noise of half each tensor's spread added to every weight."""
-    draft = copy.deepcopy(tiny_pair[0])
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in draft.parameters():
-            p.add_(0.5 * p.std() * torch.randn(p.shape, generator=g))
-    return draft
+def noised(tiny_pair):
+    return noised_draft(tiny_pair[0], 0.5)
 
 
 def _se(low: float, high: float) -> float:
     return (high - low) / (2 * 1.96)
 
 
-def test_chained_prediction_matches_the_samplers_tokens_per_call(tiny_pair, tiny_prompts, noised_draft):
+def test_chained_prediction_matches_the_samplers_tokens_per_call(tiny_pair, tiny_prompts, noised):
     target, _, tokenizer = tiny_pair
     eos = [tokenizer.eos_token_id]
     prompts = tiny_prompts[:N_PROMPTS]
@@ -48,12 +41,12 @@ def test_chained_prediction_matches_the_samplers_tokens_per_call(tiny_pair, tiny
         (p, alone.generate(p, N_TOKENS, T, torch.Generator().manual_seed(1000 + i)).tokens)
         for i, p in enumerate(prompts)
     ]
-    betas = [teacher_forced_betas(target, noised_draft, p, r, T) for p, r in samples]
+    betas = [teacher_forced_betas(target, noised, p, r, T) for p, r in samples]
     chained = chained_acceptance(betas, K_MAX, n_boot=500)
     alpha = float(torch.cat(betas).mean())
     assert 0.5 < alpha < 0.9, alpha  # mid-range acceptance: the comparison has something to resolve
     # 2. The sampler at every k (one decoder, per-call k), its full-k steps only.
-    spec = SpeculativeDecoder(target, noised_draft, K_MAX, eos, max_len=512)
+    spec = SpeculativeDecoder(target, noised, K_MAX, eos, max_len=512)
     measured = []
     for k in range(1, K_MAX + 1):
         gens = [
