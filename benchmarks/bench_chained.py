@@ -7,12 +7,13 @@
 For each decoding temperature and draft, on the same chat-templated GSM8K prompts:
   1. held-out teacher samples: the target alone at T (seeds 1000 + i, disjoint from the sampler's);
   2. β at every position of them (one teacher-forced pass, `evaluate.analytic.analytic_betas`) ->
-     the chained prediction E[accepted | k] + 1 with its bootstrap 95% interval (`evaluate.chained`) and
-     the i.i.d. one (1 − α^(k+1)) / (1 − α);
+     the chained prediction E[accepted | k] + 1 with its bootstrap 95% interval (`evaluate.chained`),
+     the same with start positions weighted by how often the sampler starts a step there
+     (`weighting="steps"`), and the i.i.d. one (1 − α^(k+1)) / (1 − α);
   3. the speculative sampler at k = 1..k_max (one decoder, per-call k; seeds i): measured tokens per call
      over full-k steps, mean (accepted + 1), with its standard error (prompts as clusters), and over all
      steps (tokens / target calls: includes the shortened steps before max_new_tokens and EOS cuts);
-  4. z = (measured − chained) / joint standard error.
+  4. z = (measured − prediction) / joint standard error, per prediction.
 Drafts: `noise:S` (the target with noise S × each tensor's spread: mid-range acceptance, target cost),
 `layers:N` (its first N layers, untrained) or a draft folder. Writes JSON (machine, command, every number)
 to --out and prints a Markdown table. Needs only torch and transformers.
@@ -128,11 +129,13 @@ def main(argv: list[str] | None = None) -> dict:
         for name, draft in drafts.items():
             an, betas = analytic_betas(target, draft, samples, t)
             chained = chained_acceptance(betas, args.k_max)
+            stepwise = chained_acceptance(betas, args.k_max, weighting="steps")
             # 3. The sampler at every k.
-            for est in chained:
+            for est, st in zip(chained, stepwise, strict=True):
                 gens = run_prompts(specs[name], prompts, args.max_new_tokens, t, args.seed, k=est.k)
                 mean, se, steps = full_step_tokens_per_call(gens, est.k)
                 se_c = (est.high - est.low) / (2 * 1.96)
+                se_st = (st.high - st.low) / (2 * 1.96)
                 out["rows"].append(
                     {
                         "draft": name,
@@ -142,6 +145,9 @@ def main(argv: list[str] | None = None) -> dict:
                         "chained": est.tokens_per_call,
                         "chained_low": est.low,
                         "chained_high": est.high,
+                        "step_weighted": st.tokens_per_call,
+                        "step_weighted_low": st.low,
+                        "step_weighted_high": st.high,
                         "iid": expected_tokens_per_call(an.alpha, est.k),
                         "measured_full_k": mean,
                         "measured_full_k_se": se,
@@ -149,6 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
                         "measured_all_steps": sum(len(g.tokens) for g in gens)
                         / sum(g.target_calls for g in gens),
                         "z_chained": (mean - est.tokens_per_call) / math.hypot(se, se_c),
+                        "z_step_weighted": (mean - st.tokens_per_call) / math.hypot(se, se_st),
                         "z_iid": (mean - expected_tokens_per_call(an.alpha, est.k)) / math.hypot(se, se_c),
                     }
                 )
@@ -174,16 +181,19 @@ def table(out: dict) -> str:
         f"{out['settings']['num_prompts']} prompts × {out['settings']['max_new_tokens']} tokens, "
         f"{out['wall_s']:.0f} s",
         "",
-        "| draft | T | α analytic | k | chained (95% CI) | i.i.d. | measured full-k (±se) | steps "
-        "| measured all | z chained | z i.i.d. |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| draft | T | α analytic | k | chained (95% CI) | step-weighted (95% CI) | i.i.d. "
+        "| measured full-k (±se) | steps | measured all | z chained | z step-w. | z i.i.d. |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in out["rows"]:
         lines.append(
             f"| {r['draft']} | {r['temperature']:g} | {r['alpha_analytic']:.3f} | {r['k']} "
-            f"| {r['chained']:.3f} [{r['chained_low']:.3f}, {r['chained_high']:.3f}] | {r['iid']:.3f} "
+            f"| {r['chained']:.3f} [{r['chained_low']:.3f}, {r['chained_high']:.3f}] "
+            f"| {r['step_weighted']:.3f} [{r['step_weighted_low']:.3f}, {r['step_weighted_high']:.3f}] "
+            f"| {r['iid']:.3f} "
             f"| {r['measured_full_k']:.3f} (±{r['measured_full_k_se']:.3f}) | {r['measured_full_k_steps']} "
-            f"| {r['measured_all_steps']:.3f} | {r['z_chained']:+.1f} | {r['z_iid']:+.1f} |"
+            f"| {r['measured_all_steps']:.3f} | {r['z_chained']:+.1f} | {r['z_step_weighted']:+.1f} "
+            f"| {r['z_iid']:+.1f} |"
         )
     return "\n".join(lines)
 

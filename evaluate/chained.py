@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -47,13 +48,52 @@ def window_sums(betas: torch.Tensor, k_max: int) -> tuple[torch.Tensor, torch.Te
     return sums, counts
 
 
+def step_weighted_sums(betas: torch.Tensor, k_max: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Like `window_sums`, but each full-window start s weighted by ρ(s), the probability that a sampler
+    which starts drafting at position 0 begins a step at s (steps advance by accepted + 1).
+
+    The sampler's tokens per call is a mean over its *steps*, and steps are denser where acceptance is low
+    (each advances 1 token) than where it is high: with acceptance correlated along the sequence the
+    uniform mean over starts overestimates what the sampler measures. Same β, same windows, step weights.
+    """
+    b = betas.double().flatten().tolist()
+    r = len(b)
+    sums, counts = torch.zeros(k_max, dtype=torch.float64), torch.zeros(k_max, dtype=torch.float64)
+    for k in range(1, min(k_max, r) + 1):
+        rho = [0.0] * (r + k + 1)
+        rho[0] = 1.0
+        num = den = 0.0
+        for s in range(r - k + 1):  # starts with a full window
+            if rho[s] == 0.0:
+                continue
+            at_least = [1.0]  # P(accepted ≥ j | start s), j = 0..k
+            for j in range(k):
+                at_least.append(at_least[-1] * b[s + j])
+            num += rho[s] * sum(at_least[1:])
+            den += rho[s]
+            for a in range(k + 1):  # exactly a accepted -> next step starts at s + a + 1
+                p_a = at_least[a] - (at_least[a + 1] if a < k else 0.0)
+                rho[s + a + 1] += rho[s] * p_a
+        sums[k - 1], counts[k - 1] = num, den
+    return sums, counts
+
+
 def chained_acceptance(
-    betas: Sequence[torch.Tensor], k_max: int, n_boot: int = 1000, seed: int = 0
+    betas: Sequence[torch.Tensor],
+    k_max: int,
+    n_boot: int = 1000,
+    seed: int = 0,
+    weighting: Literal["starts", "steps"] = "starts",
 ) -> list[ChainedEstimate]:
-    """E[accepted | k] and tokens per target call for k = 1..k_max, with bootstrap intervals over samples."""
+    """E[accepted | k] and tokens per target call for k = 1..k_max, with bootstrap intervals over samples.
+
+    `weighting`: "starts" averages every full-window start position alike (the formula above); "steps"
+    weights each start by how often the sampler begins a step there (`step_weighted_sums`), which is what
+    the sampler's measured mean over steps estimates. `windows` is then the expected number of steps."""
     if k_max < 1:
         raise ValueError(f"k_max must be >= 1, got {k_max}")
-    per_sample = [window_sums(b, k_max) for b in betas if b.numel()]
+    sums_fn = window_sums if weighting == "starts" else step_weighted_sums
+    per_sample = [sums_fn(b, k_max) for b in betas if b.numel()]
     if not per_sample:
         nan = float("nan")
         return [ChainedEstimate(k, nan, nan, nan, nan, 0) for k in range(1, k_max + 1)]

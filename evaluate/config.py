@@ -162,7 +162,9 @@ def load_config(
         cfg = EvalConfig.model_validate(data)
     except ValidationError as e:
         # k is `int | "auto"`: pydantic names the union member tried ("constrained-int", "literal[...]").
-        raise ConfigError(pydantic_problems(e, hidden_prefixes=("constrained-", "literal[")), origin) from None
+        raise ConfigError(
+            pydantic_problems(e, hidden_prefixes=("constrained-", "literal[")), origin
+        ) from None
     if problems := semantic_problems(cfg):
         raise ConfigError(problems, origin)
     return cfg

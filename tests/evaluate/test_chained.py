@@ -48,3 +48,35 @@ def test_short_and_empty_samples():
     assert est[0].windows == 1 and est[1].windows == 0
     with pytest.raises(ValueError):
         chained_acceptance([], 0)
+
+
+def _simulate_steps(betas: list[float], k: int, runs: int, gen: torch.Generator) -> float:
+    """Mean (accepted + 1) over full-k steps of a sampler walking `betas` from position 0 (Monte Carlo)."""
+    total = steps = 0
+    u = torch.rand(runs, len(betas) * 2, generator=gen).tolist()
+    for row in u:
+        s, draws = 0, iter(row)
+        while s + k <= len(betas):
+            acc = 0
+            while acc < k and next(draws) < betas[s + acc]:
+                acc += 1
+            total, steps, s = total + acc + 1, steps + 1, s + acc + 1
+    return total / steps
+
+
+def test_step_weighting_matches_a_simulated_sampler_and_not_the_start_average():
+    # Easy and hard spans (β 0.95 / 0.2 in runs of 12): steps crowd into the hard spans.
+    gen = torch.Generator().manual_seed(0)
+    path = [0.95 if (i // 12) % 2 == 0 else 0.2 for i in range(96)]
+    for k in (1, 2, 4):
+        steps = chained_acceptance([torch.tensor(path)], k, n_boot=10, weighting="steps")[k - 1]
+        starts = chained_acceptance([torch.tensor(path)], k, n_boot=10)[k - 1]
+        simulated = _simulate_steps(path, k, 3000, gen)
+        assert steps.tokens_per_call == pytest.approx(simulated, abs=0.03)
+        if k > 1:  # the uniform start average overestimates what the sampler's steps see
+            assert starts.tokens_per_call > simulated + 0.1
+
+
+def test_step_weighting_reduces_to_the_iid_formula_for_constant_beta():
+    for est in chained_acceptance([torch.full((120,), 0.7)] * 3, 4, n_boot=10, weighting="steps"):
+        assert est.tokens_per_call == pytest.approx(expected_tokens_per_call(0.7, est.k))

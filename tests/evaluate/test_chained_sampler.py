@@ -43,6 +43,7 @@ def test_chained_prediction_matches_the_samplers_tokens_per_call(tiny_pair, tiny
     ]
     betas = [teacher_forced_betas(target, noised, p, r, T) for p, r in samples]
     chained = chained_acceptance(betas, K_MAX, n_boot=500)
+    stepwise = chained_acceptance(betas, K_MAX, n_boot=500, weighting="steps")
     alpha = float(torch.cat(betas).mean())
     assert 0.5 < alpha < 0.9, alpha  # mid-range acceptance: the comparison has something to resolve
     # 2. The sampler at every k (one decoder, per-call k), its full-k steps only.
@@ -55,10 +56,11 @@ def test_chained_prediction_matches_the_samplers_tokens_per_call(tiny_pair, tiny
         ]
         measured.append(full_step_tokens_per_call(gens, k))
     # 3. Agreement within three joint standard errors at every k ...
-    for est, (mean, se, steps) in zip(chained, measured, strict=True):
+    for est, st, (mean, se, steps) in zip(chained, stepwise, measured, strict=True):
         assert steps > 100
-        tolerance = 3 * (se**2 + _se(est.low, est.high) ** 2) ** 0.5
-        assert abs(mean - est.tokens_per_call) < tolerance, (est, mean, se)
+        for pred in (est, st):  # uniform over start positions, and weighted like the sampler's steps
+            tolerance = 3 * (se**2 + _se(pred.low, pred.high) ** 2) ** 0.5
+            assert abs(mean - pred.tokens_per_call) < tolerance, (pred, mean, se)
     # ... and that tolerance separates k from k + 1: a prediction for the wrong k would fail.
     for k in range(1, K_MAX):
         mean, se, _ = measured[k - 1]
