@@ -7,6 +7,6 @@ Modules (one concern each): `costmodel` (formulas), `probs` (temperature softmax
 (batch-1 KV caches with rollback), `specdec` (the sampler and the target-alone decoder), `analytic`
 (teacher-forced α and β per position, step-cost probe), `chained` (tokens per call predicted from correlated
 acceptance; k: auto picks k from it), `baselines` (transformers assisted generation), `vllm_baseline`,
-`metrics`, `runs`, `sweep`, `report`, `config`, `cli`. Importing this package loads nothing heavy: the
-benchmark script uses the sampler on machines without pydantic/polars/datasets.
+`metrics`, `runs`, `sweep`, `report`, `config`, `cli`, `search` (recipe search). Importing this package
+loads nothing heavy: the benchmark script uses the sampler on machines without pydantic/polars/datasets.
 """
