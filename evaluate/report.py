@@ -174,14 +174,15 @@ def _row_label(d: dict[str, Any]) -> str:
 
 # Fixed colour scales: α on its full range; speedup on 0..2 around 1 (values outside are clipped in colour,
 # the printed number is exact).
-HEATMAPS = {
+HEATMAPS = {  # file stem: (result key, title, colour-bar label, colour range)
     "heatmap_kd_vs_decode_temperature": (
         "speedup",
-        "speedup over target alone (colour clipped to 0–2)",
+        "speedup over target alone",
+        "speedup (×, colour 0–2)",
         0.0,
         2.0,
     ),
-    "heatmap_alpha_kd_vs_decode_temperature": ("alpha", "α (empirical)", 0.0, 1.0),
+    "heatmap_alpha_kd_vs_decode_temperature": ("alpha", "α (empirical)", "α", 0.0, 1.0),
 }
 
 
@@ -196,7 +197,7 @@ def _plot_heatmaps(results: dict[str, Any], out: Path) -> list[Path]:
 
     temps = results["config"]["temperatures"]
     written = []
-    for stem, (key, label, vmin, vmax) in HEATMAPS.items():
+    for stem, (key, title, label, vmin, vmax) in HEATMAPS.items():
         grid = [
             [next((r[key] for r in d["results"] if r["temperature"] == t), math.nan) for t in temps]
             for d in rows
@@ -209,10 +210,19 @@ def _plot_heatmaps(results: dict[str, Any], out: Path) -> list[Path]:
         ax.set_yticks(range(len(rows)), [_row_label(d) for d in rows], fontsize=7)
         for i, line in enumerate(grid):
             for j, v in enumerate(line):
-                ax.text(j, i, _f(v, ".2f"), ha="center", va="center", color="black", fontsize=8)
+                dark = key != "speedup" and not math.isnan(v) and (v - vmin) / (vmax - vmin) < 0.6
+                ax.text(
+                    j,
+                    i,
+                    _f(v, ".2f"),
+                    ha="center",
+                    va="center",
+                    color="white" if dark else "black",
+                    fontsize=8,
+                )
         ax.set_xlabel("decoding temperature")
         ax.set_ylabel("draft")
-        ax.set_title(f"{label}: draft × decoding temperature", fontsize=9)
+        ax.set_title(f"{title}: draft × decoding temperature", fontsize=9)
         fig.colorbar(im, ax=ax, label=label)
         fig.tight_layout()
         written.append(out / f"{stem}.png")
