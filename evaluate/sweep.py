@@ -150,20 +150,20 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
             draft = load_model(model_path(draft_name), device, cfg.dtype)
         if draft.get_output_embeddings().weight.shape[0] != target.get_output_embeddings().weight.shape[0]:
             raise TempdraftError(f"draft {draft_name!r} does not share the target's vocabulary")
+        if spec_dec is not None and spec_dec.accepts_draft(draft):
+            spec_dec.swap_draft(draft)  # same architecture: keep the decoder and its compiled graphs
+        else:
+            spec_dec = SpeculativeDecoder(target, draft, k_top, eos, cfg.cache, max_len, cfg.compile)
         with clock("cost probe"):
             probe = probe_step_costs(
                 target,
-                draft,
+                spec_dec.draft.model,  # the module the sampler decodes with (its copy of the draft)
                 prompts[0],
                 steps=16,
                 cache=cfg.cache,
                 compile_decode=cfg.compile,
                 verify_ks=range(1, k_top + 1) if auto else [k_top],
             )
-        if spec_dec is not None and spec_dec.accepts_draft(draft):
-            spec_dec.swap_draft(draft)  # same architecture: keep the decoder and its compiled graphs
-        else:
-            spec_dec = SpeculativeDecoder(target, draft, k_top, eos, cfg.cache, max_len, cfg.compile)
         rows = []
         for t in cfg.temperatures:
             analytic, source, chained = None, "", []
