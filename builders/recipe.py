@@ -260,7 +260,7 @@ class LimitsSpec(Strict):
 
     max_requests: int = Field(
         2_000_000, ge=1, description="Most sampling requests a recipe may plan (prompts x temperatures x "
-        "samples; ~0.5 KB of memory each while planning). Raise with --set limits.max_requests=N."
+        "samples; ~0.3 KB and ~30 us each while planning). Raise with --set limits.max_requests=N."
     )
     max_temperatures: int = Field(
         1_000, ge=1, description="Most temperatures in the grid. Raise with --set limits.max_temperatures=N."
