@@ -23,13 +23,13 @@ from typing import Any
 
 import polars as pl
 
+from builders.check import load_pool_rows, plan_requests, plan_summary
 from builders.errors import TempdraftError
 from builders.hardware import resolve_dtype
 from builders.licenses import manifest_license
 from builders.public import public_manifest
 from builders.recipe import Recipe
-from builders.requests import PlannedRequest, expand_requests
-from builders.sources import load_prompts
+from builders.requests import PlannedRequest
 from builders.teacher import ResolvedTeacher, resolve_teacher, tempdraft_home
 
 # Modules whose code decides what the rows contain: part of the fingerprint. Not ray_executor.py: it only
@@ -67,8 +67,9 @@ def code_version() -> str:
 def fingerprint(recipe: Recipe, teacher_revision: str | None, pool_fingerprint: str | None = None) -> str:
     # executor: where shards are sampled never changes which rows (issue 9), so a Ray run and a local
     # run of one recipe share a fingerprint, a work folder to resume from and a catalog version.
-    # license, language: card metadata only, never a row.
-    excluded = {"description": True, "output": {"dir"}, "executor": True, "license": True, "language": True}
+    # license, language: card metadata only, never a row. limits only bound what may be planned.
+    excluded = {"description": True, "output": {"dir"}, "executor": True, "license": True, "language": True,
+                "limits": True}
     resolved = recipe.model_dump(mode="json", exclude=excluded)
     blob = json.dumps({"recipe": resolved, "teacher": teacher_revision, "pool": pool_fingerprint,
                        "code": code_version()}, sort_keys=True)
@@ -92,19 +93,7 @@ def _versions(backend_version: str | None) -> dict[str, str]:
     return out
 
 
-def plan(recipe: Recipe, base_dir: Path) -> list[PlannedRequest]:
-    assert recipe.sampling is not None  # validated by config.load_recipe
-    return expand_requests(load_prompts(recipe, base_dir), recipe.sampling, recipe.seed)
-
-
-def print_plan(recipe: Recipe, requests: list[PlannedRequest]) -> None:
-    assert recipe.sampling is not None
-    grid = recipe.sampling.temperature_grid()
-    prompts = len({r.prompt.prompt_id for r in requests})
-    budget = len(requests) * recipe.sampling.max_new_tokens
-    shards = -(-len(requests) // recipe.output.shard_size)
-    print(f"[plan] {recipe.name}: {prompts} prompts x {len(grid)} temperatures {grid} -> {len(requests)} requests "
-          f"in {shards} shard(s); token budget <= {budget:,} new tokens (max_new_tokens={recipe.sampling.max_new_tokens})")
+plan = plan_requests  # prompts -> requests, bounded, mixture checked: the same function `validate` runs
 
 
 def _tokenizer_identity(tokenizer: Any, teacher: ResolvedTeacher) -> dict[str, Any]:
@@ -176,14 +165,8 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
 
     if recipe.pool is not None:
         return _compose_from_pool(recipe, argv, dry_run)
-    requests = plan(recipe, base_dir)  # 1. prompts and requests: cheap, no model
-    print_plan(recipe, requests)
-    if not requests:
-        raise TempdraftError("the recipe's sources gave no prompts")
-    if recipe.mixture is not None:  # fail before sampling when the pool could never hold the mixture
-        from builders.mixture import check_mixture_fits
-
-        check_mixture_fits(requests, recipe.mixture, recipe.seed)
+    requests = plan(recipe, base_dir)  # 1. prompts, requests, mixture fit: cheap, no model
+    print(plan_summary(recipe, requests))
     if dry_run:
         return BuildResult(None, None, len(requests))
     assert recipe.teacher is not None
@@ -285,17 +268,10 @@ def _compose_from_pool(recipe: Recipe, argv: list[str], dry_run: bool) -> BuildR
     from builders.assemble import assemble_dataset
     from builders.mixture import compose_mixture
     from builders.stats import dataset_stats, format_table
-    from registry.resolve import resolve_dataset
-
     assert recipe.pool is not None
     if recipe.mixture is None:
         raise TempdraftError("a recipe with `pool` composes a mixture: add a `mixture` section")
-    folder = resolve_dataset(recipe.pool)
-    pool_manifest = json.loads((folder / "manifest.json").read_text())
-    rows = pl.concat([
-        pl.read_parquet(f).with_columns(pl.lit(split).alias("split"))
-        for split in ("train", "validation") for f in sorted(folder.glob(f"data/t*/{split}-*.parquet"))
-    ], how="diagonal_relaxed")
+    _, pool_manifest, rows = load_pool_rows(recipe.pool)
     print(f"[plan] {recipe.name}: composing from {recipe.pool} ({rows.height} rows, "
           f"temperatures {sorted(set(rows['temperature']))})")
     mixture_rows = compose_mixture(rows, recipe.mixture, recipe.seed)

@@ -3,8 +3,10 @@
     python -m builders validate recipes/mix_high_temp.yaml [--set key=value ...]   # check, print resolved recipe
     python -m builders run recipes/mix_high_temp.yaml [--set key=value ...] [--dry-run]
 
-User mistakes (bad recipe, unknown teacher, missing file) print every problem and exit with code 2,
-without a traceback and without writing anything.
+`validate` and `run --dry-run` make the same checks (builders/check.py: schema, every prompt source
+read, requests planned within `limits`, mixture against the planned pool) and load no model.
+User mistakes (bad recipe, unknown teacher, missing file, broken source line) print every problem with
+its field path and exit with code 2, without a traceback and without writing anything.
 """
 
 from __future__ import annotations
@@ -46,8 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         recipe = load_recipe(args.recipe, args.overrides)
-        if args.command == "validate":
-            print(f"# {args.recipe}: OK (resolved, defaults filled in)")
+        if args.command == "validate" or args.dry_run:
+            from builders.check import check_recipe
+
+            summary = check_recipe(recipe, Path(args.recipe).parent)  # the same checks for both
+            if args.command == "run":
+                print(summary)
+                return 0
+            print(f"# {args.recipe}: OK (resolved, defaults filled in)\n# {summary}")
             print(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False), end="")
             return 0
         from builders.build import run_build

@@ -12,18 +12,19 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from builders.errors import RecipeError
-from builders.recipe import FileSource, Recipe
+from builders.recipe import FileSource, HubSource, Recipe
 from builders.yamlconfig import apply_overrides, pydantic_problems, read_mapping
 
 OFFLINE_TEACHERS = ("smollm2-135m-instruct",)
 
 # Discriminated unions put the tag ('file', 'hub', ...) and model names in an error's location.
-_UNION_PARTS = ("hub", "file", "generator", "list[float]", "TemperatureRange")
+_UNION_PARTS = ("hub", "file", "generator", "temperature-list", "temperature-range")
 _UNION_PREFIXES = ("list[", "function-", "TemperatureSelect")
 
 
 def semantic_problems(recipe: Recipe, base_dir: Path) -> list[tuple[str, str]]:
-    """Checks pydantic cannot make alone: files exist, columns exist, teacher is resolvable."""
+    """Checks pydantic cannot make alone: sections that go together, files exist, teacher is resolvable,
+    planned work within `limits`. Reading the sources is `check.check_recipe`."""
     problems: list[tuple[str, str]] = []
     if recipe.pool is None:
         for key in ("teacher", "sampling"):
@@ -52,38 +53,22 @@ def semantic_problems(recipe: Recipe, base_dir: Path) -> list[tuple[str, str]]:
             )
     for i, src in enumerate(recipe.sources):
         if isinstance(src, FileSource):
-            from builders.sources import resolve_path, sample_record
+            from builders.sources import resolve_path
 
             file = resolve_path(src.path, base_dir)
             if not file.is_file():
                 problems.append((f"sources.{i}.path", f"no such file: {file}"))
-                continue
-            if src.prompt_column is None and src.template is None:
-                problems.append((f"sources.{i}", "give prompt_column or template"))
-                continue
-            try:
-                record = sample_record(file)
-            except Exception as e:  # unreadable file: report, never crash validation
-                problems.append((f"sources.{i}.path", f"cannot read {file.name}: {e}"))
-                continue
-            if src.prompt_column is not None and src.prompt_column not in record:
-                problems.append(
-                    (f"sources.{i}.prompt_column", f"column {src.prompt_column!r} not in {file.name}; columns: {sorted(record)}")
-                )
-            if src.template is not None:
-                try:
-                    src.template.format(**record)
-                except KeyError as e:
-                    problems.append((f"sources.{i}.template", f"unknown column {e} in template; columns: {sorted(record)}"))
-        elif getattr(src, "kind", None) == "hub" and src.prompt_column is None and src.template is None:
+        # Every record's columns are checked when the prompts are read (check.check_recipe, `validate`).
+        if isinstance(src, FileSource | HubSource) and src.prompt_column is None and src.template is None:
             problems.append((f"sources.{i}", "give prompt_column or template"))
-    if recipe.mixture is not None and recipe.sampling is not None:
+    bounds = recipe.bound_problems()  # before anything below builds the grid
+    problems += bounds
+    if recipe.mixture is not None and recipe.sampling is not None and not bounds:
         grid = recipe.sampling.temperature_grid()
         for j, comp in enumerate(recipe.mixture.components):
             if not any(comp.selects(t) for t in grid):
-                problems.append(
-                    (f"mixture.components.{j}.temperatures", f"selects no temperature of the grid {grid}")
-                )
+                problems.append((f"mixture.components.{j}.temperatures",
+                                 f"selects no temperature of the grid {grid[:50]}"))
     return problems
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+
+
+def _shown(path: str) -> str:
+    """A field path as printed: quoted when a key holds spaces or control characters (YAML allows them)."""
+    if not path:
+        return "<root>"
+    return path if path.isprintable() and not any(c.isspace() for c in path) else json.dumps(path)
 
 
 class TempdraftError(ValueError):
@@ -13,8 +21,9 @@ class RecipeError(TempdraftError):
     """Every problem found in a recipe, each with the dotted path of the field it concerns."""
 
     def __init__(self, problems: Iterable[tuple[str, str]], origin: str = "recipe"):
-        self.problems = sorted(set(problems))
+        # One line per problem (library messages, e.g. YAML's or polars', may span several).
+        self.problems = sorted({(path, " ".join(message.split())) for path, message in problems})
         self.origin = origin
         lines = [f"{origin}: {len(self.problems)} problem(s)"]
-        lines += [f"  - {path or '<root>'}: {message}" for path, message in self.problems]
+        lines += [f"  - {_shown(path)}: {message}" for path, message in self.problems]
         super().__init__("\n".join(lines))

@@ -7,18 +7,52 @@ checks a recipe without loading any model.
 
 from __future__ import annotations
 
-import re
+import string
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from builders.mixture_spec import MixtureSpec
+from builders.names import dataset_name_problem
+
+MAX_TEMPERATURE = 100.0  # far above any useful sampling temperature; keeps temperature arithmetic finite
+MIN_TEMPERATURE_STEP = 1e-6  # grid values are rounded to 6 decimals: a finer step would repeat them
 
 
 class Strict(BaseModel):
     """Base for every recipe section: unknown keys are errors, so a typo never passes silently."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # every number is finite
+
+
+def template_columns(template: str) -> list[str]:
+    """The columns a prompt template names. Only plain `{column}` fields are allowed: no positional
+    `{0}`/`{}`, attributes `{a.b}`, indexes `{a[0]}`, conversions `{a!r}` or format specs `{a:>9}`, which
+    would render Python objects or fail on some records. `{{`/`}}` are literal braces."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as e:
+        raise ValueError(f"not a valid template: {e} (write literal braces as '{{{{' and '}}}}')") from None
+    columns = []
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if not field or field.isdigit() or any(c in field for c in ".[]") or spec or conversion:
+            shown = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            shown += "}"
+            raise ValueError(f"template field {shown} is not a plain column name like '{{question}}' "
+                             "(no positions, attributes, indexes, conversions or format specs)")
+        columns.append(field)
+    return columns
 
 
 class TeacherSpec(Strict):
@@ -45,6 +79,13 @@ class _SourceBase(Strict):
     )
     limit: int | None = Field(None, gt=0, description="Use at most this many prompts (the first ones, after de-duplication).")
     system_prompt: str | None = Field(None, description="System message prepended to every prompt of this source.")
+
+    @field_validator("template")
+    @classmethod
+    def _plain_fields(cls, v: str | None) -> str | None:
+        if v is not None:
+            template_columns(v)
+        return v
 
     @model_validator(mode="after")
     def _one_prompt_field(self) -> _SourceBase:
@@ -78,18 +119,42 @@ class GeneratorSource(Strict):
 Source = Annotated[HubSource | FileSource | GeneratorSource, Field(discriminator="kind")]
 
 
+Temperature = Annotated[float, Field(ge=0, le=MAX_TEMPERATURE)]
+
+
 class TemperatureRange(Strict):
-    start: float = Field(ge=0, description="First temperature.")
-    stop: float = Field(ge=0, description="Last temperature (inclusive).")
-    step: float = Field(gt=0, description="Grid step.")
+    start: Temperature = Field(description="First temperature.")
+    stop: Temperature = Field(description="Last temperature (inclusive).")
+    step: float = Field(ge=MIN_TEMPERATURE_STEP, description="Grid step (values are rounded to 6 decimals).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TemperatureRange:
+        if self.stop < self.start:
+            raise ValueError(f"stop {self.stop} is below start {self.start}")
+        return self
+
+    def count(self) -> int:
+        """Grid size, without building the grid (limits.max_temperatures bounds it before values())."""
+        return int(round((self.stop - self.start) / self.step)) + 1
 
     def values(self) -> list[float]:
-        n = int(round((self.stop - self.start) / self.step))
-        return [round(self.start + i * self.step, 6) for i in range(n + 1)]
+        return [round(self.start + i * self.step, 6) for i in range(self.count())]
+
+
+def _grid_kind(value: object) -> str:
+    """A mapping is a range, anything else a list: errors then name one form, not both union members."""
+    return "temperature-range" if isinstance(value, dict | TemperatureRange) else "temperature-list"
+
+
+TemperatureGrid = Annotated[
+    Annotated[list[Temperature], Tag("temperature-list")]
+    | Annotated[TemperatureRange, Tag("temperature-range")],
+    Discriminator(_grid_kind),
+]
 
 
 class SamplingSpec(Strict):
-    temperatures: list[Annotated[float, Field(ge=0)]] | TemperatureRange = Field(
+    temperatures: TemperatureGrid = Field(
         description="Generation temperatures: a list, or {start, stop, step}. 0 means greedy (one sample)."
     )
     samples_per_prompt: int = Field(1, ge=1, description="Samples per prompt and temperature (greedy always takes one).")
@@ -102,12 +167,23 @@ class SamplingSpec(Strict):
     @field_validator("temperatures")
     @classmethod
     def _non_empty(cls, v: list[float] | TemperatureRange) -> list[float] | TemperatureRange:
-        values = v.values() if isinstance(v, TemperatureRange) else v
-        if not values:
+        if isinstance(v, TemperatureRange):  # never empty, never repeats; its size is bounded by `limits`
+            return v
+        if not v:
             raise ValueError("the temperature grid is empty")
-        if len(set(values)) != len(values):
-            raise ValueError(f"duplicate temperatures in {values}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicate temperatures in {v[:50]}")
         return v
+
+    def grid_size(self) -> int:
+        t = self.temperatures
+        return t.count() if isinstance(t, TemperatureRange) else len(t)
+
+    def requests_per_prompt(self) -> int:
+        """Requests one prompt expands to (greedy takes one sample), without building the grid."""
+        t = self.temperatures
+        greedy = t.start == 0 if isinstance(t, TemperatureRange) else 0 in t
+        return self.grid_size() * self.samples_per_prompt - (self.samples_per_prompt - 1) * greedy
 
     def temperature_grid(self) -> list[float]:
         t = self.temperatures
@@ -177,11 +253,27 @@ Executor = Annotated[
 ]
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+class LimitsSpec(Strict):
+    """Bounds checked before any work (`validate`, `run --dry-run`, `run`), so a typo such as `step: 1e-8`
+    or `size: 1000000000` fails in milliseconds instead of filling memory. Raise one when you mean it:
+    `--set limits.max_requests=5000000`. Not part of the fingerprint (they never change the rows)."""
+
+    max_requests: int = Field(
+        2_000_000, ge=1, description="Most sampling requests a recipe may plan (prompts x temperatures x "
+        "samples; ~0.3 KB and ~30 us each while planning). Raise with --set limits.max_requests=N."
+    )
+    max_temperatures: int = Field(
+        1_000, ge=1, description="Most temperatures in the grid. Raise with --set limits.max_temperatures=N."
+    )
+    max_mixture_rows: int = Field(
+        2_000_000, ge=1, description="Most rows a mixture may ask for (total_rows, or the components' rows). "
+        "Raise with --set limits.max_mixture_rows=N."
+    )
 
 
 class Recipe(Strict):
-    name: str = Field(description="Dataset name (letters, digits, '_', '-', '.').")
+    name: str = Field(description="Dataset name: letters, digits, '_', '-', '.', at most 96 characters "
+                      "(the registry's rule, builders/names.py).")
     description: str = Field("", description="Free text copied into the dataset card.")
     seed: int = Field(0, description="Root seed: request seeds, splits and mixtures derive from it.")
     teacher: TeacherSpec | None = Field(None, description="The model to sample (omit when the pool comes from `pool`).")
@@ -207,10 +299,45 @@ class Recipe(Strict):
         default_factory=lambda: ["en"],
         description="Languages of prompts and responses (ISO 639-1), for the card.",
     )
+    limits: LimitsSpec = Field(default_factory=LimitsSpec,
+                               description="Bounds on planned work (raise with --set).")
 
     @field_validator("name")
     @classmethod
     def _hub_safe(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError(f"{v!r} is not a valid dataset name (letters, digits, '_', '-', '.')")
+        if (problem := dataset_name_problem(v)) is not None:
+            raise ValueError(problem)
         return v
+
+    def bound_problems(self) -> list[tuple[str, str]]:
+        """Work the recipe would plan beyond `limits`, by arithmetic only (nothing is built here)."""
+        lim, problems = self.limits, []
+
+        def above(path: str, what: str, limit: str) -> None:
+            bound = getattr(lim, limit)
+            problems.append((path, f"{what}, above limits.{limit}={bound:,} "
+                                   f"(raise it with --set limits.{limit}=N)"))
+
+        for i, src in enumerate(self.sources):
+            if isinstance(src, GeneratorSource) and src.size > lim.max_requests:
+                above(f"sources.{i}.size", f"{src.size:,} prompts", "max_requests")
+        if self.sampling is not None and self.sampling.grid_size() > lim.max_temperatures:
+            above("sampling.temperatures", f"{self.sampling.grid_size():,} temperatures", "max_temperatures")
+        elif self.sampling is not None:
+            grid = self.sampling.temperature_grid()
+            if len(set(grid)) != len(grid):
+                problems.append(("sampling.temperatures", "the range repeats temperatures (rounding)"))
+            per_prompt = self.sampling.requests_per_prompt()
+            most = [s.size if isinstance(s, GeneratorSource) else s.limit for s in self.sources]
+            prompts = sum(n or 0 for n in most)
+            if None not in most and prompts * per_prompt > lim.max_requests:  # all counts known here
+                above("limits.max_requests", f"up to {prompts * per_prompt:,} requests ({prompts:,} prompts "
+                      f"x {per_prompt} per prompt; lower the sources' size/limit, the grid or "
+                      "samples_per_prompt)", "max_requests")
+        if self.mixture is not None:
+            if (self.mixture.total_rows or 0) > lim.max_mixture_rows:
+                above("mixture.total_rows", f"{self.mixture.total_rows:,} rows", "max_mixture_rows")
+            fixed = sum(c.rows or 0 for c in self.mixture.components)
+            if fixed > lim.max_mixture_rows:
+                above("mixture.components", f"the components' rows sum to {fixed:,}", "max_mixture_rows")
+        return problems

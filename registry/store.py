@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from builders.errors import TempdraftError
+from builders.names import dataset_name_problem
 from builders.teacher import tempdraft_home
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 MANIFEST = "manifest.json"
 
 
@@ -43,12 +42,9 @@ def staging_dir(root: Path) -> Path:
 
 
 def check_name(name: object) -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise TempdraftError(
-            f"invalid dataset name {name!r}: use letters, digits, '.', '_' or '-' (no '/' or '@'), "
-            "starting with a letter or digit"
-        )
-    return name
+    if (problem := dataset_name_problem(name)) is not None:
+        raise TempdraftError(f"invalid dataset name: {problem}")
+    return str(name)
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

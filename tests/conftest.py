@@ -10,6 +10,11 @@ import pytest
 
 from tests.tiny_models import SHARED_DATA, build_tiny_llama
 
+# huggingface_hub and datasets read these once, at import, and some test modules import them while being
+# collected (before any fixture runs): set them here, or a Hub lookup waits on the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

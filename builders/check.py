@@ -1,0 +1,89 @@
+"""The one check that `validate` and `run --dry-run` share: everything short of loading a model.
+
+    python -m builders validate recipes/mix_high_temp.yaml       # these two run the same checks
+    python -m builders run recipes/mix_high_temp.yaml --dry-run
+
+After the schema (`config.load_recipe`), `check_recipe` reads every prompt source (lazily, at most what
+`limits.max_requests` allows), expands the requests and checks the mixture against the planned pool, or
+reads the built `pool` a composing recipe names and composes its mixture. Problems are raised as one
+`RecipeError` with field paths. Nothing is written; `run` plans with the same `plan_requests`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from builders.errors import RecipeError, TempdraftError
+from builders.recipe import Recipe
+from builders.requests import PlannedRequest, expand_requests
+from builders.sources import load_prompts
+
+
+def plan_requests(recipe: Recipe, base_dir: Path) -> list[PlannedRequest]:
+    """Prompts -> requests for a sampling recipe, bounded by limits.max_requests before anything is built;
+    a mixture the planned pool could never hold is refused here, before any sampling."""
+    assert recipe.sampling is not None  # config.load_recipe requires it when there is no pool
+    per_prompt = recipe.sampling.requests_per_prompt()
+    prompts = load_prompts(recipe, base_dir, cap=recipe.limits.max_requests // per_prompt)
+    if not prompts:
+        raise RecipeError([("sources", "the sources gave no prompts")])
+    requests = expand_requests(prompts, recipe.sampling, recipe.seed)
+    if recipe.mixture is not None:
+        from builders.mixture import check_mixture_fits
+
+        check_mixture_fits(requests, recipe.mixture, recipe.seed)
+    return requests
+
+
+def plan_summary(recipe: Recipe, requests: list[PlannedRequest]) -> str:
+    assert recipe.sampling is not None
+    grid = recipe.sampling.temperature_grid()
+    prompts = len({r.prompt.prompt_id for r in requests})
+    budget = len(requests) * recipe.sampling.max_new_tokens
+    shards = -(-len(requests) // recipe.output.shard_size)
+    return (
+        f"[plan] {recipe.name}: {prompts} prompts x {len(grid)} temperatures {grid} -> "
+        f"{len(requests)} requests in {shards} shard(s); token budget <= {budget:,} new tokens "
+        f"(max_new_tokens={recipe.sampling.max_new_tokens})"
+    )
+
+
+def load_pool_rows(pool: str) -> tuple[Path, dict[str, Any], Any]:
+    """(folder, manifest, rows with their split) of the built dataset a composing recipe names."""
+    import polars as pl
+
+    from registry.resolve import resolve_dataset
+
+    try:
+        folder = resolve_dataset(pool)
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        rows = pl.concat(
+            [
+                pl.read_parquet(f).with_columns(pl.lit(split).alias("split"))
+                for split in ("train", "validation")
+                for f in sorted(folder.glob(f"data/t*/{split}-*.parquet"))
+            ],
+            how="diagonal_relaxed",
+        )
+    except TempdraftError as e:
+        raise RecipeError([("pool", str(e))]) from None
+    except (OSError, ValueError, pl.exceptions.PolarsError) as e:  # a broken folder: one line, not a stack
+        raise RecipeError([("pool", f"cannot read the pool {pool!r}: {str(e)[:300]}")]) from None
+    return folder, manifest, rows
+
+
+def check_recipe(recipe: Recipe, base_dir: Path) -> str:
+    """Run every check `run` would make before sampling; return the plan line. Raises RecipeError."""
+    if recipe.pool is None:
+        return plan_summary(recipe, plan_requests(recipe, base_dir))
+    from builders.mixture import compose_mixture
+
+    assert recipe.mixture is not None  # config.load_recipe requires it with a pool
+    _, _, rows = load_pool_rows(recipe.pool)
+    mixture_rows = compose_mixture(rows, recipe.mixture, recipe.seed)
+    return (
+        f"[plan] {recipe.name}: composing {mixture_rows.height} rows from {recipe.pool} "
+        f"({rows.height} rows, temperatures {sorted(set(rows['temperature']))})"
+    )
