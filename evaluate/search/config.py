@@ -92,7 +92,15 @@ class SearchConfig(_Strict):
     c: float | Literal["auto"] = Field(
         "auto",
         description="Draft/target step-cost ratio; 'auto' measures it once on this device with the first "
-        "candidate's draft (all candidates share the draft architecture).",
+        "candidate's draft (all candidates share the draft architecture), in the mode of `cache` and "
+        "`compile`, together with the verify cost of each k (a number: verify cost 1, the paper's model).",
+    )
+    cache: Literal["dynamic", "static"] = Field(
+        "dynamic", description="KV cache of the sampler the draft will run in (for measuring c)."
+    )
+    compile: bool = Field(
+        False,
+        description="The sampler is torch.compiled (CUDA graphs on GPU): measure c that way; needs static.",
     )
     optimizer: Literal["tpe", "random"] = Field(
         "tpe", description="optuna sampler proposing mixture weights: 'tpe' (Bayesian) or 'random'."
@@ -174,6 +182,8 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     except ValidationError as e:
         raise ConfigError(pydantic_problems(e), str(path)) from None
     _, _, problems = pool_problems(cfg)
+    if cfg.compile and cfg.cache != "static":
+        problems.append(("compile", "torch.compile needs fixed shapes: set cache: static"))
     if not Path(cfg.distill).expanduser().is_file():
         problems.append(("distill", f"no such distill config: {cfg.distill}"))
     if problems:

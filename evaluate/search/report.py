@@ -17,6 +17,14 @@ def _weights(r: dict[str, Any]) -> str:
     return ", ".join(f"{t}: {w:.2f}" for t, w in r["weights"].items())
 
 
+def _verify(summary: dict[str, Any]) -> str:
+    probe = summary.get("cost_probe") or {}
+    costs = probe.get("verify_cost") or {}
+    mode = "compiled" if probe.get("compiled") else "eager"
+    text = ", ".join(f"{k}: {v:.2f}" for k, v in costs.items())
+    return f" ({mode}; verify cost of k drafts / one target step: {text})" if costs else " (given)"
+
+
 def markdown(summary: dict[str, Any], published: dict[str, Any]) -> str:
     serving = ", ".join(f"T={t} ({w:.0%})" for t, w in summary["serving"].items())
     lines = [
@@ -24,7 +32,7 @@ def markdown(summary: dict[str, Any], published: dict[str, Any]) -> str:
         "",
         f"`{summary['command']}`",
         "",
-        f"c (draft step / target step) = {summary['c']:.3f}; eval samples per half: "
+        f"c (draft step / target step) = {summary['c']:.3f}{_verify(summary)}; eval samples per half: "
         f"{summary['eval_samples']}. Winner: **{summary['winner']}** -> {published.get('dataset', '')} "
         f"(recipe {published['recipe']}, draft {published['draft']}).",
         "",

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from builders.errors import TempdraftError
 from evaluate.search.candidates import Candidate, fixed_candidates, normalised
 from evaluate.search.config import SearchConfig, pool_problems
-from evaluate.search.score import EvalSets, load_eval_sets, objective, score_temperature
+from evaluate.search.score import Cost, EvalSets, load_eval_sets, objective, score_temperature
 from evaluate.search.trial import Trial, read_result, run_trial, scoring_key, trial_for, write_result
 
 
@@ -50,8 +50,8 @@ class Scorer:
 
         self.cfg, self.sets, self.device = cfg, sets, resolve_device(cfg.device)
         self.target = load_model(model_path(target_id), self.device, "auto")
-        self.c: float | None = None if cfg.c == "auto" else float(cfg.c)
-        self.cost_probe: dict[str, float] | None = None
+        self.cost: Cost | None = None if cfg.c == "auto" else Cost(float(cfg.c), {})
+        self.cost_probe: dict[str, Any] | None = None
 
     def score(self, draft_dir: Path, half: str) -> dict[str, Any]:
         from evaluate.analytic import probe_step_costs
@@ -59,13 +59,22 @@ class Scorer:
 
         draft = load_model(str(draft_dir), self.device, "auto")
         samples = self.sets.search if half == "search" else self.sets.confirm
-        if self.c is None:  # one architecture for every candidate: measure once
+        if self.cost is None:  # one architecture for every candidate: measure once, in the sampler's mode
             prompt = next(iter(samples.values()))[0][0]
-            self.cost_probe = probe_step_costs(self.target, draft, prompt, steps=16)
-            self.c = self.cost_probe["c"]
+            ks = range(1, self.cfg.k_max + 1)
+            self.cost_probe = probe_step_costs(
+                self.target,
+                draft,
+                prompt,
+                steps=16,
+                cache=self.cfg.cache,
+                compile_decode=self.cfg.compile,
+                verify_ks=ks,
+            )
+            self.cost = Cost(self.cost_probe["c"], self.cost_probe["verify_cost"])
         shares = self.cfg.serving.shares()
         scores = [
-            score_temperature(self.target, draft, samples[t], t, self.cfg.k_max, self.c, self.cfg.seed)
+            score_temperature(self.target, draft, samples[t], t, self.cfg.k_max, self.cost, self.cfg.seed)
             for t in shares
         ]
         value, low, high = objective(scores, shares)
@@ -73,7 +82,7 @@ class Scorer:
             "objective": value,
             "low": low,
             "high": high,
-            "per_temperature": [s.to_dict(self.c) for s in scores],
+            "per_temperature": [s.to_dict(self.cost) for s in scores],
         }
 
 
@@ -175,7 +184,7 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
         "pool": pool_id,
         "grid": grid,
         "serving": {f"{t:g}": w for t, w in shares.items()},
-        "c": scorer.c,
+        "c": scorer.cost.c if scorer.cost else None,
         "cost_probe": scorer.cost_probe,
         "notes": notes,
         "candidates": results,

@@ -4,7 +4,9 @@ The pool's validation prompts are split in two halves (alternating in a hashed o
 candidate is scored there) and `confirm` (only the finalists: the search can overfit its own prompts).
 At each serving temperature T the teacher samples at T of those prompts give β per position (one
 teacher-forced pass of target and draft), hence E[accepted | k] and the predicted speedup for every
-k = 1..k_max (evaluate.chained). The objective is the traffic-weighted speedup at each T's best k.
+k = 1..k_max - the same prediction as `evaluate run` with `k: auto` (evaluate.chained, start positions
+weighted as the sampler's steps fall; speedup = tokens per call / (c·k + verify cost of k)). The
+objective is the traffic-weighted speedup at each T's best k.
 """
 
 from __future__ import annotations
@@ -65,6 +67,18 @@ def load_eval_sets(pool: Path, grid: list[float], serving: list[float], prompts_
 
 
 @dataclass
+class Cost:
+    c: float  # draft step / target step
+    verify: dict[int, float]  # k -> cost of verifying k drafts / one target step (1 when not measured)
+
+    def step(self, k: int) -> float:
+        return self.c * k + self.verify.get(k, 1.0)
+
+    def speedup(self, est: ChainedEstimate) -> float:
+        return chained_speedup(est, self.c, self.verify.get(est.k, 1.0))
+
+
+@dataclass
 class TemperatureScore:
     temperature: float
     alpha: float  # i.i.d. α: mean β
@@ -76,7 +90,7 @@ class TemperatureScore:
     samples: int
     per_sample: list[float]  # mean β per sample, for paired comparisons
 
-    def to_dict(self, c: float) -> dict[str, Any]:
+    def to_dict(self, cost: Cost) -> dict[str, Any]:
         return {
             "temperature": self.temperature,
             "alpha": self.alpha,
@@ -92,7 +106,7 @@ class TemperatureScore:
                     "tokens_per_call": e.tokens_per_call,
                     "low": e.low,
                     "high": e.high,
-                    "predicted_speedup": chained_speedup(e, c),
+                    "predicted_speedup": cost.speedup(e),
                 }
                 for e in self.curve
             ],
@@ -100,24 +114,25 @@ class TemperatureScore:
 
 
 def score_temperature(
-    target, draft, samples: list[Sample], t: float, k_max: int, c: float, seed: int
+    target, draft, samples: list[Sample], t: float, k_max: int, cost: Cost, seed: int
 ) -> TemperatureScore:
     betas = [teacher_forced_betas(target, draft, p, r, t) for p, r in samples]
     flat = torch.cat(betas) if betas else torch.zeros(0)
-    curve = chained_acceptance(betas, k_max, seed=seed)
-    best = max(curve, key=lambda e: chained_speedup(e, c))
-    cost = c * best.k + 1
+    curve = chained_acceptance(betas, k_max, seed=seed, weighting="steps")
+    best = max(curve, key=cost.speedup)
+    step = cost.step(best.k)
     alpha = float(flat.double().mean()) if flat.numel() else float("nan")
+    per_sample = [float(b.double().mean()) for b in betas if b.numel()]
     return TemperatureScore(
         t,
         alpha,
         curve,
         best.k,
-        chained_speedup(best, c),
-        best.low / cost,
-        best.high / cost,
+        cost.speedup(best),
+        best.low / step,
+        best.high / step,
         len(samples),
-        [float(b.double().mean()) for b in betas if b.numel()],
+        per_sample,
     )
 
 

@@ -60,8 +60,11 @@ def scoring_key(cfg: SearchConfig) -> dict[str, Any]:
         "serving": cfg.serving.model_dump(mode="json"),
         "k_max": cfg.k_max,
         "c": cfg.c,
+        "cache": cfg.cache,
+        "compile": cfg.compile,
         "eval_prompts": cfg.budget.eval_prompts,
         "seed": cfg.seed,
+        "weighting": "steps",
     }
 
 
