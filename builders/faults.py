@@ -3,8 +3,9 @@
     TEMPDRAFT_FAULT=renamed python -m builders run recipe.yaml   # dies right after the final rename
 
 Points: `shard-<i>` (shard i written), `assemble` (configs written, before the manifest and the final
-rename), `renamed` (dataset folder complete, not yet registered), `register` (version folder renamed into
-the store, catalog transaction not committed), `registered` (committed, work folder not yet removed).
+rename), `renamed` (dataset folder complete, not yet registered), `staged` (copied into the staging/ of a
+store on another filesystem), `register` (version folder renamed into the store, catalog transaction not
+committed), `registered` (committed, work folder not yet removed).
 Unset, it does nothing. Used by tests/builders/test_faults.py; not for users.
 """
 

@@ -40,8 +40,12 @@ def claim(out: Path) -> Iterator[Path]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        print(f"[build] another process is building this recipe ({lock.lock_file} is held); waiting for it "
-              "to finish", file=sys.stderr, flush=True)
+        print(
+            f"[build] another process is building this recipe ({lock.lock_file} is held); waiting for it "
+            "to finish",
+            file=sys.stderr,
+            flush=True,
+        )
         lock.acquire()
     try:
         for tmp in assembly_leftovers(out):

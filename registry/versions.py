@@ -106,6 +106,7 @@ def _on_store_filesystem(folder: Path, root: Path) -> Iterator[Path]:
     with lock:
         try:
             shutil.copytree(folder, stage)
+            fault_point("staged")
             yield stage
         finally:
             _remove(stage)  # gone already when it was renamed into the store
