@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from builders.faults import fault_point
 from builders.requests import temperature_tag
 from builders.rows import write_parquet_atomic
 from builders.teacher import sha256_file
@@ -45,11 +46,18 @@ def _write_config(frame: pl.DataFrame, folder: Path, config: str) -> None:
         write_parquet_atomic(part, folder / rel)
 
 
+def assembly_leftovers(out: Path) -> list[Path]:
+    """Temporary folders of assemblies of `out` that never reached their rename (the process died).
+    Only stale when no build of `out` is running: the caller holds the build lock (builders/workdir.py)."""
+    return sorted(out.parent.glob(f".{out.name}.tmp-*"))
+
+
 def assemble_dataset(rows: pl.DataFrame | None, mixture_rows: pl.DataFrame | None, out: Path,
                      manifest: dict[str, Any]) -> Path:
     """Write every config and the manifest/card into a temporary folder beside `out`, then rename it.
     `rows` (the sampled pool) become one config per temperature; a dataset composed from another
-    dataset's pool holds only its mixture."""
+    dataset's pool holds only its mixture. `out` must not exist: the rename is the one step that makes
+    the dataset appear, complete."""
     from registry.card import write_card
 
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
@@ -59,6 +67,7 @@ def assemble_dataset(rows: pl.DataFrame | None, mixture_rows: pl.DataFrame | Non
         _write_config(rows.filter(pl.col("temperature") == t), tmp, temperature_tag(t))
     if mixture_rows is not None:
         _write_config(mixture_rows, tmp, "mixture")
+    fault_point("assemble")
     manifest = {
         **manifest,
         "files": {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*.parquet"))},

@@ -4,7 +4,9 @@
 
 Writes `$TEMPDRAFT_HOME/builds/<name>-<fingerprint12>/` (or `output.dir`): Parquet configs per
 temperature (+ mixture), `manifest.json` (resolved recipe, command, teacher and revision, versions,
-counts and statistics) and a dataset card. Work in progress lives in `<out>.work/` and is resumed.
+counts and statistics) and a dataset card; by default it is then registered (moved into the catalog's
+store). Work in progress lives in `<out>.work/`, owned by one process at a time (builders/workdir.py):
+a rerun after a kill at any point resumes it, and a second identical build waits for the first.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,12 +28,14 @@ import polars as pl
 
 from builders.check import load_pool_rows, plan_requests, plan_summary
 from builders.errors import TempdraftError
+from builders.faults import fault_point
 from builders.hardware import resolve_dtype
 from builders.licenses import manifest_license
 from builders.public import public_manifest
 from builders.recipe import Recipe
 from builders.requests import PlannedRequest
 from builders.teacher import ResolvedTeacher, resolve_teacher, tempdraft_home
+from builders.workdir import claim
 
 # Modules whose code decides what the rows contain: part of the fingerprint. Not ray_executor.py: it only
 # moves shards cut by `sample.plan_shards` and sampled by `sample.sample_shard` between driver and actors,
@@ -74,6 +79,10 @@ def fingerprint(recipe: Recipe, teacher_revision: str | None, pool_fingerprint: 
     blob = json.dumps({"recipe": resolved, "teacher": teacher_revision, "pool": pool_fingerprint,
                        "code": code_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def redacted_command(argv: list[str]) -> str:
@@ -163,6 +172,10 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
     from builders.assemble import assemble_dataset, assign_split
     from builders.stats import dataset_stats, format_table
 
+    if recipe.output.dir is None:  # the catalog's name rule, checked before sampling rather than after it
+        from registry.store import check_name
+
+        check_name(recipe.name)
     if recipe.pool is not None:
         return _compose_from_pool(recipe, argv, dry_run)
     requests = plan(recipe, base_dir)  # 1. prompts, requests, mixture fit: cheap, no model
@@ -173,32 +186,63 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
     recipe = _with_resolved_dtype(recipe)
     teacher = resolve_teacher(recipe.teacher.model, recipe.teacher.revision)  # 2. teacher identity -> fingerprint
     fp = fingerprint(recipe, teacher.revision)
+
+    def sample_and_assemble(out: Path, work: Path) -> None:
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "fingerprint").write_text(fp)
+        rows, meta = sample_pool(recipe, requests, teacher, work)  # 3. sample, resumable
+        rows = assign_split(rows, recipe.output.validation_fraction, recipe.seed)
+        mixture_rows = _mixture(recipe, rows)
+        stats = dataset_stats(rows)
+        manifest = public_manifest({  # published as is by `registry push`: no local paths (issue 18)
+            "name": recipe.name, "fingerprint": fp, "created_at": _now(),
+            "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"),
+            "code_version": code_version(), "teacher": teacher.public_dict(), "seed": recipe.seed, **meta,
+            "versions": _versions(meta["backend"].get("version")),
+            "temperatures": sorted(set(rows["temperature"])),
+            "counts": _counts(rows, mixture_rows), "stats": stats.to_dicts(),
+            "mixture_stats": dataset_stats(mixture_rows).to_dicts() if mixture_rows is not None else None,
+            **manifest_license(recipe.model_dump(mode="json")),
+        })
+        assemble_dataset(rows, mixture_rows, out, manifest)  # 4. write, then rename
+        print(format_table(stats))
+        if mixture_rows is not None:
+            print("[mixture]\n" + format_table(dataset_stats(mixture_rows)))
+
+    return _build_once(recipe, fp, sample_and_assemble)  # 5. register
+
+
+def _build_once(recipe: Recipe, fp: str, make: Callable[[Path, Path], None]) -> BuildResult:
+    """Build the dataset of fingerprint `fp` unless it exists. `make(out, work)` samples into `work` and
+    assembles `out` with one final rename. Safe to kill at any point and to run twice at once: under the
+    build lock (builders/workdir.py) an identical finished build is returned, a folder a killed run had
+    assembled is registered as it is, and the work folder goes only once the result is registered."""
     out = _output_dir(recipe, fp)
-    if (existing := _existing(recipe, fp, out)) is not None:
-        return existing
-    work = out.with_name(out.name + ".work")
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "fingerprint").write_text(fp)
-    rows, meta = sample_pool(recipe, requests, teacher, work)  # 3. sample, resumable
-    rows = assign_split(rows, recipe.output.validation_fraction, recipe.seed)
-    mixture_rows = _mixture(recipe, rows)
-    stats = dataset_stats(rows)
-    manifest = public_manifest({  # published as is by `registry push`: no local paths (issue 18)
-        "name": recipe.name, "fingerprint": fp, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"), "code_version": code_version(),
-        "teacher": teacher.public_dict(), "seed": recipe.seed, **meta,
-        "versions": _versions(meta["backend"].get("version")),
-        "temperatures": sorted(set(rows["temperature"])),
-        "counts": _counts(rows, mixture_rows), "stats": stats.to_dicts(),
-        "mixture_stats": dataset_stats(mixture_rows).to_dicts() if mixture_rows is not None else None,
-        **manifest_license(recipe.model_dump(mode="json")),
-    })
-    assemble_dataset(rows, mixture_rows, out, manifest)  # 4. write, then rename
-    shutil.rmtree(work, ignore_errors=True)
-    print(format_table(stats))
-    if mixture_rows is not None:
-        print("[mixture]\n" + format_table(dataset_stats(mixture_rows)))
-    return _publish(recipe, out, fp, rows.height, stats)
+    with claim(out) as work:  # a second identical build waits here, then finds the first one's result
+        result = _existing(recipe, fp, out)
+        if result is None:
+            if _assembled(recipe, fp, out):
+                print(f"[build] registering {out}, assembled by a run that stopped before", file=sys.stderr)
+            else:
+                make(out, work)
+                fault_point("renamed")
+            result = _publish(recipe, out, fp)
+            fault_point("registered")
+        elif recipe.output.dir is None:
+            shutil.rmtree(out, ignore_errors=True)  # already registered: what is left here is a stale source
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _assembled(recipe: Recipe, fp: str, out: Path) -> bool:
+    """Whether `out` holds the complete dataset of `fp`: only the assembly's final rename puts a manifest
+    there. A default `out` (under builds/) is ours: anything else found there is removed."""
+    manifest = out / "manifest.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("fingerprint") == fp:
+        return True
+    if recipe.output.dir is None:
+        shutil.rmtree(out, ignore_errors=True)
+    return False
 
 
 def _with_resolved_dtype(recipe: Recipe) -> Recipe:
@@ -229,9 +273,13 @@ def _existing(recipe: Recipe, fp: str, out: Path) -> BuildResult | None:
     return None
 
 
-def _publish(recipe: Recipe, out: Path, fp: str, rows: int, stats: pl.DataFrame) -> BuildResult:
+def _publish(recipe: Recipe, out: Path, fp: str) -> BuildResult:
     """Default output: register as name@vN in the catalog (the folder moves into the store). An explicit
     output.dir stays a plain dataset folder where the user asked for it."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    counts = manifest["counts"]
+    rows = counts["rows"] if "rows" in counts else counts["mixture_rows"]
+    stats = pl.DataFrame(manifest["stats"])
     if recipe.output.dir is not None:
         print(f"[build] wrote {rows} rows -> {out}")
         return BuildResult(out, fp, rows, stats)
@@ -278,19 +326,22 @@ def _compose_from_pool(recipe: Recipe, argv: list[str], dry_run: bool) -> BuildR
     if dry_run:
         return BuildResult(None, None, mixture_rows.height)
     fp = fingerprint(recipe, pool_manifest["teacher"]["revision"], pool_manifest["fingerprint"])
-    out = _output_dir(recipe, fp)
-    if (existing := _existing(recipe, fp, out)) is not None:
-        return existing
-    stats = dataset_stats(mixture_rows)
-    manifest = public_manifest({
-        "name": recipe.name, "fingerprint": fp, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"), "code_version": code_version(),
-        "pool": {"id": recipe.pool, "name": pool_manifest["name"], "fingerprint": pool_manifest["fingerprint"]},
-        **{k: pool_manifest[k] for k in ("teacher", "tokenizer", "backend") if k in pool_manifest},
-        "seed": recipe.seed, "versions": _versions(None), "temperatures": sorted(set(mixture_rows["temperature"])),
-        "counts": {"mixture_rows": mixture_rows.height, "prompts": mixture_rows["prompt_id"].n_unique()},
-        "stats": stats.to_dicts(), **manifest_license(recipe.model_dump(mode="json"), pool_manifest),
-    })
-    assemble_dataset(None, mixture_rows, out, manifest)
-    print(format_table(stats))
-    return _publish(recipe, out, fp, mixture_rows.height, stats)
+
+    def assemble(out: Path, work: Path) -> None:  # nothing to sample: `work` stays unused
+        stats = dataset_stats(mixture_rows)
+        manifest = public_manifest({
+            "name": recipe.name, "fingerprint": fp, "created_at": _now(),
+            "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"),
+            "code_version": code_version(),
+            "pool": {"id": recipe.pool, "name": pool_manifest["name"],
+                     "fingerprint": pool_manifest["fingerprint"]},
+            **{k: pool_manifest[k] for k in ("teacher", "tokenizer", "backend") if k in pool_manifest},
+            "seed": recipe.seed, "versions": _versions(None),
+            "temperatures": sorted(set(mixture_rows["temperature"])),
+            "counts": {"mixture_rows": mixture_rows.height, "prompts": mixture_rows["prompt_id"].n_unique()},
+            "stats": stats.to_dicts(), **manifest_license(recipe.model_dump(mode="json"), pool_manifest),
+        })
+        assemble_dataset(None, mixture_rows, out, manifest)
+        print(format_table(stats))
+
+    return _build_once(recipe, fp, assemble)

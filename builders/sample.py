@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from builders.backends.base import Backend, ProgressFn, SampleRequest, SampleResult
+from builders.faults import fault_point
 from builders.progress import Progress
 from builders.requests import PlannedRequest
 from builders.rows import schema, write_parquet_atomic
@@ -103,6 +104,7 @@ def sample_shards(
             rows = sample_shard(backend, plan.shards[i], prompt_ids, max_new_tokens, top_p, topk, decode,
                                 progress)
             write_parquet_atomic(rows, plan.paths[i])
+            fault_point(f"shard-{i}")
     finally:
         progress.close()
         backend.close()

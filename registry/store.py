@@ -5,7 +5,7 @@ Store layout (root = `$TEMPDRAFT_REGISTRY`, else `$TEMPDRAFT_HOME/registry`, els
 
     <root>/catalog.sqlite            the catalog (SQLite, WAL)
     <root>/datasets/<name>/v<N>/     one immutable version: manifest.json, README.md, data/...
-    <root>/staging/                  folders on their way in (moved, downloaded); safe to delete when idle
+    <root>/staging/                  folders on their way in (copied from another filesystem, downloaded)
 """
 
 from __future__ import annotations

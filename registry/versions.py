@@ -8,6 +8,8 @@
 `register_build` consumes its folder: it is moved into the store as the next version, or, when a
 version with the same name and fingerprint is already registered, deleted (identical fingerprint =
 identical recipe, teacher and code; the registered version wins) and the existing version returned.
+The folder is consumed only once the catalog has committed, so a process killed while registering
+leaves it where it was, and registering it again finishes the job.
 """
 
 from __future__ import annotations
@@ -16,9 +18,14 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from builders.errors import TempdraftError
+from builders.faults import fault_point
 from registry.catalog import Catalog, DatasetVersion
 from registry.store import check_name, read_manifest, staging_dir, version_dir
 
@@ -56,31 +63,67 @@ def register_folder(
         _remove(folder)
         return existing
 
-    # 2. Bring the folder next to its destination first (a copy across filesystems can be slow, so it
-    #    happens before taking the lock); then the final step under the lock is a rename.
-    stage = staging_dir(catalog.root) / f"{name}-{uuid.uuid4().hex[:12]}"
-    shutil.move(str(folder), stage)
-    try:
-        with catalog.write() as conn:
-            # 3. Re-check under the lock: another process may have registered it meanwhile.
-            existing = catalog.find(name, fingerprint, conn)
-            if existing is None:
-                number = catalog.next_version(conn, name, preferred_version)
-                dest = version_dir(catalog.root, name, number)
-                if dest.exists():  # left by a process that died between rename and commit
-                    _remove(dest)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                version = catalog.insert(
-                    conn, name, number, fingerprint, dest, manifest.get("created_at"), origin
-                )
-                os.rename(stage, dest)  # if this fails the transaction rolls back
-                return version
-    except BaseException:
-        if stage.exists() and not folder.exists():
-            shutil.move(str(stage), folder)  # give the caller their folder back
-        raise
-    _remove(stage)
+    # 2. The final step, under the catalog's write lock, is one rename into the store: of the folder itself
+    #    when it is on the store's filesystem, else of a copy made in staging/ before taking the lock.
+    with _on_store_filesystem(folder, catalog.root) as stage:
+        dest = None
+        try:
+            with catalog.write() as conn:
+                # 3. Re-check under the lock: another process may have registered it meanwhile.
+                existing = catalog.find(name, fingerprint, conn)
+                if existing is None:
+                    number = catalog.next_version(conn, name, preferred_version)
+                    dest = version_dir(catalog.root, name, number)
+                    if dest.exists():  # left by a process killed between this rename and its commit
+                        _remove(dest)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    existing = catalog.insert(
+                        conn, name, number, fingerprint, dest, manifest.get("created_at"), origin
+                    )
+                    os.rename(stage, dest)
+                    fault_point("register")
+        except BaseException:  # rolled back
+            if dest is not None and dest.exists() and not stage.exists():
+                os.rename(dest, stage)  # give the caller their folder back
+            raise
+    _remove(folder)  # only now: until the commit, the caller's folder is what a rerun registers
     return existing
+
+
+@contextmanager
+def _on_store_filesystem(folder: Path, root: Path) -> Iterator[Path]:
+    """`folder` itself when a rename can move it into the store. Otherwise a copy in staging/, held under
+    a file lock while it exists, so that a copy left by a killed process (its lock free) is removed by the
+    next registration and one in progress (its lock held) never is."""
+    if os.stat(folder).st_dev == os.stat(root).st_dev:
+        yield folder
+        return
+    staging = staging_dir(root)
+    for stale_lock in staging.glob(".copy-*.lock"):
+        _remove_unless_held(stale_lock, staging / stale_lock.name[1:-5])
+    stage = staging / f"copy-{uuid.uuid4().hex[:12]}"
+    lock = FileLock(staging / f".{stage.name}.lock")
+    with lock:
+        try:
+            shutil.copytree(folder, stage)
+            fault_point("staged")
+            yield stage
+        finally:
+            _remove(stage)  # gone already when it was renamed into the store
+            Path(lock.lock_file).unlink(missing_ok=True)
+
+
+def _remove_unless_held(lock_path: Path, copy: Path) -> None:
+    lock = FileLock(lock_path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return  # a live registration is copying or committing it
+    try:
+        _remove(copy)
+        lock_path.unlink(missing_ok=True)
+    finally:
+        lock.release()
 
 
 def _remove(path: Path) -> None:
