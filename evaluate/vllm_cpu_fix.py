@@ -37,7 +37,8 @@ def expand(
     replace_to: int | float,
     MAX_NUM_TOKENS: int | None = None,  # noqa: N803 - the kernel's own parameter name
 ) -> None:
-    """output[cu[i-1]:cu[i]] = input_val[i] (replace_from -> replace_to), in output's dtype: the Triton kernel."""
+    """What the Triton kernel does: output[cu[i-1]:cu[i]] = input_val[i], with replace_from -> replace_to,
+    in output's own dtype."""
     counts = torch.diff(cu_num_tokens.long(), prepend=cu_num_tokens.new_zeros(1, dtype=torch.long))
     values = torch.where(input_val == replace_from, torch.full_like(input_val, replace_to), input_val)
     expanded = values.repeat_interleave(counts)
