@@ -24,6 +24,7 @@ NEW_TOKENS = 48
 FIX = "evaluate.vllm_cpu_fix.ExpandFix"
 
 
+@pytest.mark.slow  # no engine, but importing vLLM takes 15-70 s on the shared 2-core box
 def test_fix_restores_the_expand_the_sampler_uses() -> None:
     """No engine: the rejection sampler's per-token temperatures are the requests' after the fix."""
     pytest.importorskip("vllm")
