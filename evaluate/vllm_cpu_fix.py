@@ -11,9 +11,9 @@ the int64-only C++ kernel an int64 *copy* of the output buffer and never copies 
 anyway). The rejection sampler divides the target's logits at every drafted position by that "temperature"
 (and applies top-k/top-p from it), so at T > 0 the target probabilities it verifies against are NaN or flat:
 almost every draft token is rejected, and the replacement ("recovered") token is drawn from garbage, so the
-output is not the target's distribution either. T = 0 never calls it (greedy requests skip the
-constraints), which is why T = 0 acceptance looks right. `benchmarks/vllm_cpu_expand_repro.py` shows it
-in a few lines, without an engine.
+output is not the target's distribution either. A batch of only greedy requests skips that step, which is
+why T = 0 acceptance looks right (greedy rows batched with T > 0 rows get their argmax from the same
+corrupted logits). `benchmarks/vllm_cpu_expand_repro.py` shows it in a few lines, without an engine.
 
 vLLM imports `worker_extension_cls` inside each worker process, after the platform registered its
 kernel stand-ins, so importing this module there is the hook: `apply()` runs at import, checks the
