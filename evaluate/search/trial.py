@@ -110,6 +110,10 @@ def distill_draft(cfg: SearchConfig, trial: Trial, data: Path) -> Path:
         f"optim.max_steps={cfg.budget.max_steps}",
         "optim.epochs=null",
     ]
+    if not list((data / "data" / "mixture").glob("validation-*.parquet")):
+        # A small mixture can draw no row of the pool's held-out prompts: train the whole budget instead of
+        # stopping early on a split that does not exist (the card says so: no learning curve).
+        overrides += ["run.eval_split=null", "run.eval_every=null", "run.early_stopping=null"]
     dcfg = load_config(cfg.distill, overrides)
     setup = check(dcfg, origin=cfg.distill)
     command = " ".join(["python -m distill train --config", cfg.distill, *(f"--set {o}" for o in overrides)])
