@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,10 @@ from pathlib import Path
 import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_backends import machine  # noqa: E402
+
 RECIPE = "recipes/mix_high_temp.yaml"
 ARMS = {
     "vllm-default": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1", "VLLM_CPU_OMP_THREADS_BIND": "auto"},
@@ -66,6 +69,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_build_binding-"))
+    before = machine()
     runs = []
     try:
         for i in range(args.repeats):
@@ -88,7 +92,7 @@ def main() -> None:
             repeat_same[arm] = sum(a == b for a, b in zip(j["response_token_ids"], j["response_token_ids_2"],
                                                           strict=True))
     summary = {
-        "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+        "machine_before": before, "machine_after": machine(),
         "runs": [{k: v for k, v in r.items() if k != "rows"} for r in runs],
         "rows": joined.height, "rows_identical_across_arms": same, "rows_identical_within_arm": repeat_same,
     }
