@@ -47,19 +47,33 @@ def build(arm: str, teachers: Path, work: Path) -> dict:
     env.update(ARMS[arm], TEMPDRAFT_HOME=str(home))
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "builders", "run", RECIPE], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "builders", "run", RECIPE], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise SystemExit(f"{arm} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     folder = next((home / "registry" / "datasets").glob("*/v1"))
     backend = json.loads((folder / "manifest.json").read_text())["backend"]
     rows = pl.concat([pl.read_parquet(f) for f in folder.glob("data/t*/*.parquet")])
-    return {"arm": arm, "wall_s": round(wall, 1), "sampling_s": backend["sampling_seconds_this_run"],
-            "tokens_per_s": backend["tokens_per_second_this_run"], "load_before": load_before,
-            "load_after": os.getloadavg(), "rows": rows.select(*KEY, "response_token_ids"),
-            "stderr_lines": len(proc.stderr.splitlines()),
-            "leak_warning": "leaked shared_memory" in proc.stderr}
+    return {
+        "arm": arm,
+        "wall_s": round(wall, 1),
+        "sampling_s": backend["sampling_seconds_this_run"],
+        "tokens_per_s": backend["tokens_per_second_this_run"],
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "rows": rows.select(*KEY, "response_token_ids"),
+        "stderr_lines": len(proc.stderr.splitlines()),
+        "leak_warning": "leaked shared_memory" in proc.stderr,
+    }
+
+
+def identical(a: pl.DataFrame, b: pl.DataFrame) -> int:
+    """Rows (matched by prompt, temperature, sample) whose response tokens are the same in both runs."""
+    joined = a.join(b, on=KEY, suffix="_b")
+    pairs = zip(joined["response_token_ids"], joined["response_token_ids_b"], strict=True)
+    return sum(x == y for x, y in pairs)
 
 
 def main() -> None:
@@ -81,20 +95,19 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     first = {arm: next(r["rows"] for r in runs if r["arm"] == arm) for arm in ARMS}
-    joined = first["vllm-default"].join(first["builder"], on=KEY, suffix="_builder")
-    same = sum(a == b for a, b in zip(joined["response_token_ids"], joined["response_token_ids_builder"],
-                                      strict=True))
-    repeat_same = {}
-    for arm in ARMS:  # run-to-run agreement within an arm: what "identical" can mean on this machine
+    same = identical(first["vllm-default"], first["builder"])
+    repeat_same = {}  # run-to-run agreement within an arm: what "identical" can mean on this machine
+    for arm in ARMS:
         arm_runs = [r["rows"] for r in runs if r["arm"] == arm]
         if len(arm_runs) > 1:
-            j = arm_runs[0].join(arm_runs[1], on=KEY, suffix="_2")
-            repeat_same[arm] = sum(a == b for a, b in zip(j["response_token_ids"], j["response_token_ids_2"],
-                                                          strict=True))
+            repeat_same[arm] = identical(arm_runs[0], arm_runs[1])
     summary = {
-        "machine_before": before, "machine_after": machine(),
+        "machine_before": before,
+        "machine_after": machine(),
         "runs": [{k: v for k, v in r.items() if k != "rows"} for r in runs],
-        "rows": joined.height, "rows_identical_across_arms": same, "rows_identical_within_arm": repeat_same,
+        "rows": first["builder"].height,
+        "rows_identical_across_arms": same,
+        "rows_identical_within_arm": repeat_same,
     }
     for arm in ARMS:
         summary[f"{arm}_wall_s"] = [r["wall_s"] for r in runs if r["arm"] == arm]

@@ -16,11 +16,19 @@ def test_progress_counts_rows_and_tokens_per_batch(tiny_teacher, capsys) -> None
 
     tok = AutoTokenizer.from_pretrained(tiny_teacher)
     stops = stop_token_ids(tok, str(tiny_teacher))
-    backend = TransformersBackend(str(tiny_teacher), dtype="float32", batch_size=4, device="cpu",
-                                  stop_ids=stops, pad_id=tok.pad_token_id)
+    backend = TransformersBackend(
+        str(tiny_teacher),
+        dtype="float32",
+        batch_size=4,
+        device="cpu",
+        stop_ids=stops,
+        pad_id=tok.pad_token_id,
+    )
     prompt = tuple(render_prompt(tok, [{"role": "user", "content": "What is 3 + 4?"}]))
-    requests = [SampleRequest(f"r{i}", prompt, temperature=1.0, top_p=1.0, seed=i, max_new_tokens=8,
-                              topk_logprobs=0) for i in range(10)]
+    requests = [
+        SampleRequest(f"r{i}", prompt, temperature=1.0, top_p=1.0, seed=i, max_new_tokens=8, topk_logprobs=0)
+        for i in range(10)
+    ]
     calls: list[tuple[int, int]] = []
     progress = Progress(total_rows=12, done_rows=2)  # as after a resume: 2 rows were in finished shards
 
@@ -35,4 +43,3 @@ def test_progress_counts_rows_and_tokens_per_batch(tiny_teacher, capsys) -> None
     assert progress.bar.n == 12
     line = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert "12/12" in line and "tok/s" in line
-

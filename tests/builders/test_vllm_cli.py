@@ -17,11 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.integration
 def test_quiet_build_with_per_row_progress_and_no_leak(write_recipe, tmp_path) -> None:
     pytest.importorskip("vllm")
-    recipe = write_recipe(engine={"backend": "vllm", "max_model_len": 512, "cpu_kvcache_gib": 0.25},
-                          output={"dir": str(tmp_path / "out"), "shard_size": 100})
+    recipe = write_recipe(
+        engine={"backend": "vllm", "max_model_len": 512, "cpu_kvcache_gib": 0.25},
+        output={"dir": str(tmp_path / "out"), "shard_size": 100},
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VLLM_", "TORCH_"))}
-    proc = subprocess.run([sys.executable, "-m", "builders", "run", str(recipe)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "builders", "run", str(recipe)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     err = proc.stderr
     assert " INFO " not in err and " WARNING " not in err, err[:3000]
