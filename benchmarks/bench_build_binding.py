@@ -5,9 +5,10 @@ Run from the project root (each build takes minutes; the arms alternate, so load
     .venv/bin/python benchmarks/bench_build_binding.py --repeats 2 --out runs/bench_build_binding.json
 
 Arms: `vllm-default` sets VLLM_CPU_NUM_OF_RESERVED_CPU=1 and VLLM_CPU_OMP_THREADS_BIND=auto (vLLM's own
-choice: one core kept for its scheduler; the builder leaves user-set values alone), `builder` sets
-neither (the builder picks: all cores on a box of <= 3). Each run is `python -m builders run
-recipes/mix_high_temp.yaml` in a fresh TEMPDRAFT_HOME whose teachers/ links to the already converted
+choice: one core kept for its scheduler), `all-cores` sets 0 and every CPU of this process (what the builder
+picks on a small box that is not busy); the builder leaves user-set values alone, so each arm gets exactly
+its binding whatever the load. Each run is `python -m builders run recipes/mix_high_temp.yaml` in a fresh
+TEMPDRAFT_HOME whose teachers/ links to the already converted
 teacher (download and conversion are not timed). Per run: wall seconds, sampling seconds and tokens/s
 from the manifest, load average before/after; then how many rows (by prompt, temperature, sample) have
 identical response tokens across arms. Prints one JSON object and writes it to --out.
@@ -33,9 +34,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_backends import machine  # noqa: E402
 
 RECIPE = "recipes/mix_high_temp.yaml"
+CPUS = ",".join(map(str, sorted(os.sched_getaffinity(0))))
 ARMS = {
     "vllm-default": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1", "VLLM_CPU_OMP_THREADS_BIND": "auto"},
-    "builder": {},
+    "all-cores": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CPU_OMP_THREADS_BIND": CPUS},
 }
 KEY = ["prompt_id", "temperature", "sample_index"]
 
@@ -95,7 +97,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     first = {arm: next(r["rows"] for r in runs if r["arm"] == arm) for arm in ARMS}
-    same = identical(first["vllm-default"], first["builder"])
+    same = identical(first["vllm-default"], first["all-cores"])
     repeat_same = {}  # run-to-run agreement within an arm: what "identical" can mean on this machine
     for arm in ARMS:
         arm_runs = [r["rows"] for r in runs if r["arm"] == arm]
@@ -105,7 +107,7 @@ def main() -> None:
         "machine_before": before,
         "machine_after": machine(),
         "runs": [{k: v for k, v in r.items() if k != "rows"} for r in runs],
-        "rows": first["builder"].height,
+        "rows": first["all-cores"].height,
         "rows_identical_across_arms": same,
         "rows_identical_within_arm": repeat_same,
     }

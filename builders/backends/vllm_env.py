@@ -11,16 +11,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 
 from builders.recipe import EngineSpec
 from builders.teacher import tempdraft_home
 
 # vLLM-CPU reserves one core for its scheduler process and binds the model's OpenMP threads to the rest.
-# On the project's 2-core box that leaves one core for the model: a bare LLM.chat ran 77-84 tokens/s by
-# default and 129-130 tokens/s with both cores bound (issue 18), despite the scheduler now sharing a core.
-# That is ~80% of the ideal 2x; the same loss on 3 cores would still gain ~1.2x, on 4 about nothing, so from
-# 4 usable cores up vLLM's own default stays (only 2 cores were measured).
+# On a 2-core box that leaves one core for the model. Binding both cores made a bare LLM.chat 1.5-1.7x
+# faster on an idle 2-core box (issue 18), but made the main job 2.7x slower on a 2-core box with a load
+# average of ~8 from other work (benchmarks/README.md, issue 18): an OpenMP thread pinned to a busy core
+# holds up the other at every barrier. So all cores only on a small box that is not busy; from 4 usable
+# cores up vLLM's own default stays (the gain shrinks to N/(N-1); only 2 cores were measured).
 ALL_CORES_UP_TO = 3
 BINDING_VARS = ("VLLM_CPU_OMP_THREADS_BIND", "VLLM_CPU_NUM_OF_RESERVED_CPU")
 
@@ -34,10 +36,15 @@ QUIET_ENV = {
 }
 
 
-def cpu_binding(cpus: Sequence[int], env: Mapping[str, str], world_size: int = 1) -> dict[str, str]:
-    """The VLLM_CPU_* binding for an engine on these CPUs: all of them on a small box, nothing (vLLM's
-    default) on a larger one, with tensor parallelism, or when the user set either variable."""
-    if world_size != 1 or any(name in env for name in BINDING_VARS) or len(cpus) > ALL_CORES_UP_TO:
+def cpu_binding(
+    cpus: Sequence[int], env: Mapping[str, str], world_size: int = 1, load: float = 0.0
+) -> dict[str, str]:
+    """The VLLM_CPU_* binding for an engine on these CPUs: all of them on a small box that is not busy
+    (1-minute load average below cores - 0.5, our own process included), nothing (vLLM's default) on a
+    larger or busy one, with tensor parallelism, or when the user set either variable."""
+    if world_size != 1 or any(name in env for name in BINDING_VARS):
+        return {}
+    if len(cpus) > ALL_CORES_UP_TO or load >= len(cpus) - 0.5:
         return {}
     bind = ",".join(map(str, sorted(cpus)))
     return {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CPU_OMP_THREADS_BIND": bind}
@@ -91,7 +98,15 @@ def engine_environment(engine: EngineSpec, cpu: bool) -> Iterator[dict[str, str 
         # vLLM's 300 s limit here with 2 cores under load), and the limit kills the engine mid-shard.
         timeout = "VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS"
         wanted[timeout] = os.environ.get(timeout) or "3600"
-        wanted.update(cpu_binding(allowed_cpus(), os.environ, engine.tensor_parallel_size))
+        cpus, load = allowed_cpus(), os.getloadavg()[0]
+        binding = cpu_binding(cpus, os.environ, engine.tensor_parallel_size, load)
+        wanted.update(binding)
+        how = "all of them" if binding else "vLLM's default (one kept for its scheduler)"
+        if any(name in os.environ for name in BINDING_VARS):
+            how = "as set in VLLM_CPU_OMP_THREADS_BIND / VLLM_CPU_NUM_OF_RESERVED_CPU"
+        print(
+            f"[engine] vLLM-CPU on {len(cpus)} core(s), load {load:.1f}: threads bound {how}", file=sys.stderr
+        )
     # At shutdown vLLM's engine process waits this long for its worker before SIGTERM (default 5 s), while
     # the engine process itself is killed after 5 s: the worker never left on its own here, so the engine
     # process was killed before it unlinked its shared memory ("leaked shared_memory" at exit).
