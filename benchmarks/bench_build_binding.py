@@ -42,7 +42,7 @@ ARMS = {
 KEY = ["prompt_id", "temperature", "sample_index"]
 
 
-def build(arm: str, teachers: Path, work: Path) -> dict:
+def build(arm: str, teachers: Path, work: Path, overrides: list[str]) -> dict:
     home = Path(tempfile.mkdtemp(prefix=f"{arm}-", dir=work))
     (home / "teachers").symlink_to(teachers)
     env = {k: v for k, v in os.environ.items() if k not in ARMS["vllm-default"]}
@@ -50,7 +50,11 @@ def build(arm: str, teachers: Path, work: Path) -> dict:
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "builders", "run", RECIPE], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "builders", "run", RECIPE, *overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     wall = time.perf_counter() - t0
     if proc.returncode:
@@ -74,7 +78,7 @@ def build(arm: str, teachers: Path, work: Path) -> dict:
 def identical(a: pl.DataFrame, b: pl.DataFrame) -> int:
     """Rows (matched by prompt, temperature, sample) whose response tokens are the same in both runs."""
     joined = a.join(b, on=KEY, suffix="_b")
-    pairs = zip(joined["response_token_ids"], joined["response_token_ids_b"], strict=True)
+    pairs = zip(joined["response_token_ids"].to_list(), joined["response_token_ids_b"].to_list(), strict=True)
     return sum(x == y for x, y in pairs)
 
 
@@ -83,6 +87,14 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2, help="runs per arm (order alternates)")
     p.add_argument("--teachers", type=Path, default=Path.home() / ".cache" / "tempdraft" / "teachers")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="passed to builders run, e.g. sources.0.size=4 for a quick row check",
+    )
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_build_binding-"))
     before = machine()
@@ -91,7 +103,7 @@ def main() -> None:
         for i in range(args.repeats):
             order = list(ARMS) if i % 2 == 0 else list(reversed(ARMS))
             for arm in order:
-                run = build(arm, args.teachers, work)
+                run = build(arm, args.teachers, work, [f"--set={o}" for o in args.overrides])
                 print(json.dumps({k: v for k, v in run.items() if k != "rows"}), file=sys.stderr, flush=True)
                 runs.append(run)
     finally:
