@@ -19,8 +19,8 @@ from builders.teacher import tempdraft_home
 
 # vLLM-CPU reserves one core for its scheduler process and binds the model's OpenMP threads to the rest.
 # On a 2-core box that leaves one core for the model. Binding both cores made a bare LLM.chat 1.5-1.7x
-# faster on an idle 2-core box (issue 18), but made the main job 2.7x slower on a 2-core box with a load
-# average of ~8 from other work (benchmarks/README.md, issue 18): an OpenMP thread pinned to a busy core
+# faster on an idle 2-core box (issue 18), but made the main job 2.2x slower on a 2-core box with a load
+# average of 5-9 from other work (benchmarks/README.md, issue 18): an OpenMP thread pinned to a busy core
 # holds up the other at every barrier. So all cores only on a small box that is not busy; from 4 usable
 # cores up vLLM's own default stays (the gain shrinks to N/(N-1); only 2 cores were measured).
 ALL_CORES_UP_TO = 3
