@@ -18,12 +18,12 @@ from builders.recipe import EngineSpec
 from builders.teacher import tempdraft_home
 
 # vLLM-CPU reserves one core for its scheduler process and binds the model's OpenMP threads to the rest.
-# On a 2-core box that leaves one core for the model. Binding both cores made a bare LLM.chat 1.5-1.7x
-# faster on an idle 2-core box (issue 18), but made the main job 2.2x slower on a 2-core box with a load
-# average of 5-9 from other work (benchmarks/README.md, issue 18): an OpenMP thread pinned to a busy core
-# holds up the other at every barrier. So all cores only on a small box that is not busy; from 4 usable
-# cores up vLLM's own default stays (the gain shrinks to N/(N-1); only 2 cores were measured).
-ALL_CORES_UP_TO = 3
+# On a 2-core box that leaves one core for the model. Binding every core made a bare LLM.chat 1.5-1.7x
+# faster on an idle 2-core box, but made the main job 2.2x slower on a 2-core box with a load average of
+# 5-9 from other work (benchmarks/README.md): an OpenMP thread pinned to a busy core holds up the other at
+# every barrier. The thread count also changes bf16 rounding, hence the sampled rows (23% of rows
+# identical across the two bindings), so the choice is the recipe's (`engine.cpu_threads`, part of the
+# fingerprint), never the machine's load at start-up.
 BINDING_VARS = ("VLLM_CPU_OMP_THREADS_BIND", "VLLM_CPU_NUM_OF_RESERVED_CPU")
 
 # Without --verbose: vLLM's INFO/WARNING lines (~60 per build), torch's Python and C++ warnings and the
@@ -37,14 +37,12 @@ QUIET_ENV = {
 
 
 def cpu_binding(
-    cpus: Sequence[int], env: Mapping[str, str], world_size: int = 1, load: float = 0.0
+    cpus: Sequence[int], env: Mapping[str, str], world_size: int = 1, all_cores: bool = False
 ) -> dict[str, str]:
-    """The VLLM_CPU_* binding for an engine on these CPUs: all of them on a small box that is not busy
-    (1-minute load average below cores - 0.5, our own process included), nothing (vLLM's default) on a
-    larger or busy one, with tensor parallelism, or when the user set either variable."""
-    if world_size != 1 or any(name in env for name in BINDING_VARS):
-        return {}
-    if len(cpus) > ALL_CORES_UP_TO or load >= len(cpus) - 0.5:
+    """The VLLM_CPU_* binding for an engine on these CPUs: all of them when the recipe asks for it
+    (`engine.cpu_threads: all`), nothing (vLLM's default) otherwise, with tensor parallelism, or when the
+    user set either variable."""
+    if not all_cores or world_size != 1 or any(name in env for name in BINDING_VARS):
         return {}
     bind = ",".join(map(str, sorted(cpus)))
     return {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CPU_OMP_THREADS_BIND": bind}
@@ -98,14 +96,14 @@ def engine_environment(engine: EngineSpec, cpu: bool) -> Iterator[dict[str, str 
         # vLLM's 300 s limit here with 2 cores under load), and the limit kills the engine mid-shard.
         timeout = "VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS"
         wanted[timeout] = os.environ.get(timeout) or "3600"
-        cpus, load = allowed_cpus(), os.getloadavg()[0]
-        binding = cpu_binding(cpus, os.environ, engine.tensor_parallel_size, load)
+        cpus = allowed_cpus()
+        binding = cpu_binding(cpus, os.environ, engine.tensor_parallel_size, engine.cpu_threads == "all")
         wanted.update(binding)
         how = "all of them" if binding else "vLLM's default (one kept for its scheduler)"
         if any(name in os.environ for name in BINDING_VARS):
             how = "as set in VLLM_CPU_OMP_THREADS_BIND / VLLM_CPU_NUM_OF_RESERVED_CPU"
         print(
-            f"[engine] vLLM-CPU on {len(cpus)} core(s), load {load:.1f}: threads bound {how}", file=sys.stderr
+            f"[engine] vLLM-CPU on {len(cpus)} core(s): threads bound {how}", file=sys.stderr
         )
     # At shutdown vLLM's engine process waits this long for its worker before SIGTERM (default 5 s), while
     # the engine process itself is killed after 5 s: the worker never left on its own here, so the engine

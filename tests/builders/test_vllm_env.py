@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from builders.backends.vllm_env import ALL_CORES_UP_TO, QUIET_ENV, cpu_binding, engine_environment
+from builders.backends.vllm_env import QUIET_ENV, cpu_binding, engine_environment
 from builders.cli import main
 from builders.recipe import EngineSpec
 
@@ -27,23 +27,21 @@ def saved_env() -> Iterator[None]:
     logging.getLogger("vllm").setLevel(level)
 
 
-def test_small_box_binds_every_core() -> None:
-    assert cpu_binding([1, 0], {}) == ALL  # the 2-core box: no core left idle for vLLM's scheduler
-    assert cpu_binding([0], {})["VLLM_CPU_OMP_THREADS_BIND"] == "0"
-    assert cpu_binding([4, 5, 6], {})["VLLM_CPU_OMP_THREADS_BIND"] == "4,5,6"  # the affinity mask, not 0..n
+def test_all_cores_when_the_recipe_asks() -> None:
+    assert cpu_binding([1, 0], {}, all_cores=True) == ALL  # the 2-core box: no core left for the scheduler
+    assert cpu_binding([0], {}, all_cores=True)["VLLM_CPU_OMP_THREADS_BIND"] == "0"
+    assert cpu_binding([4, 5, 6], {}, all_cores=True)["VLLM_CPU_OMP_THREADS_BIND"] == "4,5,6"  # affinity mask
 
 
-def test_larger_or_busy_box_keeps_vllm_default() -> None:
-    assert cpu_binding(list(range(ALL_CORES_UP_TO + 1)), {}) == {}
+def test_default_keeps_vllm_binding_whatever_the_box() -> None:
+    assert cpu_binding([0, 1], {}) == {}
     assert cpu_binding(list(range(64)), {}) == {}
-    assert cpu_binding([0, 1], {}, load=1.2) == ALL  # our own process alone: still idle enough
-    assert cpu_binding([0, 1], {}, load=1.5) == {}  # other work on the box: pinned threads would wait
 
 
 def test_user_settings_and_tensor_parallelism_are_left_alone() -> None:
-    assert cpu_binding([0, 1], {"VLLM_CPU_OMP_THREADS_BIND": "auto"}) == {}
-    assert cpu_binding([0, 1], {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}) == {}
-    assert cpu_binding([0, 1], {}, world_size=2) == {}  # one CPU list per rank: vLLM's to split
+    assert cpu_binding([0, 1], {"VLLM_CPU_OMP_THREADS_BIND": "auto"}, all_cores=True) == {}
+    assert cpu_binding([0, 1], {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}, all_cores=True) == {}
+    assert cpu_binding([0, 1], {}, world_size=2, all_cores=True) == {}  # one CPU list per rank: vLLM's
 
 
 def test_engine_environment_sets_then_restores(saved_env, monkeypatch) -> None:
