@@ -4,17 +4,19 @@
 #   ../shared/tools/gpu-stage optuna==5.0.0 alembic==1.16.5 sqlalchemy==2.0.44 colorlog==6.10.1 mako==1.3.10 \
 #       greenlet==3.2.4            # then its three staging calls, back to back
 #   bash benchmarks/study_r4.sh pool      # builders: the GSM8K pool over six generation temperatures
-#   bash benchmarks/study_r4.sh curve     # distill: learning curves (SeqKD on T=0 and T=1 data, online on T=1)
+#   bash benchmarks/study_r4.sh curve     # distill: learning curves (SeqKD on T=0 and T=1 data, online on T=1);
+#                                         # round 4 used the search's own candidates' curves instead (budget)
 #   bash benchmarks/study_r4.sh search1   # evaluate search: the mixture for serving at T = 1.0
 #   bash benchmarks/study_r4.sh search06  # ... at T = 0.6 (reuses search1's trained drafts)
-#   bash benchmarks/study_r4.sh measure   # evaluate run: compiled sampler at k auto + a measured k sweep
+#   bash benchmarks/study_r4.sh measure   # evaluate run: the finalists, compiled sampler at k auto
+#   bash benchmarks/study_r4.sh ksweep    # bench_chained: measured tokens/call at k = 1..4 vs predictions
 #   QUICK=1 OUT=runs/r4-quick bash benchmarks/study_r4.sh pool   # CPU rehearsal of any phase, tiny sizes
 #
 # State lives under ~/r4 (TEMPDRAFT_HOME=~/r4/home) and survives between calls while the machine stays warm;
 # every phase copies what it reports (JSON, Markdown, PNG, logs) to $OUT. Each phase refuses to start without
 # the previous phase's output, so a cold machine fails fast instead of silently redoing work.
 set -euo pipefail
-phase=${1:?phase: pool|curve|search1|search06|measure}
+phase=${1:?phase: pool|curve|search1|search06|measure|ksweep}
 export PYTHONPATH=$HOME/site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 OUT=${OUT:-runs/study-r4}
 R4=${R4:-$HOME/r4}
@@ -71,10 +73,23 @@ search1 | search06)
     --set "distill_overrides.4=run.eval_every=$EVERY" \
     2>&1 | tee "$OUT/$phase.log"
   for f in search.json search.md candidates.png recipe.yaml; do cp "$R4/search/$f" "$OUT/$phase-$f"; done
+  cp "$R4/search/search.json" "$R4/$phase.json"
+  # learning curves of the two corner drafts (every candidate trains with early stopping; its card has the curve)
+  python -c 'import json, sys; s = json.load(open(sys.argv[1] + "/search.json"))
+for c in s["candidates"]:
+    if c["label"] in ("greedy SeqKD (T=0)", "single T=1"):
+        print(c["label"].split()[-1].strip("()").replace("=", ""), sys.argv[1] + "/candidates/" + c["folder"] + "/draft")' \
+    "$R4/search" | while read -r tag dir; do cp "$dir/learning_curve.png" "$OUT/$phase-curve-$tag.png" || true; done
   ;;
 measure)
-  need "$R4/search/search.json"
-  python benchmarks/study_r4_drafts.py "$R4/search" > "$R4/drafts.txt"   # winner, greedy, best single
+  need "$R4/search1.json"
+  # every search's finalists (winner, best fixed candidate, greedy SeqKD), once each: their draft folders
+  python -c 'import json, sys
+seen = []
+for path in sys.argv[2:]:
+    s = json.load(open(path)); by = {c["label"]: c for c in s["candidates"]}
+    seen += [d for d in (sys.argv[1] + "/candidates/" + by[f]["folder"] + "/draft" for f in s["finalists"]) if d not in seen]
+print("\n".join(seen))' "$R4/search" "$R4"/search*.json > "$R4/drafts.txt"
   python -m evaluate run --target smollm2-135m-instruct $(sed 's/^/--drafts /' "$R4/drafts.txt") \
     --prompts $POOL --split validation --temperatures 0,0.6,1.0 --k auto --k-max 6 "${MEASURE[@]}" \
     --output-dir "$R4/measure" \
@@ -82,6 +97,13 @@ measure)
   for f in results.json results.md k_curve.png speedup_vs_temperature.png; do
     [ -e "$R4/measure/$f" ] && cp "$R4/measure/$f" "$OUT/measure-$f"
   done
+  ;;
+ksweep)
+  need "$R4/drafts.txt"
+  # measured tokens per call at k = 1..4 against the chained and i.i.d. predictions (greedy + T=1 winner)
+  python benchmarks/bench_chained.py --device cuda --teacher "$TEMPDRAFT_HOME/teachers/smollm2-135m-instruct" \
+    --drafts "$(head -2 "$R4/drafts.txt" | paste -sd,)" --temperatures 0,1 --k-max 4 \
+    --prompts "$DATA/gsm8k/test.jsonl" --cache static --compile --out "$OUT/ksweep.json" 2>&1 | tee "$OUT/ksweep.log"
   ;;
 *) echo "unknown phase $phase" >&2; exit 2 ;;
 esac
