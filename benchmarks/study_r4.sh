@@ -102,7 +102,7 @@ ksweep)
   need "$R4/drafts.txt"
   # measured tokens per call at k = 1..4 against the chained and i.i.d. predictions (greedy + T=1 winner)
   python benchmarks/bench_chained.py --device cuda --teacher "$TEMPDRAFT_HOME/teachers/smollm2-135m-instruct" \
-    --drafts "$(head -2 "$R4/drafts.txt" | paste -sd,)" --temperatures 0,1 --k-max 4 \
+    --drafts "$(head -2 "$R4/drafts.txt" | paste -sd,)" --temperatures 0,1 --k-max 4 --num-prompts 12 --max-new-tokens 96 \
     --prompts "$DATA/gsm8k/test.jsonl" --cache static --compile --out "$OUT/ksweep.json" 2>&1 | tee "$OUT/ksweep.log"
   ;;
 *) echo "unknown phase $phase" >&2; exit 2 ;;
