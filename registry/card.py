@@ -8,13 +8,20 @@ tags) and `configs:`, which is what `datasets.load_dataset(folder_or_hub_id, "<c
 reads: one config per generation temperature (`t0_7`, no dots), `all` (every temperature folder
 `data/t*/`), and `mixture` (the default when present). The body carries the lineage (recipe,
 command, teacher + revision, fingerprint, versions), per-temperature statistics and shard sha256.
+
+Each config's `description` is a digest of its shards' sha256 values. datasets caches a local folder
+under its folder name (every store's first version is `v1`) and a hash of the card's YAML only, never
+of the files themselves: without the digest, two versions with the same name and vN (two stores, or a
+version deleted and re-created) would share one cache entry and one would be served the other's rows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +61,32 @@ def _split_order(splits: Iterable[str]) -> list[str]:
     return sorted(set(splits), key=lambda s: (rank.get(s, 9), s))
 
 
-def card_configs(layout: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """The `configs:` YAML list: mixture (default), all, then one per temperature, in that order."""
+def _shards_digest(files: Mapping[str, str], patterns: Iterable[str]) -> str | None:
+    """sha256 over the (path, sha256) pairs of the shards matching `patterns`, 16 hex; None if none do."""
+    patterns = list(patterns)
+    chosen = sorted((p, h) for p, h in files.items() if any(fnmatch(p, pat) for pat in patterns))
+    if not chosen:
+        return None
+    return hashlib.sha256("".join(f"{p} {h}\n" for p, h in chosen).encode()).hexdigest()[:16]
+
+
+def card_configs(
+    layout: dict[str, list[str]], files: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The `configs:` YAML list: mixture (default), all, then one per temperature, in that order.
+    `files` ({shard: sha256}, the manifest's) adds each config's shard digest as its `description`,
+    which `load_dataset` hashes into its cache key (see the module docstring)."""
     temps = sorted((c for c in layout if _TEMPERATURE_CONFIG_RE.match(c)), key=_config_sort_key)
     others = sorted(c for c in layout if c not in temps and c != MIXTURE_CONFIG)
     configs: list[dict[str, Any]] = []
 
     def entry(name: str, pattern: str, splits: Iterable[str]) -> dict[str, Any]:
-        files = [{"split": s, "path": pattern.format(split=s)} for s in _split_order(splits)]
-        return {"config_name": name, "data_files": files}
+        data_files = [{"split": s, "path": pattern.format(split=s)} for s in _split_order(splits)]
+        config: dict[str, Any] = {"config_name": name, "data_files": data_files}
+        digest = _shards_digest(files or {}, (f["path"] for f in data_files))
+        if digest:
+            config["description"] = f"shards sha256 {digest}"
+        return config
 
     if MIXTURE_CONFIG in layout:
         configs.append(
@@ -241,7 +265,7 @@ def card_metadata(folder: Path, manifest: dict[str, Any]) -> DatasetCardData:
         task_categories=["text-generation"],
         size_categories=[size_category(_rows(manifest))],
         tags=["tempdraft", "speculative-decoding", "knowledge-distillation", "synthetic"],
-        configs=card_configs(shard_layout(folder, manifest)),
+        configs=card_configs(shard_layout(folder, manifest), manifest.get("files")),
     )
 
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import datasets
+import polars as pl
 import yaml
 
 from registry.card import write_card
+from registry.resolve import load_version
+from registry.versions import register_build
 from tests.registry.dataset_factory import make_dataset_folder
 
 
@@ -42,6 +50,47 @@ def test_load_dataset_reads_each_config(tmp_path):
     assert t07["train"].num_rows == 4 and set(t07["train"]["temperature"]) == {0.7}
     assert datasets.load_dataset(str(folder), "all", split="train").num_rows == 12
     assert datasets.load_dataset(str(folder), split="validation").num_rows > 0  # mixture by default
+
+
+def _own_ids(folder: Path) -> list[str]:
+    return sorted(pl.read_parquet(folder / "data/mixture/train-*.parquet")["request_id"])
+
+
+def test_same_name_and_version_never_share_a_datasets_cache(tmp_path):
+    """Every store's first version of `toy` lives in a folder named `v1`, and datasets caches a local
+    folder by its name and card metadata: each must still read its own rows, in this process and in
+    another, also when a version is deleted and re-created at the same path with other rows."""
+    cache = str(tmp_path / "hf_cache")  # one datasets cache for every load, as a user's ~/.cache is
+
+    def register(store: Path, rows: int) -> Path:
+        v = register_build(make_dataset_folder(tmp_path / "builds" / f"{store.name}{rows}", rows=rows), store)
+        assert v.ref == "toy@v1"
+        return v.path
+
+    first = register(tmp_path / "a", rows=3)
+    assert sorted(load_version(str(first), split="train", cache_dir=cache)["request_id"]) == _own_ids(first)
+
+    other = register(tmp_path / "b", rows=4)
+    assert sorted(datasets.load_dataset(str(other), split="train", cache_dir=cache)["request_id"]) == (
+        _own_ids(other)
+    )
+
+    shutil.rmtree(tmp_path / "a")
+    again = register(tmp_path / "a", rows=5)
+    assert again == first
+    code = (
+        "import sys, datasets; "
+        "print(','.join(sorted(datasets.load_dataset(sys.argv[1], split='train', cache_dir=sys.argv[2])"
+        "['request_id'])))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(again), cache],
+        env={**os.environ, "HF_DATASETS_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip().split(",") == _own_ids(again)
 
 
 def test_card_never_carries_a_token(tmp_path):
