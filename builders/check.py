@@ -15,10 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from builders.errors import RecipeError, TempdraftError
 from builders.recipe import Recipe
 from builders.requests import PlannedRequest, expand_requests
 from builders.sources import load_prompts
+from core.errors import RecipeError, TempdraftError
 
 
 def plan_requests(recipe: Recipe, base_dir: Path) -> list[PlannedRequest]:

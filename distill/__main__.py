@@ -7,12 +7,12 @@ python -m distill train --config distill/configs/online_fkl.yaml --set run.outpu
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 import yaml
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
+from core.provenance import recorded_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from distill.train import train
 
-        command = shlex.join(["python", "-m", "distill", *argv])
+        command = recorded_command("python -m distill", argv)
         train(setup, command, resume=args.resume)
         return 0
     except TempdraftError as e:

@@ -1,4 +1,4 @@
-"""Checks a valid config still needs the filesystem for, all collected into one `RecipeError`.
+"""Checks a valid config still needs the filesystem for, all collected into one `ConfigError`.
 
 Run by both `python -m distill validate` and `train` before any model weights load:
 - the dataset id resolves (through `registry.resolve.resolve_dataset`), the config and split exist,
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builders.errors import RecipeError, TempdraftError
+from core.errors import ConfigError, TempdraftError
 from distill.config import DistillConfig
 from distill.data import (
     TOPK_COLUMNS,
@@ -41,7 +41,7 @@ class Setup:
     eval_files: list[Path]
     temperatures: list[float]  # generation temperatures of the training rows
     num_rows: int
-    teacher: Any  # builders.teacher.ResolvedTeacher
+    teacher: Any  # core.teacher.ResolvedTeacher
     version: str | None  # 'name@vN' when the catalog knows this fingerprint
 
 
@@ -180,10 +180,10 @@ def _catalog_ref(manifest: dict[str, Any]) -> str | None:
 
 
 def check(cfg: DistillConfig, origin: str = "config") -> Setup:
-    """Every filesystem-level problem at once (RecipeError), or the Setup training starts from."""
+    """Every filesystem-level problem at once (ConfigError), or the Setup training starts from."""
     from transformers import AutoTokenizer
 
-    from builders.teacher import resolve_teacher
+    from core.teacher import resolve_teacher
 
     folder, manifest, files, eval_files, problems = _dataset_problems(cfg)
     temperatures, num_rows = [], 0
@@ -201,7 +201,7 @@ def check(cfg: DistillConfig, origin: str = "config") -> Setup:
             problems += _lineage_problems(manifest, teacher, tokenizer)
         problems += _draft_problems(cfg, teacher.path, tokenizer)
     if problems:
-        raise RecipeError(problems, origin=origin)
+        raise ConfigError(problems, origin=origin)
     assert folder is not None
     return Setup(
         cfg, folder, manifest, files, eval_files, temperatures, num_rows, teacher, _catalog_ref(manifest)

@@ -2,8 +2,8 @@
 
     python -m distill validate distill/configs/online_fkl.yaml --set loss.temperature=0.7
 
-Loading is YAML -> dotted `--set` overrides -> pydantic, through `builders.yamlconfig`. Every problem is
-collected and raised once as a `RecipeError` naming each dotted field path. Checks that need the
+Loading is YAML -> dotted `--set` overrides -> pydantic, through `core.yamlconfig`. Every problem is
+collected and raised once as a `ConfigError` naming each dotted field path. Checks that need the
 filesystem (dataset folder, configs, columns, teacher identity) live in `distill.checks`.
 This module imports no torch, so `validate` and the CLI's error path stay fast.
 """
@@ -13,17 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from builders.errors import RecipeError
-from builders.hardware import resolve_dtype
-from builders.yamlconfig import apply_overrides, parse_override, pydantic_problems, read_mapping
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors, so a typo never passes silently."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from core.errors import ConfigError
+from core.hardware import resolve_dtype
+from core.schema import Strict
+from core.yamlconfig import apply_overrides, parse_override, pydantic_problems, read_mapping
 
 
 class DatasetSpec(Strict):
@@ -327,15 +322,15 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> DistillConfig:
     try:
         cfg = DistillConfig.model_validate(data)
     except ValidationError as e:
-        raise RecipeError(pydantic_problems(e, _UNION_TAGS), origin=origin) from None
+        raise ConfigError(pydantic_problems(e, _UNION_TAGS), origin=origin) from None
     problems = _run_problems(cfg)
     if problems:
-        raise RecipeError(problems, origin=origin)
+        raise ConfigError(problems, origin=origin)
     return cfg
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> DistillConfig:
-    """Read, override, validate. Raises RecipeError listing every problem."""
+    """Read, override, validate. Raises ConfigError listing every problem."""
     data = read_mapping(path, "config")
     apply_overrides(data, overrides, "config")
     _clear_replaced_length(data, overrides)

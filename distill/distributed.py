@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import torch
 import torch.distributed as dist
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 from distill.distributed import ParallelDraft  # issue 9 (torchrun)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 from distill import checkpoint, distributed  # distributed: issue 9 (torchrun)
 from distill.acceptance import HeldOut
 from distill.card import CARD_FILE, build_card, write_card

@@ -23,8 +23,9 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic.fields import FieldInfo
 
-from builders.errors import TempdraftError
-from evaluate.config import ConfigError, EvalConfig, load_config
+from core.errors import ConfigError, TempdraftError
+from core.provenance import recorded_command
+from evaluate.config import EvalConfig, load_config
 
 
 def _flag_value(field: str, raw: list[str]) -> Any:
@@ -122,11 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         print(yaml.safe_dump(cfg.model_dump(), sort_keys=False), end="")
         return 0
 
-    from evaluate.env import command_line
     from evaluate.report import write_report
     from evaluate.sweep import run_sweep
 
-    command = command_line("python -m evaluate") if argv is None else "python -m evaluate " + " ".join(argv)
+    command = recorded_command("python -m evaluate", sys.argv[1:] if argv is None else argv)
     try:
         results = run_sweep(cfg, command)
     except TempdraftError as e:  # a user mistake found while running (e.g. vocabularies differ): no traceback

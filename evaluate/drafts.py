@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from builders.public import public_path
+from core.public import public_path
 
 CARD = "tempdraft-draft.json"
 

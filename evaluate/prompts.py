@@ -91,7 +91,7 @@ def _jsonl_rows(file: Path, prompt_column: str) -> list[dict[str, Any]]:
 def load_prompt_set(
     source: str, tokenizer, num_prompts: int, split: str = "validation", prompt_column: str = "prompt"
 ) -> PromptSet:
-    from builders.errors import TempdraftError
+    from core.errors import TempdraftError
 
     path = Path(source).expanduser()
     manifest: dict[str, Any] = {}

@@ -64,7 +64,7 @@ def run_vllm(
     import vllm
     from vllm import LLM, SamplingParams, TokensPrompt
 
-    from builders.teacher import tempdraft_home
+    from core.home import tempdraft_home
 
     cpu = _cpu()
     if cpu:

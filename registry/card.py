@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from builders.licenses import dataset_license
-from builders.public import public_manifest
+from core.public import public_manifest
+from registry.licenses import dataset_license
 
 # `data/<config>/<split>-00000-of-00001.parquet`
 _SHARD_RE = re.compile(r"^data/(?P<config>[^/]+)/(?P<split>[A-Za-z0-9_]+)-\d+-of-\d+\.parquet$")

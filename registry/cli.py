@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 from registry.catalog import Catalog
 from registry.hub import HubError, pull, push_version, split_hub_id
 from registry.integrity import IntegrityError, ensure_verified

@@ -40,7 +40,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 from registry.card import redact
 from registry.catalog import Catalog, DatasetVersion
 from registry.integrity import ensure_verified, verify_folder

@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from builders.errors import TempdraftError
-from builders.teacher import sha256_file
+from core.errors import TempdraftError
+from core.home import sha256_file
 from registry.catalog import Catalog, DatasetVersion
 from registry.store import MANIFEST, read_manifest
 

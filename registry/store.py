@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from builders.errors import TempdraftError
-from builders.names import dataset_name_problem
-from builders.teacher import tempdraft_home
+from core.errors import TempdraftError
+from core.home import tempdraft_home
+from core.names import dataset_name_problem
 
 MANIFEST = "manifest.json"
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from builders.errors import TempdraftError
-from builders.faults import fault_point
+from core.errors import TempdraftError
+from core.faults import fault_point
 from registry.catalog import Catalog, DatasetVersion
 from registry.store import check_name, read_manifest, staging_dir, version_dir
 

@@ -11,12 +11,12 @@ winning mixture as `name@vN`. Progress (candidates, best so far, ETA) goes to st
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 import yaml
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
+from core.provenance import recorded_command
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ def main(verb: str, argv: list[str]) -> int:
         from evaluate.search import report
         from evaluate.search.runner import publish, search
 
-        summary = search(cfg, shlex.join(["python", "-m", "evaluate", verb, *argv]))
+        summary = search(cfg, recorded_command("python -m evaluate", [verb, *argv]))
         published = publish(cfg, summary)
     except TempdraftError as e:
         print(f"error: {e}", file=sys.stderr)

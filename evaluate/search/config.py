@@ -16,20 +16,18 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
-from builders.errors import TempdraftError
-from builders.yamlconfig import apply_overrides, pydantic_problems, read_mapping
-from evaluate.config import ConfigError
+from core.errors import ConfigError, TempdraftError
+from core.schema import Strict
+from core.yamlconfig import apply_overrides, pydantic_problems, read_mapping
 
 _TOL = 1e-6
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Serving(_Strict):
+class Serving(Strict):
     temperatures: dict[float, float] = Field(
         min_length=1,
         description="Serving temperature -> share of traffic (normalised to sum 1), e.g. {1.0: 1} or "
@@ -57,7 +55,7 @@ class Serving(_Strict):
         return {t: w / total for t, w in sorted(self.temperatures.items())}
 
 
-class Budget(_Strict):
+class Budget(Strict):
     candidates: int = Field(
         description="Drafts trained in all, the fixed candidates (every single pool temperature, uniform, "
         "mix_high_temp when the pool can compose it) included; the rest are proposed by the optimizer.",
@@ -75,7 +73,7 @@ class Budget(_Strict):
     )
 
 
-class SearchConfig(_Strict):
+class SearchConfig(Strict):
     pool: str = Field(
         description="Pool dataset id (name@vN, folder, Hub id) sampled over a temperature grid."
     )

@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 from evaluate.search.candidates import Candidate, fixed_candidates, normalised
 from evaluate.search.config import SearchConfig, pool_problems
 from evaluate.search.score import Cost, EvalSets, load_eval_sets, objective, score_temperature

@@ -4,7 +4,7 @@ A row holds a prompt (from a source) and a teacher response, so both licenses ap
 is the one they share when every part's license is known (table below, each checked at its source);
 otherwise 'other', and the card lists each part's license so a reader can decide.
 
-    from builders.licenses import dataset_license
+    from registry.licenses import dataset_license
     license, parts = dataset_license(recipe_dict)   # ('apache-2.0', {'teacher smollm2-135m-instruct': ...})
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builders.public import public_path
+from core.public import public_path
 
 # Hub model/dataset id or offline alias -> license id (Hub spelling).
 KNOWN = {
