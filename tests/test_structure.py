@@ -81,7 +81,6 @@ def test_imports_only_go_down_the_layers():
     assert upward == [], f"imports that run up or sideways ({' < '.join(LAYER)}): {sorted(upward)}"
 
 
-@pytest.mark.xfail(strict=True, reason="distill.distributed <-> distill.models, broken in the next commit")
 def test_no_import_cycles():
     # Tarjan's strongly connected components: any component of more than one module is a cycle.
     index: dict[str, int] = {}

@@ -59,6 +59,8 @@ def test_example_configs_are_valid():
         ),
         ({"run": {"output_dir": "x", "early_stopping": {"temperature": 0.7}}}, ["run.early_stopping"]),
         ({"run": {"output_dir": "x", "save_dtype": "fp8"}}, ["run.save_dtype"]),
+        ({"run": {"output_dir": "x", "parallel": "deepspeed"}}, ["run.parallel"]),
+        ({"run": {"output_dir": "x", "parallel": "fsdp", "checkpoint_every": 5}}, ["run.checkpoint_every"]),
         ({"datset": {}}, ["datset"]),
     ],
 )
