@@ -36,10 +36,11 @@ from bench_specdec import load_prompts  # noqa: E402
 
 from core.hardware import auto_dtype  # noqa: E402
 from core.provenance import recorded_command  # noqa: E402
+from distill.models import first_n_layers  # noqa: E402
 from evaluate.analytic import analytic_betas  # noqa: E402
 from evaluate.chained import chained_acceptance  # noqa: E402
 from evaluate.costmodel import expected_tokens_per_call  # noqa: E402
-from evaluate.drafts import noised_draft, truncated_draft  # noqa: E402
+from evaluate.drafts import noised_draft  # noqa: E402
 from evaluate.env import environment  # noqa: E402
 from evaluate.metrics import full_step_tokens_per_call  # noqa: E402
 from evaluate.report import json_safe  # noqa: E402
@@ -82,7 +83,7 @@ def make_draft(spec: str, target, device: str, dtype: str):
     if kind == "noise":
         return noised_draft(target, float(value))
     if kind == "layers":
-        return truncated_draft(target, int(value))
+        return first_n_layers(target, int(value))
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(spec, dtype=getattr(torch, dtype)).to(device).eval()

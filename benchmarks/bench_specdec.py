@@ -39,10 +39,10 @@ import torch  # noqa: E402
 
 from core.hardware import auto_dtype  # noqa: E402
 from core.provenance import recorded_command  # noqa: E402
+from distill.models import first_n_layers  # noqa: E402
 from evaluate.analytic import analytic_alpha, probe_step_costs  # noqa: E402
 from evaluate.baselines import HFRun, hf_generate  # noqa: E402
 from evaluate.costmodel import predicted_speedup  # noqa: E402
-from evaluate.drafts import truncated_draft  # noqa: E402
 from evaluate.env import environment  # noqa: E402
 from evaluate.metrics import speculative_summary, target_alone_summary  # noqa: E402
 from evaluate.report import json_safe  # noqa: E402
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(args.teacher)
     target = AutoModelForCausalLM.from_pretrained(args.teacher, dtype=getattr(torch, args.dtype))
     target = target.to(torch.device(device)).eval()
-    drafts = {f"first{n}": truncated_draft(target, int(n)) for n in args.draft_layers.split(",")}
+    drafts = {f"first{n}": first_n_layers(target, int(n)) for n in args.draft_layers.split(",")}
     prompts, prompt_source = load_prompts(tokenizer, args.num_prompts, args.prompts)
     eos = stop_token_ids(tokenizer, target)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]

@@ -29,12 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.names import DRAFT_CARD_FILE as CARD_FILE
 from core.provenance import versions
 from core.public import public_command, public_path, public_values
 from distill.plot import PLOT_FILE
 from registry.licenses import KNOWN, UNKNOWN
-
-CARD_FILE = "tempdraft-draft.json"
 
 
 def _versions() -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from core.cli import schema_reference
 from core.errors import ConfigError
 from core.hardware import resolve_dtype
 from core.schema import Strict
@@ -302,28 +303,15 @@ def _run_problems(cfg: DistillConfig) -> list[tuple[str, str]]:
 
 
 def config_reference() -> str:
-    """Every field with its type, default and description, from the schema itself (for `--help`)."""
+    """Every field with its description, allowed values and default, from the schema itself (for `--help`)."""
     lines = []
     for section, info in DistillConfig.model_fields.items():
         lines.append(f"{section}: {info.description}")
-        models = (
-            [PretrainedDraft, FirstLayersDraft, SmallConfigDraft] if section == "draft" else [info.annotation]
-        )
-        for model in models:
-            for name, field in model.model_fields.items():
-                if name == "init" and section == "draft":
-                    lines.append(
-                        f"  init: {model.model_fields['init'].annotation.__args__[0]!r} - {field.description}"
-                    )
-                    continue
-                default = "required" if field.is_required() else f"default {field.default!r}"
-                indent = "    " if section == "draft" else "  "
-                lines.append(f"{indent}{name} ({default}): {field.description}")
-                if name == "early_stopping":  # the one nested section: list its fields too
-                    lines += [
-                        f"{indent}  {name}.{sub} (default {f.default!r}): {f.description}"
-                        for sub, f in EarlyStoppingSpec.model_fields.items()
-                    ]
+        if section == "draft":  # one block per `init`
+            for model in (PretrainedDraft, FirstLayersDraft, SmallConfigDraft):
+                lines += schema_reference(model, "    ")
+        else:
+            lines += schema_reference(info.annotation)
     return "\n".join(lines)
 
 

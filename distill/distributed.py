@@ -1,9 +1,9 @@
 """Distill under torchrun: DDP, or FSDP for large drafts, over the ranks torchrun starts.
 
-    torchrun --nproc_per_node=8 -m distill train --config distill/configs/seqkd.yaml \\
+    torchrun --nproc_per_node=8 -m distill train distill/configs/seqkd.yaml \\
         --set run.parallel=ddp --set run.output_dir=drafts/x
     torchrun --nnodes=4 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 \\
-        -m distill train --config X.yaml --set run.parallel=ddp --set run.output_dir=/shared/drafts/x
+        -m distill train X.yaml --set run.parallel=ddp --set run.output_dir=/shared/drafts/x
     ... --set run.parallel=fsdp      # shard weights, gradients and optimizer state
 
 `run.parallel` (none | ddp | fsdp) says how the ranks share the draft. Without torchrun (WORLD_SIZE unset

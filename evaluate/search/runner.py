@@ -25,6 +25,7 @@ from typing import Any
 from tqdm import tqdm
 
 from core.errors import TempdraftError
+from core.names import DRAFT_CARD_FILE
 from evaluate.search.candidates import Candidate, fixed_candidates, normalised
 from evaluate.search.config import SearchConfig, pool_problems
 from evaluate.search.score import Cost, EvalSets, load_eval_sets, objective, score_temperature
@@ -89,7 +90,7 @@ class Scorer:
 def _card_summary(draft: Path) -> dict[str, Any]:
     import json
 
-    card = json.loads((draft / "tempdraft-draft.json").read_text())
+    card = json.loads((draft / DRAFT_CARD_FILE).read_text())
     training = card.get("result", card).get("training", {})
     keep = ("steps", "seconds", "final_loss", "stopped_early", "best_step", "still_improving")
     return {k: training[k] for k in keep if k in training}
