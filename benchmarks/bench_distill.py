@@ -19,7 +19,7 @@ fp32 on CPU). Modes run round-robin, batch by batch, so a shared machine's load 
 It prints a table and one JSON line (machine, load average, versions, settings, numbers); `--out`
 also writes that JSON. Imports no pydantic/polars/datasets (the GPU machine lacks them).
 
-Data-parallel scaling (issue 9): under `torchrun` (WORLD_SIZE > 1) every rank wraps its drafts as
+Data-parallel scaling: under `torchrun` (WORLD_SIZE > 1) every rank wraps its drafts as
 `python -m distill train` does (`distill.distributed`: DDP, or FSDP with --parallel fsdp; NCCL
 on GPUs, gloo on CPU), takes its rank-strided rows of each global batch and weighs its gradient; rank 0
 reports global and per-GPU tokens/s (time = the slowest rank's). `--batch-size` is the global batch
@@ -359,7 +359,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     device = pick_device(args.device)
-    ranks = distributed.init_from_torchrun(device)  # issue 9: None unless torchrun started > 1 process
+    ranks = distributed.init_from_torchrun(device)  # None unless torchrun started > 1 process
     if ranks is not None:
         device = ranks.device  # cuda:LOCAL_RANK
     amp = autocast_dtype(args.precision, device)
@@ -374,7 +374,7 @@ def main() -> None:
     # (bench_mode), and the live teacher runs inference only, in --teacher-dtype.
     teacher, tokenizer = load_teacher(args.teacher, torch.float32)
     teacher.requires_grad_(False)
-    initial_draft = first_n_layers(teacher, args.draft_layers)
+    initial_draft = first_n_layers(teacher, args.draft_layers, torch.float32)
     teacher_dtype = args.teacher_dtype
     if teacher_dtype == "auto":
         teacher_dtype = "bfloat16" if device.type == "cuda" else "float32"

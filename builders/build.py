@@ -65,8 +65,8 @@ def code_version() -> str:
 
 
 def fingerprint(recipe: Recipe, teacher_revision: str | None, pool_fingerprint: str | None = None) -> str:
-    # executor: where shards are sampled never changes which rows (issue 9), so a Ray run and a local
-    # run of one recipe share a fingerprint, a work folder to resume from and a catalog version.
+    # executor: where shards are sampled never changes which rows (docs/design-notes.md), so a Ray run
+    # and a local run of one recipe share a fingerprint, a work folder to resume from and a catalog version.
     # license, language: card metadata only, never a row. limits only bound what may be planned.
     excluded = {"description": True, "output": {"dir"}, "executor": True, "license": True, "language": True,
                 "limits": True}
@@ -127,7 +127,7 @@ def sample_pool(recipe: Recipe, requests: list[PlannedRequest], teacher: Resolve
         return backend
 
     t0 = time.perf_counter()
-    if recipe.executor.kind == "ray":  # issue 9: the same shards, sampled by a Ray actor pool
+    if recipe.executor.kind == "ray":  # the same shards, sampled by a Ray actor pool
         from builders.ray_executor import sample_shards_on_ray
 
         paths, ray_info, tok_s = sample_shards_on_ray(recipe, requests, teacher, work, prompt_ids, stops,
@@ -179,7 +179,7 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
         rows = assign_split(rows, recipe.output.validation_fraction, recipe.seed)
         mixture_rows = _mixture(recipe, rows)
         stats = dataset_stats(rows)
-        manifest = public_manifest({  # published as is by `registry push`: no local paths (issue 18)
+        manifest = public_manifest({  # published as is by `registry push`: no local paths (core/public.py)
             "name": recipe.name, "fingerprint": fp, "created_at": _now(),
             "command": recorded_command("python -m builders", argv), "recipe": recipe.model_dump(mode="json"),
             "code_version": code_version(), "teacher": teacher.public_dict(), "seed": recipe.seed, **meta,

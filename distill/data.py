@@ -74,10 +74,6 @@ class Example:
     topk_ids: list[list[int]] | None = None  # per response token (aligned with the targets)
     topk_logprobs: list[list[float]] | None = None
 
-    @property
-    def num_targets(self) -> int:
-        return len(self.input_ids) - self.prompt_len
-
 
 def make_examples(columns: dict[str, list[Any]], max_length: int) -> tuple[list[Example], int]:
     """Rows -> examples, cutting responses that run past max_length. Returns (examples, rows dropped)."""

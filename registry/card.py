@@ -247,7 +247,7 @@ def card_metadata(folder: Path, manifest: dict[str, Any]) -> DatasetCardData:
 
 def render_card(folder: Path, manifest: dict[str, Any]) -> str:
     """The card text (front matter + body) for a dataset folder; pure. Local paths never reach it."""
-    manifest = public_manifest(manifest)  # also for manifests written before issue 18
+    manifest = public_manifest(manifest)  # also for manifests written before core/public.py's rule
     data = card_metadata(folder, manifest)
     configs = data.configs
     # Round-trip through JSON so every value in the YAML is a plain type.

@@ -1,4 +1,4 @@
-"""Distill under `torchrun --nproc_per_node=2` with gloo on CPU (issue 9).
+"""Distill under `torchrun --nproc_per_node=2` with gloo on CPU (distill/distributed.py, `run.parallel`).
 
     .venv/bin/python -m pytest -m integration tests/distill/test_torchrun.py
 
