@@ -233,7 +233,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
             "count": len(prompts),
             "prompt_ids": prompt_set.prompt_ids,
             "mean_prompt_tokens": sum(map(len, prompts)) / len(prompts),
-            "dataset_teacher": prompt_set.manifest.get("teacher"),
+            "dataset_teacher": prompt_set.manifest.teacher if prompt_set.manifest is not None else None,
         },
         "target_alone": alone_rows,
         "drafts": drafts_out,

@@ -12,7 +12,6 @@ Every problem is collected with its field path and raised once (`ConfigError`, e
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,8 +22,6 @@ from core.schema import Strict
 from core.yamlconfig import apply_overrides, pydantic_problems, read_mapping
 
 _TOL = 1e-6
-
-
 
 
 class Serving(Strict):
@@ -114,20 +111,21 @@ class SearchConfig(Strict):
 
 def pool_problems(cfg: SearchConfig) -> tuple[Path | None, list[float], list[tuple[str, str]]]:
     """The pool resolves, has a validation split and the serving temperatures (unless extrapolating)."""
+    from registry.dataset import ALL_CONFIG, config_files, read_manifest
     from registry.resolve import resolve_dataset
 
     try:
         folder = resolve_dataset(cfg.pool)
     except TempdraftError as e:
         return None, [], [("pool", str(e))]
-    manifest = json.loads((folder / "manifest.json").read_text())
-    grid = sorted(float(t) for t in manifest.get("temperatures", []))
+    manifest = read_manifest(folder)
+    grid = sorted(float(t) for t in manifest.temperatures or [])
     problems: list[tuple[str, str]] = []
     if len(grid) < 2:
         problems.append(
             ("pool", f"{cfg.pool} holds temperatures {grid}: a search needs a grid of at least two")
         )
-    if not list(folder.glob("data/t*/validation-*.parquet")):
+    if not config_files(folder, ALL_CONFIG, "validation"):
         problems.append(
             (
                 "pool",
@@ -135,7 +133,7 @@ def pool_problems(cfg: SearchConfig) -> tuple[Path | None, list[float], list[tup
                 "prompts (rebuild the pool with output.validation_fraction > 0)",
             )
         )
-    per_t = manifest.get("counts", {}).get("per_temperature", {})
+    per_t = (manifest.counts or {}).get("per_temperature", {})
     if per_t:
         fewest_t, fewest = min(((float(t), int(v["rows"])) for t, v in per_t.items()), key=lambda x: x[1])
         if cfg.budget.train_rows > fewest:

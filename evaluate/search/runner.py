@@ -34,12 +34,11 @@ from evaluate.search.trial import Trial, read_result, run_trial, scoring_key, tr
 
 def pinned_pool_id(cfg: SearchConfig, folder: Path) -> str:
     """The pool as a version that will not move (name@latest -> name@vN) for the recipes written."""
-    import json
-
+    from registry.dataset import read_manifest
     from registry.versions import find_version
 
-    manifest = json.loads((folder / "manifest.json").read_text())
-    version = find_version(manifest["name"], manifest["fingerprint"])
+    manifest = read_manifest(folder)
+    version = find_version(manifest.name, manifest.fingerprint)
     return version.ref if version is not None else cfg.pool
 
 

@@ -24,6 +24,7 @@ from core.names import DRAFT_CARD_FILE
 from core.provenance import recorded_command
 from evaluate.search.candidates import Candidate, pool_recipe
 from evaluate.search.config import SearchConfig
+from registry.dataset import MANIFEST
 
 
 @dataclass
@@ -133,7 +134,7 @@ def run_trial(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
         contextlib.redirect_stderr(log),
     ):
         data = trial.folder / "data"
-        if not (data / "manifest.json").is_file():
+        if not (data / MANIFEST).is_file():
             shutil.rmtree(data, ignore_errors=True)
             data = compose(cfg, trial, pool_id)
         if not (trial.draft / DRAFT_CARD_FILE).is_file():
