@@ -2,8 +2,9 @@
 
 A dataset folder (what `registry.resolve.resolve_dataset` returns; its layout and manifest:
 registry/dataset.py) holds `data/<config>/<split>-*.parquet`; config `all` means every per-temperature
-config (`t0_0`, `t0_7`, ...) together (`registry.dataset.config_files`). Files are read with pyarrow (only the columns training needs), not `load_dataset`:
-no cache copy of the data, and the benchmark's GPU machine (no `datasets`) can use the same code.
+config (`t0_0`, `t0_7`, ...) together (`registry.dataset.config_files`). Files are read with pyarrow
+(only the columns training needs), not `load_dataset`: no cache copy of the data, and the
+benchmark's GPU machine (no `datasets`) can use the same code.
 
 An example is prompt_token_ids + response_token_ids. The draft is trained on response positions only:
 position i predicts token i + 1, so the targets are positions prompt_len - 1 ... len - 2.

@@ -4,8 +4,9 @@ A trained draft folder may carry `tempdraft-draft.json` (written by distill/); w
 `kd_temperature` when present — the KD temperature is the row of the KD-T × decode-T heatmap.
 
 `save_truncated_draft(target_dir, n, out)` writes the target's first n decoder layers, final norm,
-embeddings and lm_head (copied weights, same tokenizer; `distill.models.first_n_layers`) as a draft folder:
-an untrained but realistic-cost draft. `noised_draft(target, s)` is the opposite: target cost, but mid-range acceptance, for checking acceptance predictions.
+embeddings and lm_head (copied weights, same tokenizer; `distill.models.first_n_layers`) as a draft
+folder: an untrained but realistic-cost draft. `noised_draft(target, s)` is the opposite: target cost,
+but mid-range acceptance, for checking acceptance predictions.
 """
 
 from __future__ import annotations
