@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from builders.backends.base import Backend, SampleRequest, render_prompt, stop_token_ids  # noqa: E402
-from builders.hardware import resolve_dtype  # noqa: E402
 from builders.recipe import EngineSpec  # noqa: E402
+from core.hardware import resolve_dtype  # noqa: E402
 
 GSM8K = ROOT.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
 TEMPS = [0.3, 0.7, 1.0, 1.3]
@@ -83,7 +83,7 @@ def main() -> None:
 
     from transformers import AutoTokenizer
 
-    from builders.teacher import resolve_teacher
+    from core.teacher import resolve_teacher
 
     # Teacher, prompts (rendered once, shared by every engine), stop tokens.
     teacher = resolve_teacher("smollm2-135m-instruct").path

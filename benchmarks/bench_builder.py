@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
 from builders.backends.base import SampleRequest, render_prompt, stop_token_ids
 from builders.backends.hf import TransformersBackend
-from builders.hardware import resolve_dtype
-from builders.teacher import resolve_teacher
+from core.hardware import resolve_dtype
+from core.teacher import resolve_teacher
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
 GRID = [0.25, 0.5, 0.75, 1.0]

@@ -34,12 +34,14 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere
 import torch  # noqa: E402
 from bench_specdec import load_prompts  # noqa: E402
 
-from builders.hardware import auto_dtype  # noqa: E402
+from core.hardware import auto_dtype  # noqa: E402
+from core.provenance import recorded_command  # noqa: E402
+from distill.models import first_n_layers  # noqa: E402
 from evaluate.analytic import analytic_betas  # noqa: E402
 from evaluate.chained import chained_acceptance  # noqa: E402
 from evaluate.costmodel import expected_tokens_per_call  # noqa: E402
-from evaluate.drafts import noised_draft, truncated_draft  # noqa: E402
-from evaluate.env import command_line, environment  # noqa: E402
+from evaluate.drafts import noised_draft  # noqa: E402
+from evaluate.env import environment  # noqa: E402
 from evaluate.metrics import full_step_tokens_per_call  # noqa: E402
 from evaluate.report import json_safe  # noqa: E402
 from evaluate.runs import run_prompts, stop_token_ids  # noqa: E402
@@ -81,7 +83,7 @@ def make_draft(spec: str, target, device: str, dtype: str):
     if kind == "noise":
         return noised_draft(target, float(value))
     if kind == "layers":
-        return truncated_draft(target, int(value))
+        return first_n_layers(target, int(value))
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(spec, dtype=getattr(torch, dtype)).to(device).eval()
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     if args.teacher is None:
-        from builders.teacher import resolve_teacher
+        from core.teacher import resolve_teacher
 
         args.teacher = resolve_teacher("smollm2-135m-instruct").path
     dtype = auto_dtype(device) if args.dtype == "auto" else args.dtype
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         for n, d in drafts.items()
     }
     out: dict = {
-        "command": command_line("python benchmarks/bench_chained.py"),
+        "command": recorded_command("python benchmarks/bench_chained.py", sys.argv[1:]),
         "machine": environment(device),
         "settings": {**vars(args), "dtype": dtype, "temperatures": temps, "prompt_source": prompt_source},
         "rows": [],

@@ -19,8 +19,8 @@ fp32 on CPU). Modes run round-robin, batch by batch, so a shared machine's load 
 It prints a table and one JSON line (machine, load average, versions, settings, numbers); `--out`
 also writes that JSON. Imports no pydantic/polars/datasets (the GPU machine lacks them).
 
-Data-parallel scaling (issue 9): under `torchrun` (WORLD_SIZE > 1) every rank wraps its drafts as
-`python -m distill train` does (`distill.distributed`: DDP, or FSDP with TEMPDRAFT_PARALLEL=fsdp; NCCL
+Data-parallel scaling: under `torchrun` (WORLD_SIZE > 1) every rank wraps its drafts as
+`python -m distill train` does (`distill.distributed`: DDP, or FSDP with --parallel fsdp; NCCL
 on GPUs, gloo on CPU), takes its rank-strided rows of each global batch and weighs its gradient; rank 0
 reports global and per-GPU tokens/s (time = the slowest rank's). `--batch-size` is the global batch
 (strong scaling) unless `--per-rank-batch` (weak scaling: W x batch rows per step). `--baseline` (a
@@ -44,7 +44,6 @@ import platform
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,7 +77,7 @@ def load_teacher(spec: str | None, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if spec is None:
-        from builders.teacher import resolve_teacher
+        from core.teacher import resolve_teacher
 
         spec = resolve_teacher("smollm2-135m-instruct").path
     path = Path(spec).expanduser()
@@ -150,6 +149,7 @@ def bench_modes(
     device,
     amp,
     ranks=None,
+    parallel: str = "ddp",
 ):
     """Round-robin: batch i goes through every mode back to back, so all modes see the same machine load
     (the CPU machines are shared); each mode has its own draft and optimizer, from the same weights.
@@ -160,12 +160,7 @@ def bench_modes(
     for name in names:
         draft = copy.deepcopy(initial_draft).to(device).train()
         if ranks is not None:  # as the trainer: wrap on the device, then build the optimizer (FSDP shards)
-            # `wrap` reads two trainer settings: no checkpoints here; a global batch of >= 1 row per rank
-            cfg = SimpleNamespace(
-                run=SimpleNamespace(checkpoint_every=None),
-                optim=SimpleNamespace(batch_size=len(batches[0]["input_ids"])),
-            )
-            draft = distributed.wrap(draft, vocab, ranks, cfg)
+            draft = distributed.wrap(draft, vocab, ranks, parallel, len(batches[0]["input_ids"]))
         states[name] = (draft, torch.optim.AdamW(draft.parameters(), lr=1e-4, fused=cuda))
     seconds, losses, peak = dict.fromkeys(names, 0.0), {}, dict.fromkeys(names, 0.0)
     for i, batch in enumerate(batches):
@@ -304,6 +299,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument(
+        "--parallel", default="ddp", choices=["ddp", "fsdp"], help="under torchrun: as distill's run.parallel"
+    )
+    parser.add_argument(
         "--precision",
         default="auto",
         choices=["auto", "bf16", "fp32"],
@@ -361,7 +359,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     device = pick_device(args.device)
-    ranks = distributed.init_from_torchrun(device)  # issue 9: None unless torchrun started > 1 process
+    ranks = distributed.init_from_torchrun(device)  # None unless torchrun started > 1 process
     if ranks is not None:
         device = ranks.device  # cuda:LOCAL_RANK
     amp = autocast_dtype(args.precision, device)
@@ -376,7 +374,7 @@ def main() -> None:
     # (bench_mode), and the live teacher runs inference only, in --teacher-dtype.
     teacher, tokenizer = load_teacher(args.teacher, torch.float32)
     teacher.requires_grad_(False)
-    initial_draft = first_n_layers(teacher, args.draft_layers)
+    initial_draft = first_n_layers(teacher, args.draft_layers, torch.float32)
     teacher_dtype = args.teacher_dtype
     if teacher_dtype == "auto":
         teacher_dtype = "bfloat16" if device.type == "cuda" else "float32"
@@ -385,7 +383,16 @@ def main() -> None:
     batches = make_batches(tokenizer, args.warmup + steps, batch_size, prompt_len, response_len)
 
     results = bench_modes(
-        args.modes.split(","), teacher, initial_draft, vocab, batches, args.warmup, device, amp, ranks
+        args.modes.split(","),
+        teacher,
+        initial_draft,
+        vocab,
+        batches,
+        args.warmup,
+        device,
+        amp,
+        ranks,
+        args.parallel,
     )
     backend = dist.get_backend() if ranks is not None else None
     distributed.close(ranks)
@@ -403,7 +410,7 @@ def main() -> None:
     )
     if ranks is not None:
         print(
-            f"torchrun: {ranks.world} ranks, {distributed.parallel_mode()} over {backend}, "
+            f"torchrun: {ranks.world} ranks, {args.parallel} over {backend}, "
             f"{'weak' if args.per_rank_batch else 'strong'} scaling: "
             f"{batch_size / ranks.world:g} rows per rank"
         )
@@ -436,7 +443,7 @@ def main() -> None:
         record["parallel"] = {
             "world": ranks.world,
             "backend": backend,
-            "mode": distributed.parallel_mode(),
+            "mode": args.parallel,
             "scaling": "weak" if args.per_rank_batch else "strong",
         }
         if args.baseline:

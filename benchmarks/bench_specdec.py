@@ -37,12 +37,13 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
 import torch  # noqa: E402
 
+from core.hardware import auto_dtype  # noqa: E402
+from core.provenance import recorded_command  # noqa: E402
+from distill.models import first_n_layers  # noqa: E402
 from evaluate.analytic import analytic_alpha, probe_step_costs  # noqa: E402
 from evaluate.baselines import HFRun, hf_generate  # noqa: E402
 from evaluate.costmodel import predicted_speedup  # noqa: E402
-from evaluate.drafts import truncated_draft  # noqa: E402
-from builders.hardware import auto_dtype  # noqa: E402
-from evaluate.env import command_line, environment  # noqa: E402
+from evaluate.env import environment  # noqa: E402
 from evaluate.metrics import speculative_summary, target_alone_summary  # noqa: E402
 from evaluate.report import json_safe  # noqa: E402
 from evaluate.runs import stop_token_ids  # noqa: E402
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     if args.teacher is None:
-        from builders.teacher import resolve_teacher  # converts the GGUF once (needs network + gguf)
+        from core.teacher import resolve_teacher  # converts the GGUF once (needs network + gguf)
 
         args.teacher = resolve_teacher("smollm2-135m-instruct").path
     temps = [float(x) for x in args.temperatures.split(",")]
@@ -141,13 +142,13 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(args.teacher)
     target = AutoModelForCausalLM.from_pretrained(args.teacher, dtype=getattr(torch, args.dtype))
     target = target.to(torch.device(device)).eval()
-    drafts = {f"first{n}": truncated_draft(target, int(n)) for n in args.draft_layers.split(",")}
+    drafts = {f"first{n}": first_n_layers(target, int(n)) for n in args.draft_layers.split(",")}
     prompts, prompt_source = load_prompts(tokenizer, args.num_prompts, args.prompts)
     eos = stop_token_ids(tokenizer, target)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     max_len = max(map(len, prompts)) + args.max_new_tokens + args.k + 2
     out: dict = {
-        "command": command_line("python benchmarks/bench_specdec.py"),
+        "command": recorded_command("python benchmarks/bench_specdec.py", sys.argv[1:]),
         "machine": environment(device),
         "settings": {
             **vars(args),

@@ -114,7 +114,8 @@ def key(t: float) -> str:
 # ----------------------------------------------------------------------------- teacher / builders
 def prepare_teacher(gguf: Path) -> None:
     """Convert the staged GGUF into $TEMPDRAFT_HOME/teachers/<alias> so the offline alias resolves."""
-    from builders.teacher import OFFLINE_TEACHERS, _convert_gguf, tempdraft_home
+    from core.home import tempdraft_home
+    from core.teacher import OFFLINE_TEACHERS, _convert_gguf
 
     alias = "smollm2-135m-instruct"
     spec = OFFLINE_TEACHERS[alias]
@@ -299,10 +300,11 @@ def domain_setup(domain: str, data: Path, work: Path, sz: dict) -> dict[str, Any
 def train_draft(name: str, dataset: Path, mode: str, kd_t: float | None, seed: int, sz: dict, work: Path,
                 device: str) -> dict[str, Any]:
     """`python -m distill train` in-process; returns the draft folder and its card's training record."""
+    from core.names import DRAFT_CARD_FILE
     from distill.__main__ import main as distill_main
 
     out = work / "drafts" / name
-    if not (out / "tempdraft-draft.json").is_file():
+    if not (out / DRAFT_CARD_FILE).is_file():
         config = "distill/configs/seqkd.yaml" if mode == "seqkd" else "distill/configs/online_fkl.yaml"
         sets = [
             f"dataset.id={dataset}", "dataset.config=mixture", "dataset.split=train",
@@ -316,11 +318,11 @@ def train_draft(name: str, dataset: Path, mode: str, kd_t: float | None, seed: i
         ]
         if mode == "online":
             sets.append(f"loss.temperature={max(kd_t or 0.0, 0.1)}")
-        argv = ["train", "--config", str(REPO / config)] + [x for s in sets for x in ("--set", s)]
+        argv = ["train", str(REPO / config)] + [x for s in sets for x in ("--set", s)]
         rc = distill_main(argv)
         if rc != 0:
             raise RuntimeError(f"distill failed for {name} (rc {rc})")
-    card = json.loads((out / "tempdraft-draft.json").read_text())
+    card = json.loads((out / DRAFT_CARD_FILE).read_text())
     tr = (card.get("result") or card).get("training") or card.get("training") or {}
     return {"path": str(out), "mode": mode, "kd_temperature": kd_t, "seed": seed,
             "training": {k: tr.get(k) for k in ("steps", "examples", "tokens", "seconds", "first_loss",
@@ -593,7 +595,7 @@ def main() -> int:
     sz.update(dict(args.size))
     grid_seeds = list(range(args.grid_seeds))
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    from builders.hardware import auto_dtype
+    from core.hardware import auto_dtype
     from evaluate.env import environment
 
     dtype = auto_dtype(device)  # bfloat16 on GPUs (as in the first run); float32 on AVX2-only CPUs
@@ -681,10 +683,10 @@ def main() -> int:
     # Target, eval samples, teacher logit caches, cost ratio c.
     from transformers import AutoTokenizer
 
-    from builders.teacher import resolve_teacher
+    from core.teacher import resolve_teacher
+    from distill.models import first_n_layers
     from evaluate.analytic import analytic_alpha, probe_step_costs
     from evaluate.costmodel import predicted_speedup
-    from evaluate.drafts import truncated_draft
     from evaluate.prompts import load_prompt_set
     from evaluate.sweep import load_model
 
@@ -699,7 +701,7 @@ def main() -> int:
     ood_cache = TeacherCache(target, ood_samples, device)
     res["eval_samples"] = {key(t): {"samples": len(s), "positions": sum(len(r) for _, r in s)}
                            for t, s in samples.items()}
-    init = truncated_draft(target, sz["layers"])
+    init = first_n_layers(target, sz["layers"])
     probe = probe_step_costs(target, init, ps.prompts[0], steps=32)
     c = probe["c"]
     res["cost_probe"] = probe

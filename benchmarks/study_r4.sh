@@ -55,7 +55,7 @@ curve)
   python -m registry path $POOL >/dev/null
   for arm in seqkd:t0_0 seqkd:t1_0 online_fkl:t1_0; do
     cfg=${arm%%:*} data=${arm##*:}
-    python -m distill train --config "distill/configs/$cfg.yaml" "${STUDY_SET[@]}" \
+    python -m distill train "distill/configs/$cfg.yaml" "${STUDY_SET[@]}" \
       --set dataset.id=$POOL --set dataset.config="$data" --set optim.max_steps=$STEPS \
       --set run.output_dir="$R4/curve-$cfg-$data" 2>&1 | grep --line-buffered -v "^\[distill\] step" \
       | tee "$OUT/curve-$cfg-$data.log"

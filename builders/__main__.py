@@ -1,3 +1,9 @@
+"""`python -m builders validate|run RECIPE.yaml [--set key=value ...]` (see builders/cli.py).
+
+    python -m builders validate recipes/mix_high_temp.yaml     # exit 0, or every problem (exit 2)
+    python -m builders run recipes/mix_high_temp.yaml [--dry-run]
+"""
+
 import sys
 
 from builders.cli import main

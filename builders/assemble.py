@@ -1,6 +1,6 @@
 """Assemble the finished dataset folder from sampled rows, then publish it with one rename.
 
-Layout (what `datasets.load_dataset(folder, config)` and the Hub expect):
+Layout (registry/dataset.py; what `datasets.load_dataset(folder, config)` and the Hub expect):
     data/t0_7/{train,validation}-00000-of-00001.parquet   one config per generation temperature
     data/mixture/{train,validation}-...                    the recipe's mixture, when it has one
     manifest.json, README.md (card; `configs:` also exposes `all` = every temperature)
@@ -14,14 +14,14 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
-from builders.faults import fault_point
 from builders.requests import temperature_tag
 from builders.rows import write_parquet_atomic
-from builders.teacher import sha256_file
+from core.faults import fault_point
+from core.home import sha256_file
+from registry.dataset import MANIFEST, MIXTURE_CONFIG, Manifest, shard_path
 
 
 def assign_split(rows: pl.DataFrame, validation_fraction: float, seed: int) -> pl.DataFrame:
@@ -42,8 +42,7 @@ def _write_config(frame: pl.DataFrame, folder: Path, config: str) -> None:
         part = frame.filter(pl.col("split") == split).drop("split").sort("request_id")
         if part.height == 0:
             continue
-        rel = f"data/{config}/{split}-00000-of-00001.parquet"
-        write_parquet_atomic(part, folder / rel)
+        write_parquet_atomic(part, folder / shard_path(config, split))
 
 
 def assembly_leftovers(out: Path) -> list[Path]:
@@ -53,7 +52,7 @@ def assembly_leftovers(out: Path) -> list[Path]:
 
 
 def assemble_dataset(rows: pl.DataFrame | None, mixture_rows: pl.DataFrame | None, out: Path,
-                     manifest: dict[str, Any]) -> Path:
+                     manifest: Manifest) -> Path:
     """Write every config and the manifest/card into a temporary folder beside `out`, then rename it.
     `rows` (the sampled pool) become one config per temperature; a dataset composed from another
     dataset's pool holds only its mixture. `out` must not exist: the rename is the one step that makes
@@ -66,13 +65,11 @@ def assemble_dataset(rows: pl.DataFrame | None, mixture_rows: pl.DataFrame | Non
     for t in sorted(set(rows["temperature"])) if rows is not None else []:
         _write_config(rows.filter(pl.col("temperature") == t), tmp, temperature_tag(t))
     if mixture_rows is not None:
-        _write_config(mixture_rows, tmp, "mixture")
+        _write_config(mixture_rows, tmp, MIXTURE_CONFIG)
     fault_point("assemble")
-    manifest = {
-        **manifest,
-        "files": {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*.parquet"))},
-    }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*.parquet"))}
+    manifest = manifest.model_copy(update={"files": files})
+    (tmp / MANIFEST).write_text(json.dumps(manifest.as_dict(), indent=2, ensure_ascii=False))
     write_card(tmp, manifest)
     os.replace(tmp, out)
     return out

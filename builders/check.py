@@ -11,14 +11,14 @@ reads the built `pool` a composing recipe names and composes its mixture. Proble
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from builders.errors import RecipeError, TempdraftError
 from builders.recipe import Recipe
 from builders.requests import PlannedRequest, expand_requests
 from builders.sources import load_prompts
+from core.errors import RecipeError, TempdraftError
+from registry.dataset import ALL_CONFIG, Manifest, config_files, read_manifest
 
 
 def plan_requests(recipe: Recipe, base_dir: Path) -> list[PlannedRequest]:
@@ -50,7 +50,7 @@ def plan_summary(recipe: Recipe, requests: list[PlannedRequest]) -> str:
     )
 
 
-def load_pool_rows(pool: str) -> tuple[Path, dict[str, Any], Any]:
+def load_pool_rows(pool: str) -> tuple[Path, Manifest, Any]:
     """(folder, manifest, rows with their split) of the built dataset a composing recipe names."""
     import polars as pl
 
@@ -58,12 +58,12 @@ def load_pool_rows(pool: str) -> tuple[Path, dict[str, Any], Any]:
 
     try:
         folder = resolve_dataset(pool)
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = read_manifest(folder)
         rows = pl.concat(
             [
                 pl.read_parquet(f).with_columns(pl.lit(split).alias("split"))
                 for split in ("train", "validation")
-                for f in sorted(folder.glob(f"data/t*/{split}-*.parquet"))
+                for f in config_files(folder, ALL_CONFIG, split)
             ],
             how="diagonal_relaxed",
         )

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from builders.config import load_recipe
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Load a recipe: YAML -> dotted `--set` overrides -> pydantic -> checks that need the filesystem.
 
-The first two steps and the pydantic error paths are `builders.yamlconfig`, shared with distill and evaluate.
+The first two steps and the pydantic error paths are `core.yamlconfig`, shared with distill and evaluate.
 
 Every problem is collected and raised once as a `RecipeError` naming each field path.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from builders.errors import RecipeError
 from builders.recipe import FileSource, HubSource, Recipe
-from builders.yamlconfig import apply_overrides, pydantic_problems, read_mapping
+from core.errors import RecipeError
+from core.yamlconfig import apply_overrides, pydantic_problems, read_mapping
 
 OFFLINE_TEACHERS = ("smollm2-135m-instruct",)
 
@@ -75,8 +75,8 @@ def semantic_problems(recipe: Recipe, base_dir: Path) -> list[tuple[str, str]]:
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
     """Read, override, validate. Raises RecipeError listing every problem; never returns a half-valid recipe."""
     path = Path(path)
-    data = read_mapping(path, "recipe")
-    apply_overrides(data, overrides, "recipe")
+    data = read_mapping(path, "recipe", RecipeError)
+    apply_overrides(data, overrides, "recipe", RecipeError)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as e:

@@ -13,8 +13,8 @@ import hashlib
 
 import polars as pl
 
-from builders.errors import RecipeError
 from builders.mixture_spec import Filters, MixtureSpec
+from core.errors import RecipeError
 
 
 def _largest_remainder(total: int, weights: list[float]) -> list[int]:

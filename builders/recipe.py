@@ -11,9 +11,7 @@ import string
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -22,16 +20,11 @@ from pydantic import (
 )
 
 from builders.mixture_spec import MixtureSpec
-from builders.names import dataset_name_problem
+from core.names import dataset_name_problem
+from core.schema import Strict
 
 MAX_TEMPERATURE = 100.0  # far above any useful sampling temperature; keeps temperature arithmetic finite
 MIN_TEMPERATURE_STEP = 1e-6  # grid values are rounded to 6 decimals: a finer step would repeat them
-
-
-class Strict(BaseModel):
-    """Base for every recipe section: unknown keys are errors, so a typo never passes silently."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # every number is finite
 
 
 def template_columns(template: str) -> list[str]:
@@ -226,8 +219,8 @@ class OutputSpec(Strict):
     )
 
 
-# --- executor (issue 9): where the shards are sampled. Not part of the fingerprint: it changes how
-# fast rows come, never which rows (a shard is one engine call either way).
+# --- executor (scale-out, docs/design-notes.md): where the shards are sampled. Not part of the
+# fingerprint: it changes how fast rows come, never which rows (a shard is one engine call either way).
 class LocalExecutor(Strict):
     kind: Literal["local"] = Field("local", description="Sample every shard in this process (the default).")
 
@@ -277,7 +270,7 @@ class LimitsSpec(Strict):
 
 class Recipe(Strict):
     name: str = Field(description="Dataset name: letters, digits, '_', '-', '.', at most 96 characters "
-                      "(the registry's rule, builders/names.py).")
+                      "(the registry's rule, core/names.py).")
     description: str = Field("", description="Free text copied into the dataset card.")
     seed: int = Field(0, description="Root seed: request seeds, splits and mixtures derive from it.")
     teacher: TeacherSpec | None = Field(None, description="The model to sample (omit when the pool comes from `pool`).")
@@ -293,7 +286,7 @@ class Recipe(Strict):
         default_factory=LocalExecutor,
         description="Where shards are sampled: local (this process) or ray (a cluster's actor pool).",
     )
-    # Card metadata only (issue 18): kept out of the fingerprint, they never change a row.
+    # Card metadata only: kept out of the fingerprint, they never change a row.
     license: str | None = Field(
         None,
         description="License id for the dataset card (e.g. 'apache-2.0', 'mit', 'other'). Default: derived "

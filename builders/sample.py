@@ -17,10 +17,10 @@ from pathlib import Path
 import polars as pl
 
 from builders.backends.base import Backend, ProgressFn, SampleRequest, SampleResult
-from builders.faults import fault_point
 from builders.progress import Progress
 from builders.requests import PlannedRequest
 from builders.rows import schema, write_parquet_atomic
+from core.faults import fault_point
 
 
 def shard_path(work: Path, index: int) -> Path:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builders.errors import RecipeError
 from builders.recipe import FileSource, GeneratorSource, HubSource, Recipe
+from core.errors import RecipeError
 
 _FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 

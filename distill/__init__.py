@@ -1,7 +1,7 @@
 """distill: train a speculative-decoding draft from a tempdraft dataset id.
 
     python -m distill validate distill/configs/online_fkl.yaml
-    python -m distill train --config distill/configs/online_fkl.yaml --set dataset.config=t0_7 [--resume]
+    python -m distill train distill/configs/online_fkl.yaml --set dataset.config=t0_7 [--resume]
 
 Writes a `save_pretrained` folder (draft in the teacher's dtype + the teacher's tokenizer) with a card,
 `tempdraft-draft.json` (+ README.md): dataset id/version/fingerprint, the rows' generation
@@ -31,5 +31,5 @@ Why a short loop of our own rather than TRL's GKDTrainer or transformers' Traine
   deterministic batch order. The loop in `distill.train` is ~60 lines of numbered steps, read top
   to bottom.
 What we do take from transformers: models, tokenizers, `save_pretrained`, generation configs.
-Scaling past one GPU is torchrun/accelerate's job (design.md), not this loop's.
+Scaling past one GPU is torchrun's job (distill/distributed.py, docs/design-notes.md), not this loop's.
 """

@@ -13,11 +13,11 @@ Keys other components rely on:
   as `learning_curve.png`); `before` (step 0) and `after` (the saved weights) are two of its points.
 
 Both files are pushed with the draft, so they hold ids, revisions and content hashes, never a local path
-(`builders.public`). README.md's front matter is the Hub's model-card metadata (`hub` below):
+(`core.public`). README.md's front matter is the Hub's model-card metadata (`hub` below):
 - `base_model`: the Hub model the weights start from: `draft.model` for a pretrained draft, else the
   teacher (its layers or its outputs); omitted for a local teacher with no Hub id;
 - `datasets`: the dataset's Hub id (given as one, or the catalog's record of where it was pushed);
-- `license`: the teacher's when known (`builders.licenses.KNOWN`; a pretrained draft's must agree),
+- `license`: the teacher's when known (`registry.licenses.KNOWN`; a pretrained draft's must agree),
   else 'other'.
 """
 
@@ -29,29 +29,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from builders.licenses import KNOWN, UNKNOWN
-from builders.public import public_command, public_path, public_values
+from core.names import DRAFT_CARD_FILE as CARD_FILE
+from core.provenance import versions
+from core.public import public_command, public_path, public_values
 from distill.plot import PLOT_FILE
+from registry.licenses import KNOWN, UNKNOWN
 
-CARD_FILE = "tempdraft-draft.json"
 
-
-def versions() -> dict[str, str]:
-    import torch
-    import transformers
-
-    try:
-        from importlib.metadata import version
-
-        tempdraft = version("tempdraft")
-    except Exception:  # running from a checkout that is not installed
-        tempdraft = "unknown"
-    return {
-        "tempdraft": tempdraft,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-    }
+def _versions() -> dict[str, str]:
+    return {**versions(("tempdraft", "torch", "transformers")), "python": platform.python_version()}
 
 
 def build_card(
@@ -70,13 +56,13 @@ def build_card(
         "kd_temperature": temps[0] if len(temps) == 1 else None,
         "dataset": {
             "id": public_path(cfg.dataset.id),
-            "name": manifest.get("name"),
-            "version": setup.version or manifest.get("version"),
-            "fingerprint": manifest.get("fingerprint"),
+            "name": manifest.name,
+            "version": setup.version or (manifest.model_extra or {}).get("version"),
+            "fingerprint": manifest.fingerprint,
             "config": cfg.dataset.config,
             "split": cfg.dataset.split,
             "generation_temperatures": temps,
-            "manifest_temperatures": manifest.get("temperatures"),
+            "manifest_temperatures": manifest.temperatures,
             "rows": setup.num_rows,
         },
         "teacher": teacher,
@@ -89,7 +75,7 @@ def build_card(
         **result,
         "command": public_command(command),
         "config": public_values(cfg.model_dump(mode="json")),
-        "versions": versions(),
+        "versions": _versions(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from builders.errors import RecipeError
+from core.errors import ConfigError
 
 _NAME = re.compile(r"^step_(\d+)\.pt$")
 # Settings that may change between a run and its resume without changing the trained weights.
@@ -97,7 +97,7 @@ def load(
     payload = torch.load(path, map_location="cpu", weights_only=False)
     problems = config_differences(payload["config"], config)
     if problems:
-        raise RecipeError(problems, origin=f"--resume {path}")
+        raise ConfigError(problems, origin=f"--resume {path}")
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     torch.set_rng_state(payload["rng_cpu"])

@@ -1,4 +1,4 @@
-"""Checks a valid config still needs the filesystem for, all collected into one `RecipeError`.
+"""Checks a valid config still needs the filesystem for, all collected into one `ConfigError`.
 
 Run by both `python -m distill validate` and `train` before any model weights load:
 - the dataset id resolves (through `registry.resolve.resolve_dataset`), the config and split exist,
@@ -11,21 +11,14 @@ Run by both `python -m distill validate` and `train` before any model weights lo
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builders.errors import RecipeError, TempdraftError
+from core.errors import ConfigError, TempdraftError
 from distill.config import DistillConfig
-from distill.data import (
-    TOPK_COLUMNS,
-    TRAIN_COLUMNS,
-    available_configs,
-    config_files,
-    parquet_columns,
-    read_columns,
-)
+from distill.data import TOPK_COLUMNS, TRAIN_COLUMNS, parquet_columns, read_columns
+from registry.dataset import Manifest, config_files, dataset_configs, read_manifest
 
 Problems = list[tuple[str, str]]
 
@@ -36,30 +29,27 @@ class Setup:
 
     config: DistillConfig
     folder: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     files: list[Path]
     eval_files: list[Path]
     temperatures: list[float]  # generation temperatures of the training rows
     num_rows: int
-    teacher: Any  # builders.teacher.ResolvedTeacher
+    teacher: Any  # core.teacher.ResolvedTeacher
     version: str | None  # 'name@vN' when the catalog knows this fingerprint
 
 
 def _dataset_problems(
     cfg: DistillConfig,
-) -> tuple[Path | None, dict[str, Any], list[Path], list[Path], Problems]:
+) -> tuple[Path | None, Manifest | None, list[Path], list[Path], Problems]:
     from registry.resolve import resolve_dataset
 
     ds = cfg.dataset
     try:
         folder = resolve_dataset(ds.id)
+        manifest = read_manifest(folder)
     except TempdraftError as e:
-        return None, {}, [], [], [("dataset.id", str(e))]
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        return None, {}, [], [], [("dataset.id", f"unreadable manifest.json in {folder}: {e}")]
-    configs = available_configs(folder)
+        return None, None, [], [], [("dataset.id", str(e))]
+    configs = dataset_configs(folder)
     if ds.config != "all" and ds.config not in configs:
         return (
             folder,
@@ -113,11 +103,11 @@ def _column_problems(cfg: DistillConfig, files: list[Path]) -> tuple[list[float]
     return temperatures, len(temps), problems
 
 
-def _lineage_problems(manifest: dict[str, Any], teacher: Any, tokenizer: Any) -> Problems:
+def _lineage_problems(manifest: Manifest, teacher: Any, tokenizer: Any) -> Problems:
     from distill.models import tokenizer_identity
 
     problems: Problems = []
-    recorded = manifest.get("teacher") or {}
+    recorded = manifest.teacher or {}
     if recorded.get("revision") != teacher.revision:
         problems.append(
             (
@@ -126,7 +116,7 @@ def _lineage_problems(manifest: dict[str, Any], teacher: Any, tokenizer: Any) ->
                 f"{recorded.get('revision')!r}, but this teacher resolves to revision {teacher.revision!r}",
             )
         )
-    ours, theirs = tokenizer_identity(tokenizer), manifest.get("tokenizer") or {}
+    ours, theirs = tokenizer_identity(tokenizer), manifest.tokenizer or {}
     for key, value in ours.items():
         if theirs.get(key) != value:
             problems.append(
@@ -168,22 +158,22 @@ def _draft_problems(cfg: DistillConfig, teacher_path: str, tokenizer: Any) -> Pr
     return problems
 
 
-def _catalog_ref(manifest: dict[str, Any]) -> str | None:
+def _catalog_ref(manifest: Manifest) -> str | None:
     """'name@vN' of this dataset in the local catalog, for the card; lineage is informative, never fatal."""
     try:
         from registry.versions import find_version
 
-        found = find_version(manifest.get("name", ""), manifest.get("fingerprint", ""))
+        found = find_version(manifest.name, manifest.fingerprint)
         return found.ref if found else None
     except Exception:  # no catalog yet, or an unreadable one: the fingerprint still identifies the data
         return None
 
 
 def check(cfg: DistillConfig, origin: str = "config") -> Setup:
-    """Every filesystem-level problem at once (RecipeError), or the Setup training starts from."""
+    """Every filesystem-level problem at once (ConfigError), or the Setup training starts from."""
     from transformers import AutoTokenizer
 
-    from builders.teacher import resolve_teacher
+    from core.teacher import resolve_teacher
 
     folder, manifest, files, eval_files, problems = _dataset_problems(cfg)
     temperatures, num_rows = [], 0
@@ -197,12 +187,12 @@ def check(cfg: DistillConfig, origin: str = "config") -> Setup:
         problems.append(("teacher.model", str(e)))
     if teacher is not None:
         tokenizer = AutoTokenizer.from_pretrained(teacher.path)
-        if manifest:
+        if manifest is not None:
             problems += _lineage_problems(manifest, teacher, tokenizer)
         problems += _draft_problems(cfg, teacher.path, tokenizer)
     if problems:
-        raise RecipeError(problems, origin=origin)
-    assert folder is not None
+        raise ConfigError(problems, origin=origin)
+    assert folder is not None and manifest is not None
     return Setup(
         cfg, folder, manifest, files, eval_files, temperatures, num_rows, teacher, _catalog_ref(manifest)
     )

@@ -2,8 +2,8 @@
 
     python -m distill validate distill/configs/online_fkl.yaml --set loss.temperature=0.7
 
-Loading is YAML -> dotted `--set` overrides -> pydantic, through `builders.yamlconfig`. Every problem is
-collected and raised once as a `RecipeError` naming each dotted field path. Checks that need the
+Loading is YAML -> dotted `--set` overrides -> pydantic, through `core.yamlconfig`. Every problem is
+collected and raised once as a `ConfigError` naming each dotted field path. Checks that need the
 filesystem (dataset folder, configs, columns, teacher identity) live in `distill.checks`.
 This module imports no torch, so `validate` and the CLI's error path stay fast.
 """
@@ -13,17 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from builders.errors import RecipeError
-from builders.hardware import resolve_dtype
-from builders.yamlconfig import apply_overrides, parse_override, pydantic_problems, read_mapping
-
-
-class Strict(BaseModel):
-    """Unknown keys are errors, so a typo never passes silently."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from core.cli import schema_reference
+from core.errors import ConfigError
+from core.hardware import resolve_dtype
+from core.schema import Strict
+from core.yamlconfig import apply_overrides, parse_override, pydantic_problems, read_mapping
 
 
 class DatasetSpec(Strict):
@@ -224,6 +220,12 @@ class RunSpec(Strict):
         "null = none.",
     )
     keep_checkpoints: int = Field(2, ge=1, description="How many recent checkpoints to keep.")
+    parallel: Literal["none", "ddp", "fsdp"] = Field(
+        "none",
+        description="How torchrun's ranks share the draft: ddp (a copy per rank) or fsdp (weights, gradients "
+        "and AdamW state sharded, for drafts beyond one GPU; no run.checkpoint_every). none = one process; "
+        "a run launched by torchrun must name ddp or fsdp. See distill/distributed.py.",
+    )
     log_every: int = Field(10, gt=0, description="Print loss, tokens/s and ETA every N steps.")
     eval_split: str | None = Field(
         None,
@@ -282,6 +284,13 @@ def _clear_replaced_length(data: dict[str, Any], overrides: list[str] | tuple[st
 def _run_problems(cfg: DistillConfig) -> list[tuple[str, str]]:
     """Rules across run fields, each reported at the field to change."""
     run, problems = cfg.run, []
+    if run.parallel == "fsdp" and run.checkpoint_every is not None:
+        problems.append(
+            (
+                "run.checkpoint_every",
+                "resumable checkpoints are DDP-only for now: unset it or use run.parallel=ddp",
+            )
+        )
     if run.eval_every is not None and run.eval_split is None:
         problems.append(("run.eval_every", "scores run.eval_split, which is null; set both or neither"))
     if run.early_stopping is not None:
@@ -294,28 +303,15 @@ def _run_problems(cfg: DistillConfig) -> list[tuple[str, str]]:
 
 
 def config_reference() -> str:
-    """Every field with its type, default and description, from the schema itself (for `--help`)."""
+    """Every field with its description, allowed values and default, from the schema itself (for `--help`)."""
     lines = []
     for section, info in DistillConfig.model_fields.items():
         lines.append(f"{section}: {info.description}")
-        models = (
-            [PretrainedDraft, FirstLayersDraft, SmallConfigDraft] if section == "draft" else [info.annotation]
-        )
-        for model in models:
-            for name, field in model.model_fields.items():
-                if name == "init" and section == "draft":
-                    lines.append(
-                        f"  init: {model.model_fields['init'].annotation.__args__[0]!r} - {field.description}"
-                    )
-                    continue
-                default = "required" if field.is_required() else f"default {field.default!r}"
-                indent = "    " if section == "draft" else "  "
-                lines.append(f"{indent}{name} ({default}): {field.description}")
-                if name == "early_stopping":  # the one nested section: list its fields too
-                    lines += [
-                        f"{indent}  {name}.{sub} (default {f.default!r}): {f.description}"
-                        for sub, f in EarlyStoppingSpec.model_fields.items()
-                    ]
+        if section == "draft":  # one block per `init`
+            for model in (PretrainedDraft, FirstLayersDraft, SmallConfigDraft):
+                lines += schema_reference(model, "    ")
+        else:
+            lines += schema_reference(info.annotation)
     return "\n".join(lines)
 
 
@@ -327,15 +323,15 @@ def parse_config(data: dict[str, Any], origin: str = "config") -> DistillConfig:
     try:
         cfg = DistillConfig.model_validate(data)
     except ValidationError as e:
-        raise RecipeError(pydantic_problems(e, _UNION_TAGS), origin=origin) from None
+        raise ConfigError(pydantic_problems(e, _UNION_TAGS), origin=origin) from None
     problems = _run_problems(cfg)
     if problems:
-        raise RecipeError(problems, origin=origin)
+        raise ConfigError(problems, origin=origin)
     return cfg
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> DistillConfig:
-    """Read, override, validate. Raises RecipeError listing every problem."""
+    """Read, override, validate. Raises ConfigError listing every problem."""
     data = read_mapping(path, "config")
     apply_overrides(data, overrides, "config")
     _clear_replaced_length(data, overrides)

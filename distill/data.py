@@ -1,9 +1,10 @@
 """Rows of a built dataset -> training examples -> padded batches, in a deterministic order.
 
-A dataset folder (what `registry.resolve.resolve_dataset` returns) holds `manifest.json` and
-`data/<config>/<split>-*.parquet`; config `all` means every per-temperature config (`t0_0`, `t0_7`,
-...) together. Files are read with pyarrow (only the columns training needs), not `load_dataset`:
-no cache copy of the data, and the benchmark's GPU machine (no `datasets`) can use the same code.
+A dataset folder (what `registry.resolve.resolve_dataset` returns; its layout and manifest:
+registry/dataset.py) holds `data/<config>/<split>-*.parquet`; config `all` means every per-temperature
+config (`t0_0`, `t0_7`, ...) together (`registry.dataset.config_files`). Files are read with pyarrow
+(only the columns training needs), not `load_dataset`: no cache copy of the data, and the
+benchmark's GPU machine (no `datasets`) can use the same code.
 
 An example is prompt_token_ids + response_token_ids. The draft is trained on response positions only:
 position i predicts token i + 1, so the targets are positions prompt_len - 1 ... len - 2.
@@ -12,30 +13,14 @@ The batch order is a pure function of (seed, micro-batch index), which is what m
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-TEMPERATURE_CONFIG = re.compile(r"^t\d+_\d+$")
 TRAIN_COLUMNS = ["prompt_token_ids", "response_token_ids", "temperature"]
 TOPK_COLUMNS = ["topk_token_ids", "topk_logprobs"]
-
-
-def available_configs(folder: Path) -> list[str]:
-    data = folder / "data"
-    return sorted(p.name for p in data.iterdir() if p.is_dir()) if data.is_dir() else []
-
-
-def config_files(folder: Path, config: str, split: str) -> list[Path]:
-    """Parquet files of one config and split; `all` = every per-temperature config (t0_0, t0_7, ...)."""
-    if config == "all" and not (folder / "data" / "all").is_dir():
-        configs = [c for c in available_configs(folder) if TEMPERATURE_CONFIG.match(c)]
-    else:
-        configs = [config]
-    return sorted(f for c in configs for f in (folder / "data" / c).glob(f"{split}-*.parquet"))
 
 
 def parquet_columns(files: list[Path]) -> set[str]:
@@ -73,10 +58,6 @@ class Example:
     temperature: float  # the row's generation temperature
     topk_ids: list[list[int]] | None = None  # per response token (aligned with the targets)
     topk_logprobs: list[list[float]] | None = None
-
-    @property
-    def num_targets(self) -> int:
-        return len(self.input_ids) - self.prompt_len
 
 
 def make_examples(columns: dict[str, list[Any]], max_length: int) -> tuple[list[Example], int]:

@@ -1,12 +1,13 @@
-"""Distill under torchrun: DDP, or FSDP for large drafts, over the ranks torchrun starts (issue 9).
+"""Distill under torchrun: DDP, or FSDP for large drafts, over the ranks torchrun starts.
 
-    torchrun --nproc_per_node=8 -m distill train --config distill/configs/seqkd.yaml \\
-        --set run.output_dir=drafts/x
+    torchrun --nproc_per_node=8 -m distill train distill/configs/seqkd.yaml \\
+        --set run.parallel=ddp --set run.output_dir=drafts/x
     torchrun --nnodes=4 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=HOST:29500 \\
-        -m distill train --config X.yaml --set run.output_dir=/shared/drafts/x
-    TEMPDRAFT_PARALLEL=fsdp torchrun ...      # shard weights, gradients and optimizer state
+        -m distill train X.yaml --set run.parallel=ddp --set run.output_dir=/shared/drafts/x
+    ... --set run.parallel=fsdp      # shard weights, gradients and optimizer state
 
-Without torchrun (WORLD_SIZE unset or 1) nothing here is active: one process, as before. NCCL on GPUs
+`run.parallel` (none | ddp | fsdp) says how the ranks share the draft. Without torchrun (WORLD_SIZE unset
+or 1) nothing here is active: one process, whatever `run.parallel` says. NCCL on GPUs
 (rank -> cuda:LOCAL_RANK), gloo on CPU. It writes what a one-process run writes; only rank 0 writes.
 
 What changes under torchrun, and why the result is the one-process step:
@@ -18,12 +19,12 @@ What changes under torchrun, and why the result is the one-process step:
 - one forward per backward: DDP syncs gradients only for work done inside its forward, and
   `distill.models.response_logits` calls the model's parts (`base_model`, `lm_head`) directly. So the
   whole response-logit computation is the forward of the wrapped module, and `response_logits`, given a
-  `ParallelDraft`, calls it;
+  `ParallelDraft` (a `models.WrappedDraft`), calls it;
 - writes: rank 0 writes checkpoints, the draft and the card; under FSDP every rank first takes part in
   gathering the full weights.
 FSDP (`torch.distributed.fsdp.fully_shard`, one unit per decoder layer) is for drafts whose weights +
 AdamW state do not fit one GPU; resumable checkpoints are DDP-only for now (FSDP would need sharded
-`torch.distributed.checkpoint` files), so FSDP refuses `run.checkpoint_every`.
+`torch.distributed.checkpoint` files), so the config refuses `run.parallel: fsdp` with `run.checkpoint_every`.
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import torch
 import torch.distributed as dist
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
+from distill.models import WrappedDraft, response_logits
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 Mode = Literal["ddp", "fsdp"]
-MODE_VARIABLE = "TEMPDRAFT_PARALLEL"
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,6 @@ def init_from_torchrun(device: torch.device) -> Ranks | None:
     else:
         dist.init_process_group("gloo")
     return Ranks(rank, world, device)
-
-
-def parallel_mode() -> Mode:
-    mode = os.environ.get(MODE_VARIABLE, "ddp").lower()
-    if mode not in ("ddp", "fsdp"):
-        raise TempdraftError(f"{MODE_VARIABLE}={mode!r}: use ddp or fsdp")
-    return "fsdp" if mode == "fsdp" else "ddp"
 
 
 def shard(indices: list[int], ranks: Ranks | None) -> list[int]:
@@ -108,14 +102,12 @@ class _ResponseLogits(torch.nn.Module):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, target_mask: torch.Tensor
     ) -> torch.Tensor:
-        from distill.models import response_logits
-
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, "target_mask": target_mask}
         logits = response_logits(self.draft, batch, self.vocab)
         return _ScaleGrad.apply(logits, self.grad_scale) if torch.is_grad_enabled() else logits
 
 
-class ParallelDraft:
+class ParallelDraft(WrappedDraft):
     """Stands in for the draft in the trainer: calls go through DDP/FSDP, everything else (config,
     parameters, train/eval, state_dict, generation_config, ...) reaches the draft itself."""
 
@@ -186,25 +178,20 @@ class ParallelDraft:
         dist.barrier()
 
 
-def wrap(draft: torch.nn.Module, vocab: int, ranks: Ranks, cfg: Any) -> ParallelDraft:
-    """The trainer's one call: check the run fits this parallel mode, then wrap the draft (before the
+def wrap(draft: torch.nn.Module, vocab: int, ranks: Ranks, mode: str, batch_size: int) -> ParallelDraft:
+    """The trainer's one call: check the run fits `mode` (`run.parallel`), then wrap the draft (before the
     optimizer is built: FSDP replaces the parameters with sharded ones)."""
-    mode = parallel_mode()
-    _check(ranks, mode, cfg.run.checkpoint_every, cfg.optim.batch_size)
-    return ParallelDraft(cast("PreTrainedModel", draft), vocab, ranks, mode)
-
-
-def _check(ranks: Ranks, mode: Mode, checkpoint_every: int | None, batch_size: int) -> None:
-    if mode == "fsdp" and checkpoint_every:
+    if mode not in ("ddp", "fsdp"):
         raise TempdraftError(
-            "run.checkpoint_every: resumable checkpoints are DDP-only for now; unset it or "
-            f"use {MODE_VARIABLE}=ddp"
+            f"run.parallel: launched by torchrun with {ranks.world} ranks, but run.parallel is {mode!r}; "
+            "set --set run.parallel=ddp (or fsdp for drafts beyond one GPU)"
         )
     if batch_size < ranks.world:
         raise TempdraftError(
             f"optim.batch_size={batch_size} is split across {ranks.world} ranks: give every "
             "rank at least one row"
         )
+    return ParallelDraft(cast("PreTrainedModel", draft), vocab, ranks, cast(Mode, mode))
 
 
 def close(ranks: Ranks | None) -> None:

@@ -17,8 +17,7 @@ from typing import Any
 
 import torch
 
-from builders.errors import TempdraftError
-from distill.distributed import ParallelDraft  # issue 9 (torchrun)
+from core.errors import TempdraftError
 
 
 def pick_device(device: str) -> torch.device:
@@ -69,23 +68,28 @@ def load_teacher(path: str, device: torch.device, dtype: torch.dtype | str = "au
     return model
 
 
-def first_n_layers(teacher: torch.nn.Module, n: int) -> torch.nn.Module:
+def first_n_layers(model: torch.nn.Module, n: int, dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """A new model holding copies of `model`'s embeddings, first `n` decoder layers, final norm and lm_head
+    (same tokenizer; `model` is untouched), in eval mode, in `dtype` (None: the model's), on its device.
+    The one layer-truncation helper: distill's `first_n_layers` draft init and evaluate's untrained but
+    realistic-cost drafts."""
     from transformers import AutoModelForCausalLM
 
-    layers = teacher.config.num_hidden_layers
-    if n > layers:
-        raise TempdraftError(f"draft.num_layers {n} exceeds the teacher's {layers} layers")
-    config = copy.deepcopy(teacher.config)
+    layers = model.config.num_hidden_layers
+    if not 0 < n <= layers:
+        raise TempdraftError(f"draft.num_layers {n}: keep 1 to {layers}, the model's decoder layers")
+    config = copy.deepcopy(model.config)
     config.num_hidden_layers = n
     if getattr(config, "layer_types", None):  # per-layer attention kinds (sliding/full) follow the cut
         config.layer_types = config.layer_types[:n]
-    draft = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    missing, _ = draft.load_state_dict(teacher.state_dict(), strict=False)  # layers >= n are "unexpected"
+    draft = AutoModelForCausalLM.from_config(config, dtype=dtype or model.dtype).to(model.device)
+    missing, _ = draft.load_state_dict(model.state_dict(), strict=False)  # layers >= n are "unexpected"
     tied = set(getattr(draft, "_tied_weights_keys", None) or ())  # a tied lm_head has no weights of its own
     missing = [k for k in missing if k not in tied]
     if missing:
         raise TempdraftError(f"cannot derive a draft from the teacher: weights missing for {missing[:5]}")
-    return draft
+    draft.generation_config = copy.deepcopy(model.generation_config)
+    return draft.eval()
 
 
 def _top_components(weight: torch.Tensor, width: int) -> torch.Tensor:
@@ -136,7 +140,7 @@ def build_draft(spec: Any, teacher: torch.nn.Module | None, seed: int) -> torch.
             raise TempdraftError(f"cannot load draft {spec.model!r}: {str(e)[:300]}") from None
     assert teacher is not None
     if spec.init == "first_n_layers":
-        return first_n_layers(teacher, spec.num_layers)
+        return first_n_layers(teacher, spec.num_layers, torch.float32)
     return _small_config(teacher, spec)
 
 
@@ -154,14 +158,24 @@ def plain_head(config: Any) -> bool:
     )
 
 
-def response_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor], vocab: int) -> torch.Tensor:
+class WrappedDraft:
+    """A draft whose call *is* the response-logit computation: distill/distributed.py's `ParallelDraft`,
+    where DDP/FSDP wrap that whole computation so that their forward sees every parameter it uses."""
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def response_logits(
+    model: torch.nn.Module | WrappedDraft, batch: dict[str, torch.Tensor], vocab: int
+) -> torch.Tensor:
     """Logits at the batch's target positions only, (N, vocab).
 
     The lm_head is the largest matrix of a small draft (49k x 576 for SmolLM2) and prompts are ~40%
     of the tokens: projecting only the response positions saves that share of the head's work in
     every mode. Models with logit post-processing take the plain full forward instead.
     """
-    if isinstance(model, ParallelDraft):  # issue 9 (torchrun): this same function, inside DDP/FSDP's forward
+    if isinstance(model, WrappedDraft):  # under torchrun: this same function, inside DDP/FSDP's forward
         return model(batch)
     mask = batch["target_mask"]
     if plain_head(model.config):

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.names import DRAFT_CARD_FILE
+
 PLOT_FILE = "learning_curve.png"
 
 
@@ -46,7 +48,7 @@ def plot_learning_curve(
 def plot_card(draft_dir: str | Path) -> Path:
     """Redraw `learning_curve.png` of a trained draft from its card."""
     folder = Path(draft_dir)
-    card = json.loads((folder / "tempdraft-draft.json").read_text())
+    card = json.loads((folder / DRAFT_CARD_FILE).read_text())
     return plot_learning_curve(
         card["eval"]["curve"], folder / PLOT_FILE, card_title(card), card["training"].get("best_step")
     )

@@ -1,6 +1,6 @@
 """The training run: prepare -> (resume) -> loop -> keep the best -> save draft + card.
 
-    python -m distill train --config distill/configs/online_fkl.yaml --set run.output_dir=drafts/x [--resume]
+    python -m distill train distill/configs/online_fkl.yaml --set run.output_dir=drafts/x [--resume]
 
 Programmatic use (the same path): `train(check(parse_config(data)), command)` returns the output folder.
 
@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
-from builders.errors import TempdraftError
-from distill import checkpoint, distributed  # distributed: issue 9 (torchrun)
+from core.errors import TempdraftError
+from distill import checkpoint, distributed  # distributed: under torchrun
 from distill.acceptance import HeldOut
 from distill.card import CARD_FILE, build_card, write_card
 from distill.checks import Setup
@@ -87,7 +87,7 @@ class Run:
     setup: Setup
     out: Path
     device: torch.device
-    ranks: Any  # distributed.Ranks under torchrun, else None (issue 9)
+    ranks: Any  # distributed.Ranks under torchrun, else None
     main: bool  # this process writes the outputs
     amp: torch.dtype | None
     tokenizer: Any
@@ -135,7 +135,7 @@ def train(setup: Setup, command: str, resume: bool = False) -> Path:
     t_run = time.perf_counter()
     window = _loop(run, progress)  # 5
     _finish(run, progress, command, window, time.perf_counter() - t_run)  # 6
-    distributed.close(run.ranks)  # issue 9
+    distributed.close(run.ranks)  # under torchrun: wait for rank 0's writes, leave the group
     return out
 
 
@@ -182,15 +182,17 @@ def prepare(setup: Setup, out: Path) -> Run:
     cfg = setup.config
     # 1. Device, precision, tokenizer.
     device = pick_device(cfg.run.device)
-    ranks = distributed.init_from_torchrun(device)  # issue 9: None unless launched by torchrun
-    device, main = (ranks.device, ranks.is_main) if ranks else (device, True)  # issue 9: rank 0 writes
+    ranks = distributed.init_from_torchrun(device)  # None unless launched by torchrun
+    device, main = (ranks.device, ranks.is_main) if ranks else (device, True)  # rank 0 writes
     tokenizer = AutoTokenizer.from_pretrained(setup.teacher.path)
     vocab = len(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     # 2. Models; under torchrun the draft runs through DDP/FSDP from here on (distill/distributed.py).
     draft, teacher = _models(cfg, setup, device, vocab)
-    parallel = distributed.wrap(draft, vocab, ranks, cfg) if ranks else None  # issue 9 (torchrun)
+    parallel = (
+        distributed.wrap(draft, vocab, ranks, cfg.run.parallel, cfg.optim.batch_size) if ranks else None
+    )
     objective = Objective(cfg.loss.mode, cfg.loss.divergence, cfg.loss.beta, cfg.loss.resolved_temperature())
 
     # 3. Data and schedule.
@@ -262,10 +264,10 @@ def _loop(run: Run, progress: Progress) -> tuple[int, int]:
         lr = lr_at(step, run.total, cfg.optim)
         for group in run.optimizer.param_groups:
             group["lr"] = lr
-        # b. One optimizer step over grad_accum micro-batches (issue 9: shard = this rank's rows of each).
+        # b. One optimizer step over grad_accum micro-batches (torchrun: shard = this rank's rows of each).
         rows = [distributed.shard(run.order.indices(step * accum + a), run.ranks) for a in range(accum)]
         micro = [collate([run.examples[i] for i in r], run.pad_id) for r in rows]
-        if run.parallel is not None:  # issue 9: exact token-mean gradient across ranks
+        if run.parallel is not None:  # exact token-mean gradient across ranks
             run.parallel.weigh(micro)
         step_loss = optimizer_step(
             micro, run.draft, run.teacher, run.objective, run.optimizer, run.vocab, run.device, run.amp,
@@ -366,11 +368,11 @@ def _save_draft(run: Run) -> torch.dtype:
     except OSError:
         pass
     dtype = save_dtype(run)
-    if run.parallel is not None:  # issue 9: rank 0 writes (distill/distributed.py)
+    if run.parallel is not None:  # rank 0 writes (distill/distributed.py)
         run.parallel.save_pretrained(run.out, dtype=dtype)
     else:
         draft.to(dtype).save_pretrained(run.out)  # training is over: the fp32 master copy is not needed
-    if run.main:  # issue 9
+    if run.main:  # under torchrun only rank 0 writes
         run.tokenizer.save_pretrained(run.out)
     return dtype
 
@@ -408,7 +410,7 @@ def _finish(run: Run, progress: Progress, command: str, window: tuple[int, int],
         result=result,
         command=command,
     )
-    if not run.main:  # issue 9
+    if not run.main:  # under torchrun only rank 0 writes
         return
     if progress.curve:
         plot_learning_curve(progress.curve, out / PLOT_FILE, card_title(card), converged["best_step"])

@@ -1,4 +1,4 @@
-"""tempdraft.evaluate: speculative decoding of a (target, draft) pair across decoding temperatures.
+"""evaluate: speculative decoding of a (target, draft) pair across decoding temperatures.
 
 Run a sweep:   python -m evaluate run evaluate.yaml      (see `python -m evaluate run --help`)
 Check a config: python -m evaluate validate evaluate.yaml

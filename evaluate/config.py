@@ -18,17 +18,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from builders.errors import RecipeError, TempdraftError
-from builders.yamlconfig import apply_overrides, pydantic_problems, read_mapping
+from core.errors import ConfigError, TempdraftError
+from core.yamlconfig import apply_overrides, pydantic_problems, read_mapping
 
 OFFLINE_ALIASES = ("smollm2-135m-instruct",)
-
-
-class ConfigError(RecipeError):
-    """All problems of one evaluate config, each with the dotted path of its field."""
-
-    def __init__(self, problems: list[tuple[str, str]], origin: str = "config"):
-        super().__init__(problems, origin)
 
 
 class EvalConfig(BaseModel):

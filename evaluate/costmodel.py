@@ -1,4 +1,5 @@
-"""The speculative-decoding cost model (Leviathan et al. 2023; design.md "The science in five lines").
+"""The speculative-decoding cost model (Leviathan et al. 2023; docs/design-notes.md, "The science in
+five lines").
 
 With per-position acceptance α (i.i.d. assumption), k drafted tokens per step and draft/target cost
 ratio c:  tokens per target call = (1 − α^(k+1)) / (1 − α);  speedup = that / (c·k + 1).

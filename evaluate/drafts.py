@@ -3,9 +3,10 @@
 A trained draft folder may carry `tempdraft-draft.json` (written by distill/); we read `name` and
 `kd_temperature` when present — the KD temperature is the row of the KD-T × decode-T heatmap.
 
-`truncated_draft(target, n)` keeps the target's first n decoder layers, final norm, embeddings and
-lm_head (copied weights, same tokenizer): an untrained but realistic-cost draft. `noised_draft(target, s)`
-is the opposite: target cost, but mid-range acceptance, for checking acceptance predictions.
+`save_truncated_draft(target_dir, n, out)` writes the target's first n decoder layers, final norm,
+embeddings and lm_head (copied weights, same tokenizer; `distill.models.first_n_layers`) as a draft
+folder: an untrained but realistic-cost draft. `noised_draft(target, s)` is the opposite: target cost,
+but mid-range acceptance, for checking acceptance predictions.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from builders.public import public_path
-
-CARD = "tempdraft-draft.json"
+from core.names import DRAFT_CARD_FILE
+from core.public import public_path
 
 
 @dataclass(frozen=True)
@@ -32,29 +32,13 @@ def read_draft_info(path: str | Path) -> DraftInfo:
     folder = Path(path).expanduser()
     name = folder.name or str(path)
     kd_t: float | None = None
-    card = folder / CARD
+    card = folder / DRAFT_CARD_FILE
     if card.is_file():
         data = json.loads(card.read_text())
         name = str(data.get("name") or name)
         raw = data.get("kd_temperature")
         kd_t = float(raw) if isinstance(raw, int | float) else None
     return DraftInfo(path=str(path), name=name, kd_temperature=kd_t)
-
-
-def truncated_draft(target, num_layers: int):
-    """A new model holding copies of the target's first `num_layers` layers (the target is untouched)."""
-    config = copy.deepcopy(target.config)
-    if not 0 < num_layers <= config.num_hidden_layers:
-        raise ValueError(f"num_layers must be in 1..{config.num_hidden_layers}, got {num_layers}")
-    config.num_hidden_layers = num_layers
-    for key in ("layer_types",):  # per-layer lists (sliding/full attention) must match the new depth
-        if isinstance(getattr(config, key, None), list):
-            setattr(config, key, getattr(config, key)[:num_layers])
-    draft = type(target)(config).to(dtype=target.dtype, device=target.device)
-    own = draft.state_dict()
-    draft.load_state_dict({k: v for k, v in target.state_dict().items() if k in own}, strict=True)
-    draft.generation_config = copy.deepcopy(target.generation_config)
-    return draft.eval()
 
 
 def noised_draft(target, scale: float, seed: int = 1):
@@ -78,11 +62,13 @@ def save_truncated_draft(
     """Write a truncated draft folder (weights + tokenizer + card) that `python -m evaluate run` can load."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from distill.models import first_n_layers
+
     target = AutoModelForCausalLM.from_pretrained(target_dir, dtype=dtype)
     out = Path(out_dir)
-    truncated_draft(target, num_layers).save_pretrained(out)
+    first_n_layers(target, num_layers).save_pretrained(out)
     AutoTokenizer.from_pretrained(target_dir).save_pretrained(out)
-    (out / CARD).write_text(
+    (out / DRAFT_CARD_FILE).write_text(
         json.dumps(
             {
                 "name": f"{Path(target_dir).name}-first{num_layers}",

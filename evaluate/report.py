@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from builders.public import public_values
+from core.public import public_values
 
 
 def _f(x: Any, fmt: str = ".3f") -> str:

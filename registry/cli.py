@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from builders.errors import TempdraftError
+from core.cli import command_parser, run_command
+from core.errors import TempdraftError
 from registry.catalog import Catalog
 from registry.hub import HubError, pull, push_version, split_hub_id
 from registry.integrity import IntegrityError, ensure_verified
@@ -31,7 +31,7 @@ from registry.versions import get_version
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m registry", description=__doc__.split("\n\n")[0])
+    p = command_parser("python -m registry", __doc__)
     p.add_argument(
         "--root",
         type=Path,
@@ -123,14 +123,4 @@ def run(args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        print(run(args))
-    except HubError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except TempdraftError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return run_command(lambda: print(run(args)), codes={HubError: 1})

@@ -40,11 +40,12 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from builders.errors import TempdraftError
-from registry.card import redact
+from core.errors import TempdraftError
+from core.provenance import mask_secrets
 from registry.catalog import Catalog, DatasetVersion
+from registry.dataset import MANIFEST, read_manifest
 from registry.integrity import ensure_verified, verify_folder
-from registry.store import read_manifest, staging_dir
+from registry.store import staging_dir
 from registry.versions import register_folder
 
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -113,7 +114,7 @@ def _api(endpoint: str | None, token: str | None) -> HfApi:
 def _failed(step: str, error: BaseException, what: str) -> HubError:
     """One line: the step, the client's own first line (token-shaped strings masked), what to do."""
     detail = (str(error).strip().splitlines() or [""])[0][:300]
-    return HubError(redact(f"{step} failed ({type(error).__name__}: {detail}); {what}"))
+    return HubError(mask_secrets(f"{step} failed ({type(error).__name__}: {detail}); {what}"))
 
 
 def _local_files(folder: Path) -> list[tuple[str, int]]:
@@ -213,12 +214,12 @@ def _already_tagged(
     try:
         path = api.hf_hub_download(
             result.repo_id,
-            "manifest.json",
+            MANIFEST,
             repo_type="dataset",
             revision=commit,
             cache_dir=Catalog(root).root / "hf-cache",
         )
-        remote_fp = read_manifest(Path(path).parent).get("fingerprint")
+        remote_fp = read_manifest(Path(path).parent).fingerprint
     except (EntryNotFoundError, TempdraftError):
         remote_fp = None
     except HUB_ERRORS as e:
@@ -293,9 +294,9 @@ def pull(
             endpoint=api.endpoint,
             token=token or get_token() or False,
             cache_dir=catalog.root / "hf-cache",
-            allow_patterns=["manifest.json", "README.md", "data/**"],
+            allow_patterns=[MANIFEST, "README.md", "data/**"],
         )
-        if not (stage / "manifest.json").is_file():
+        if not (stage / MANIFEST).is_file():
             raise TempdraftError(
                 f"{repo_id}@{revision} is not a tempdraft dataset (no manifest.json); "
                 "read it with datasets.load_dataset directly"

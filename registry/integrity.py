@@ -1,4 +1,4 @@
-"""Shard integrity: every file listed in `manifest["files"]` must exist with its recorded sha256,
+"""Shard integrity: every file listed in the manifest's `files` must exist with its recorded sha256,
 and no unlisted shard may sit under `data/` (the card's globs would load it).
 
 Every resolve (`registry.resolve.resolve_dataset`, which builders `pool:`, distill, evaluate and
@@ -21,12 +21,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from builders.errors import TempdraftError
-from builders.teacher import sha256_file
+from core.errors import TempdraftError
+from core.home import sha256_file
 from registry.catalog import Catalog, DatasetVersion
-from registry.store import MANIFEST, read_manifest
+from registry.dataset import MANIFEST, Manifest, data_files, read_manifest
 
 SETTLE_S = 2.0
 
@@ -35,19 +34,19 @@ class IntegrityError(TempdraftError):
     """A dataset folder's files do not match its manifest; the message names every bad file."""
 
 
-def integrity_problems(folder: Path, manifest: dict[str, Any], full: bool = True) -> list[str]:
+def integrity_problems(folder: Path, manifest: Manifest, full: bool = True) -> list[str]:
     """One line per bad file; `full=False` checks existence only (no hashing)."""
     problems = []
-    files: dict[str, str] = manifest.get("files") or {}
+    files = manifest.files
     for rel, expected in sorted(files.items()):
         path = folder / rel
         if not path.is_file():
             problems.append(f"{rel}: missing")
         elif full and (actual := sha256_file(path)) != expected:
             problems.append(f"{rel}: corrupted (sha256 {actual[:16]}…, manifest says {expected[:16]}…)")
-    for path in sorted(folder.glob("data/**/*")):
+    for path in data_files(folder):
         rel = path.relative_to(folder).as_posix()
-        if path.is_file() and rel not in files:
+        if rel not in files:
             problems.append(f"{rel}: not listed in the manifest")
     return problems
 
@@ -68,11 +67,11 @@ def _raise(folder: Path, label: str | None, problems: list[str]) -> None:
         )
 
 
-def stat_signature(folder: Path, manifest: dict[str, Any]) -> tuple[str | None, bool]:
+def stat_signature(folder: Path, manifest: Manifest) -> tuple[str | None, bool]:
     """(sha256 over size, mtime, ctime, inode of manifest.json and every listed file, settled):
     None when one is missing; `settled` when none changed in the last SETTLE_S seconds."""
     digest, newest = hashlib.sha256(), 0
-    for rel in [MANIFEST, *sorted(manifest.get("files") or {})]:
+    for rel in [MANIFEST, *sorted(manifest.files)]:
         try:
             st = os.stat(folder / rel)
         except OSError:

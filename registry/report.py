@@ -8,9 +8,9 @@ from typing import Any
 import polars as pl
 import yaml
 
-from registry.card import ALL_CONFIG, card_configs, shard_layout
+from registry.card import card_configs
 from registry.catalog import Catalog, DatasetVersion
-from registry.store import read_manifest
+from registry.dataset import ALL_CONFIG, Manifest, read_manifest, shard_layout
 
 _KEYS = ["temperature", "split"]
 
@@ -30,9 +30,9 @@ def table(df: pl.DataFrame) -> str:
         return str(df)
 
 
-def _rows_total(manifest: dict[str, Any]) -> int | None:
-    stats = manifest.get("stats")
-    if isinstance(stats, list) and stats and all("rows" in r for r in stats):
+def _rows_total(manifest: Manifest | None) -> int | None:
+    stats = manifest.stats if manifest is not None else None
+    if stats and all("rows" in r for r in stats):
         return int(sum(r["rows"] for r in stats))
     return None
 
@@ -43,13 +43,13 @@ def list_text(catalog: Catalog, name: str | None = None) -> str:
         return f"no dataset versions in {catalog.root} yet"
     rows = []
     for v in versions:
-        manifest = _manifest_or_empty(v)
+        manifest = _manifest_or_none(v)
         published = ", ".join(f"{r.repo_id}@{r.revision}" for r in catalog.remotes_of(v.name, v.version))
         rows.append(
             {
                 "version": v.ref,
                 "fingerprint": v.fingerprint[:12],
-                "temperatures": ", ".join(str(t) for t in manifest.get("temperatures", [])),
+                "temperatures": ", ".join(str(t) for t in (manifest and manifest.temperatures) or []),
                 "rows": _rows_total(manifest),
                 "created": v.created_at or "",
                 "origin": v.origin,
@@ -60,24 +60,21 @@ def list_text(catalog: Catalog, name: str | None = None) -> str:
     return table(pl.DataFrame(rows)) + f"\ncatalog: {catalog.db}"
 
 
-def _manifest_or_empty(v: DatasetVersion) -> dict[str, Any]:
+def _manifest_or_none(v: DatasetVersion) -> Manifest | None:
     try:
         return read_manifest(v.path)
     except Exception:  # a damaged version still lists; `verify` explains what is wrong
-        return {}
+        return None
 
 
-def stats_frame(manifest: dict[str, Any]) -> pl.DataFrame | None:
-    stats = manifest.get("stats")
-    if isinstance(stats, list) and stats:
-        return pl.DataFrame(stats)
-    return None
+def stats_frame(manifest: Manifest) -> pl.DataFrame | None:
+    return pl.DataFrame(manifest.stats) if manifest.stats else None
 
 
 def show_text(catalog: Catalog, v: DatasetVersion) -> str:
     manifest = read_manifest(v.path)
-    teacher = manifest.get("teacher") or {}
-    tokenizer = manifest.get("tokenizer") or {}
+    teacher = manifest.teacher or {}
+    tokenizer = manifest.tokenizer or {}
     configs = card_configs(shard_layout(v.path, manifest))
     names = [c["config_name"] + (" (default)" if c.get("default") else "") for c in configs]
     lines = [
@@ -86,15 +83,15 @@ def show_text(catalog: Catalog, v: DatasetVersion) -> str:
         f"  path        : {v.path}",
         f"  created     : {v.created_at or '?'}   registered: {v.registered_at}   origin: {v.origin}",
         f"  verified    : {v.verified_at or 'no (checked on every use; `registry verify` hashes now)'}",
-        f"  command     : {manifest.get('command', '?')}",
+        f"  command     : {manifest.command or '?'}",
         f"  teacher     : {teacher.get('name', '?')} @ {teacher.get('revision', '?')} "
         f"({teacher.get('source', '?')})",
         f"  tokenizer   : {tokenizer.get('name_or_path', '?')} vocab={tokenizer.get('vocab_size', '?')} "
         f"chat_template_sha256={str(tokenizer.get('chat_template_sha256', '?'))[:16]}",
-        f"  backend     : {_inline(manifest.get('backend'))}",
-        f"  code version: {manifest.get('code_version', '?')}",
-        f"  versions    : {_inline(manifest.get('versions'))}",
-        f"  temperatures: {', '.join(str(t) for t in manifest.get('temperatures', []))}",
+        f"  backend     : {_inline(manifest.backend)}",
+        f"  code version: {manifest.code_version or '?'}",
+        f"  versions    : {_inline(manifest.versions)}",
+        f"  temperatures: {', '.join(str(t) for t in manifest.temperatures or [])}",
         f"  configs     : {', '.join(names)}",
     ]
     lines += [
@@ -103,11 +100,10 @@ def show_text(catalog: Catalog, v: DatasetVersion) -> str:
     ]
     stats = stats_frame(manifest)
     lines += ["", "Statistics per temperature:", table(stats) if stats is not None else "  (not recorded)"]
-    mixture = manifest.get("mixture_stats")
-    if isinstance(mixture, list) and mixture:
-        lines += ["", "Mixture:", table(pl.DataFrame(mixture))]
-    if manifest.get("counts"):
-        lines += ["", "Counts:", _indent(yaml.safe_dump(manifest["counts"], sort_keys=False))]
+    if manifest.mixture_stats:
+        lines += ["", "Mixture:", table(pl.DataFrame(manifest.mixture_stats))]
+    if manifest.counts:
+        lines += ["", "Counts:", _indent(yaml.safe_dump(manifest.counts, sort_keys=False))]
     lines += [
         "",
         "Load it:",
@@ -136,16 +132,16 @@ def diff_data(a: DatasetVersion, b: DatasetVersion) -> dict[str, Any]:
     """The comparison as data (`registry diff --json`): recipe diff, changed lineage, joined statistics."""
     ma, mb = read_manifest(a.path), read_manifest(b.path)
     # 1. Recipes: a unified diff of the resolved recipes as YAML.
-    ya = yaml.safe_dump(ma.get("recipe"), sort_keys=True).splitlines(keepends=True)
-    yb = yaml.safe_dump(mb.get("recipe"), sort_keys=True).splitlines(keepends=True)
+    ya = yaml.safe_dump(ma.recipe, sort_keys=True).splitlines(keepends=True)
+    yb = yaml.safe_dump(mb.recipe, sort_keys=True).splitlines(keepends=True)
     recipe_diff = [
         x.rstrip("\n") for x in difflib.unified_diff(ya, yb, f"{a.ref}/recipe.yaml", f"{b.ref}/recipe.yaml")
     ]
     # 2. Lineage fields that differ.
     lineage = {
-        key: {"a": ma.get(key), "b": mb.get(key)}
+        key: {"a": getattr(ma, key), "b": getattr(mb, key)}
         for key in ("command", "teacher", "tokenizer", "backend", "code_version", "versions", "temperatures")
-        if ma.get(key) != mb.get(key)
+        if getattr(ma, key) != getattr(mb, key)
     }
     # 3. Statistics side by side, joined on (temperature, split).
     sa, sb = stats_frame(ma), stats_frame(mb)

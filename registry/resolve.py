@@ -22,10 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
+from registry.dataset import MANIFEST
 from registry.hub import REPO_ID_RE, pull, split_hub_id
 from registry.integrity import IntegrityError, check_folder, ensure_verified
-from registry.store import MANIFEST
 from registry.versions import get_version
 
 

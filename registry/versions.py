@@ -24,10 +24,11 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from builders.errors import TempdraftError
-from builders.faults import fault_point
+from core.errors import TempdraftError
+from core.faults import fault_point
 from registry.catalog import Catalog, DatasetVersion
-from registry.store import check_name, read_manifest, staging_dir, version_dir
+from registry.dataset import read_manifest
+from registry.store import check_name, staging_dir, version_dir
 
 _REF_RE = re.compile(r"^(?P<name>[^@/]+)(?:@(?P<version>v\d+|latest))?$")
 
@@ -49,8 +50,8 @@ def register_folder(
     when that number is free, as pull does to keep the Hub's numbering); dedupe by fingerprint."""
     folder = Path(folder)
     manifest = read_manifest(folder)
-    name, fingerprint = manifest["name"], manifest["fingerprint"]
-    missing = [rel for rel in manifest.get("files", {}) if not (folder / rel).is_file()]
+    name, fingerprint = manifest.name, manifest.fingerprint
+    missing = [rel for rel in manifest.files if not (folder / rel).is_file()]
     if missing:
         raise TempdraftError(f"{folder}: files listed in the manifest are missing: {', '.join(missing)}")
     catalog = Catalog(root)
@@ -78,7 +79,7 @@ def register_folder(
                         _remove(dest)
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     existing = catalog.insert(
-                        conn, name, number, fingerprint, dest, manifest.get("created_at"), origin
+                        conn, name, number, fingerprint, dest, manifest.created_at, origin
                     )
                     os.rename(stage, dest)
                     fault_point("register")

@@ -50,7 +50,7 @@ _REAL_HOME = os.environ.get("TEMPDRAFT_HOME")
 @pytest.fixture(scope="session")
 def smollm2_teacher() -> Path:
     """The real offline teacher (SmolLM2-135M-Instruct, converted once, ~260 MB); use in `slow` tests."""
-    from builders.teacher import resolve_teacher
+    from core.teacher import resolve_teacher
 
     saved = os.environ.pop("TEMPDRAFT_HOME", None)
     if _REAL_HOME:

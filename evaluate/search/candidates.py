@@ -15,7 +15,8 @@ from typing import Any
 
 from builders.mixture_spec import MixtureSpec
 from builders.requests import temperature_tag
-from builders.yamlconfig import read_mapping
+from core.errors import RecipeError
+from core.yamlconfig import read_mapping
 
 MIX_HIGH_TEMP = Path(__file__).resolve().parents[2] / "recipes" / "mix_high_temp.yaml"
 
@@ -51,7 +52,7 @@ def fixed_candidates(grid: list[float]) -> tuple[list[Candidate], list[str]]:
 
 def hand_recipe_weights(recipe: Path, grid: list[float]) -> tuple[dict[float, float], str]:
     """A recipe's mixture as per-temperature shares of this grid (each component's share split evenly)."""
-    spec = MixtureSpec.model_validate(read_mapping(recipe)["mixture"])
+    spec = MixtureSpec.model_validate(read_mapping(recipe, "recipe", RecipeError)["mixture"])
     weights = dict.fromkeys(grid, 0.0)
     for i, comp in enumerate(spec.components):
         chosen = [t for t in grid if comp.selects(t)]

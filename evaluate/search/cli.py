@@ -11,53 +11,40 @@ winning mixture as `name@vN`. Progress (candidates, best so far, ETA) goes to st
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 import yaml
 
-from builders.errors import TempdraftError
+from core.cli import add_config_arguments, command_parser, run_command, schema_reference
+from core.provenance import recorded_command
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
     from evaluate.search.config import SearchConfig
 
-    fields = "\n".join(f"  {n}: {f.description}" for n, f in SearchConfig.model_fields.items())
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="config fields:\n" + fields,
-    )
-    p.add_argument("config", help="search config YAML")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, value in YAML: --set budget.candidates=24 (repeatable)",
-    )
+    p = command_parser(prog, __doc__)
+    p.epilog = "config fields (--set section.field=value):\n" + "\n".join(schema_reference(SearchConfig))
+    add_config_arguments(p, "search config YAML")
     return p
 
 
 def main(verb: str, argv: list[str]) -> int:
     args = _parser(f"python -m evaluate {verb}").parse_args(argv)
+    return run_command(lambda: _run(verb, args, argv))
+
+
+def _run(verb: str, args: argparse.Namespace, argv: list[str]) -> int:
     from evaluate.search.config import load_config
 
-    try:
-        cfg = load_config(args.config, args.overrides)
-        if verb == "search-validate":
-            print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
-            return 0
-        from evaluate.search import report
-        from evaluate.search.runner import publish, search
+    cfg = load_config(args.config, args.overrides)
+    if verb == "search-validate":
+        print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), end="")
+        return 0
+    from evaluate.search import report
+    from evaluate.search.runner import publish, search
 
-        summary = search(cfg, shlex.join(["python", "-m", "evaluate", verb, *argv]))
-        published = publish(cfg, summary)
-    except TempdraftError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    summary = search(cfg, recorded_command("python -m evaluate", [verb, *argv]))
+    published = publish(cfg, summary)
     paths = report.write(summary, published, cfg.output_dir)
     print(open(paths["markdown"]).read(), end="")
     for kind, path in paths.items():

@@ -12,24 +12,19 @@ Every problem is collected with its field path and raised once (`ConfigError`, e
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
-from builders.errors import TempdraftError
-from builders.yamlconfig import apply_overrides, pydantic_problems, read_mapping
-from evaluate.config import ConfigError
+from core.errors import ConfigError, TempdraftError
+from core.schema import Strict
+from core.yamlconfig import apply_overrides, pydantic_problems, read_mapping
 
 _TOL = 1e-6
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Serving(_Strict):
+class Serving(Strict):
     temperatures: dict[float, float] = Field(
         min_length=1,
         description="Serving temperature -> share of traffic (normalised to sum 1), e.g. {1.0: 1} or "
@@ -57,7 +52,7 @@ class Serving(_Strict):
         return {t: w / total for t, w in sorted(self.temperatures.items())}
 
 
-class Budget(_Strict):
+class Budget(Strict):
     candidates: int = Field(
         description="Drafts trained in all, the fixed candidates (every single pool temperature, uniform, "
         "mix_high_temp when the pool can compose it) included; the rest are proposed by the optimizer.",
@@ -75,7 +70,7 @@ class Budget(_Strict):
     )
 
 
-class SearchConfig(_Strict):
+class SearchConfig(Strict):
     pool: str = Field(
         description="Pool dataset id (name@vN, folder, Hub id) sampled over a temperature grid."
     )
@@ -116,20 +111,21 @@ class SearchConfig(_Strict):
 
 def pool_problems(cfg: SearchConfig) -> tuple[Path | None, list[float], list[tuple[str, str]]]:
     """The pool resolves, has a validation split and the serving temperatures (unless extrapolating)."""
+    from registry.dataset import ALL_CONFIG, config_files, read_manifest
     from registry.resolve import resolve_dataset
 
     try:
         folder = resolve_dataset(cfg.pool)
     except TempdraftError as e:
         return None, [], [("pool", str(e))]
-    manifest = json.loads((folder / "manifest.json").read_text())
-    grid = sorted(float(t) for t in manifest.get("temperatures", []))
+    manifest = read_manifest(folder)
+    grid = sorted(float(t) for t in manifest.temperatures or [])
     problems: list[tuple[str, str]] = []
     if len(grid) < 2:
         problems.append(
             ("pool", f"{cfg.pool} holds temperatures {grid}: a search needs a grid of at least two")
         )
-    if not list(folder.glob("data/t*/validation-*.parquet")):
+    if not config_files(folder, ALL_CONFIG, "validation"):
         problems.append(
             (
                 "pool",
@@ -137,7 +133,7 @@ def pool_problems(cfg: SearchConfig) -> tuple[Path | None, list[float], list[tup
                 "prompts (rebuild the pool with output.validation_fraction > 0)",
             )
         )
-    per_t = manifest.get("counts", {}).get("per_temperature", {})
+    per_t = (manifest.counts or {}).get("per_temperature", {})
     if per_t:
         fewest_t, fewest = min(((float(t), int(v["rows"])) for t, v in per_t.items()), key=lambda x: x[1])
         if cfg.budget.train_rows > fewest:

@@ -24,7 +24,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
+from core.names import DRAFT_CARD_FILE
 from evaluate.search.candidates import Candidate, fixed_candidates, normalised
 from evaluate.search.config import SearchConfig, pool_problems
 from evaluate.search.score import Cost, EvalSets, load_eval_sets, objective, score_temperature
@@ -33,12 +34,11 @@ from evaluate.search.trial import Trial, read_result, run_trial, scoring_key, tr
 
 def pinned_pool_id(cfg: SearchConfig, folder: Path) -> str:
     """The pool as a version that will not move (name@latest -> name@vN) for the recipes written."""
-    import json
-
+    from registry.dataset import read_manifest
     from registry.versions import find_version
 
-    manifest = json.loads((folder / "manifest.json").read_text())
-    version = find_version(manifest["name"], manifest["fingerprint"])
+    manifest = read_manifest(folder)
+    version = find_version(manifest.name, manifest.fingerprint)
     return version.ref if version is not None else cfg.pool
 
 
@@ -89,7 +89,7 @@ class Scorer:
 def _card_summary(draft: Path) -> dict[str, Any]:
     import json
 
-    card = json.loads((draft / "tempdraft-draft.json").read_text())
+    card = json.loads((draft / DRAFT_CARD_FILE).read_text())
     training = card.get("result", card).get("training", {})
     keep = ("steps", "seconds", "final_loss", "stopped_early", "best_step", "still_improving")
     return {k: training[k] for k in keep if k in training}

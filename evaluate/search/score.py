@@ -19,9 +19,10 @@ from typing import Any
 import torch
 
 from builders.requests import temperature_tag
-from distill.data import config_files, read_columns
+from distill.data import read_columns
 from evaluate.analytic import teacher_forced_betas
 from evaluate.chained import ChainedEstimate, chained_acceptance, chained_speedup
+from registry.dataset import config_files
 
 Sample = tuple[list[int], list[int]]
 

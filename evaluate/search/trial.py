@@ -20,8 +20,11 @@ from typing import Any
 
 import yaml
 
+from core.names import DRAFT_CARD_FILE
+from core.provenance import recorded_command
 from evaluate.search.candidates import Candidate, pool_recipe
 from evaluate.search.config import SearchConfig
+from registry.dataset import MANIFEST
 
 
 @dataclass
@@ -97,7 +100,7 @@ def distill_draft(cfg: SearchConfig, trial: Trial, data: Path) -> Path:
     from distill.config import load_config
     from distill.train import train
 
-    if trial.draft.exists() and not (trial.draft / "tempdraft-draft.json").is_file():
+    if trial.draft.exists() and not (trial.draft / DRAFT_CARD_FILE).is_file():
         shutil.rmtree(trial.draft)  # killed mid-training: start this candidate's training again
     overrides = [
         *cfg.distill_overrides,
@@ -116,7 +119,9 @@ def distill_draft(cfg: SearchConfig, trial: Trial, data: Path) -> Path:
         overrides += ["run.eval_split=null", "run.eval_every=null", "run.early_stopping=null"]
     dcfg = load_config(cfg.distill, overrides)
     setup = check(dcfg, origin=cfg.distill)
-    command = " ".join(["python -m distill train --config", cfg.distill, *(f"--set {o}" for o in overrides)])
+    command = recorded_command(
+        "python -m distill", ["train", cfg.distill, *(x for o in overrides for x in ("--set", o))]
+    )
     return train(setup, command)
 
 
@@ -129,10 +134,10 @@ def run_trial(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
         contextlib.redirect_stderr(log),
     ):
         data = trial.folder / "data"
-        if not (data / "manifest.json").is_file():
+        if not (data / MANIFEST).is_file():
             shutil.rmtree(data, ignore_errors=True)
             data = compose(cfg, trial, pool_id)
-        if not (trial.draft / "tempdraft-draft.json").is_file():
+        if not (trial.draft / DRAFT_CARD_FILE).is_file():
             distill_draft(cfg, trial, data)
     return trial.draft
 

@@ -13,7 +13,7 @@ import yaml
 from builders.check import check_recipe
 from builders.cli import main
 from builders.config import load_recipe
-from builders.errors import RecipeError, TempdraftError
+from core.errors import RecipeError, TempdraftError
 
 GOOD = {
     "name": "ok",
@@ -289,7 +289,7 @@ def test_limit_stops_reading_before_a_broken_tail(tmp_path, jsonl):
 
 
 def test_one_name_rule_for_recipe_and_registry(tmp_path):
-    from builders.names import DATASET_NAME_MAX
+    from core.names import DATASET_NAME_MAX
     from registry.store import check_name
 
     longest, too_long = "a" * DATASET_NAME_MAX, "a" * (DATASET_NAME_MAX + 1)

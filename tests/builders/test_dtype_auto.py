@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from builders.build import _with_resolved_dtype, fingerprint
-from builders.hardware import cpu_has_native_bf16, resolve_dtype
 from builders.recipe import Recipe
+from core.hardware import cpu_has_native_bf16, resolve_dtype
 from tests.builders.conftest import tiny_recipe
 
 

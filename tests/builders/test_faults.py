@@ -3,7 +3,7 @@ what an uninterrupted build gives: the same fingerprint and shard hashes, one ca
 
     OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/builders/test_faults.py -q
 
-The kill comes from the build itself at a named point (`TEMPDRAFT_FAULT`, builders/faults.py), so it lands
+The kill comes from the build itself at a named point (`TEMPDRAFT_FAULT`, core/faults.py), so it lands
 exactly on the boundary; everything else is the real CLI in a subprocess.
 """
 

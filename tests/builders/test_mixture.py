@@ -6,9 +6,9 @@ import polars as pl
 import pytest
 
 from builders.assemble import assign_split
-from builders.errors import RecipeError
 from builders.mixture import compose_mixture
 from builders.mixture_spec import MixtureSpec
+from core.errors import RecipeError
 
 TEMPS = [0.0, 0.3, 0.7, 1.0]
 

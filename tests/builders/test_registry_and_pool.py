@@ -10,7 +10,7 @@ import yaml
 
 from builders.build import run_build
 from builders.config import load_recipe
-from builders.errors import RecipeError
+from core.errors import RecipeError
 from registry.resolve import resolve_dataset
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from builders.errors import TempdraftError
 from builders.recipe import FileSource, GeneratorSource, HubSource
 from builders.sources import load_file_source, load_generator_source, load_hub_source
+from core.errors import TempdraftError
 
 
 def file_source(path, **kw) -> FileSource:

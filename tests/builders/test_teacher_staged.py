@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from builders.errors import TempdraftError
-from builders.teacher import OFFLINE_TEACHERS, _fetch_gguf
+from core.errors import TempdraftError
+from core.teacher import OFFLINE_TEACHERS, _fetch_gguf
 
 
 def test_staged_gguf_is_checked_like_a_download(tmp_path, monkeypatch):

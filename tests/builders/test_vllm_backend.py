@@ -13,8 +13,8 @@ import torch
 
 from builders.backends import factory
 from builders.backends.base import SampleRequest, SampleResult, render_prompt, stop_token_ids
-from builders.errors import TempdraftError
 from builders.recipe import EngineSpec
+from core.errors import TempdraftError
 
 DTYPE = "float32"  # vLLM-CPU runs float32, so both backends compute the same numbers up to summation order
 ENGINE = EngineSpec(backend="vllm", max_model_len=512, cpu_kvcache_gib=0.25)

@@ -1,4 +1,4 @@
-"""Distill under `torchrun --nproc_per_node=2` with gloo on CPU (issue 9).
+"""Distill under `torchrun --nproc_per_node=2` with gloo on CPU (distill/distributed.py, `run.parallel`).
 
     .venv/bin/python -m pytest -m integration tests/distill/test_torchrun.py
 
@@ -134,12 +134,15 @@ def test_torchrun_distill_train_matches_one_process(mode, write_config, tmp_path
     # Held-out evaluations every step and a bf16 save exercise the rank-0 scoring and the dtype cast.
     run = {"save_dtype": "bfloat16", "eval_split": "validation", "eval_every": 1}
     two = write_config(
-        "seqkd", name="two.yaml", optim=optim, run={**run, "output_dir": str(tmp_path / "two")}
+        "seqkd",
+        name="two.yaml",
+        optim=optim,
+        run={**run, "output_dir": str(tmp_path / "two"), "parallel": mode},
     )
     one = write_config(
         "seqkd", name="one.yaml", optim=optim, run={**run, "output_dir": str(tmp_path / "one")}
     )
-    done = _torchrun("-m", "distill", "train", "--config", str(two), env={"TEMPDRAFT_PARALLEL": mode})
+    done = _torchrun("-m", "distill", "train", "--config", str(two))
     assert done.returncode == 0, done.stderr[-4000:]
     assert (tmp_path / "two" / "tempdraft-draft.json").is_file()
     assert not list((tmp_path / "two").glob("*.tmp*"))

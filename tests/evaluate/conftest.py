@@ -37,11 +37,11 @@ def tiny_pair(tiny_teacher_dir: Path):
     """(target, draft, tokenizer): the 4-layer tiny teacher in fp32 and a copy of its first 2 layers."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from evaluate.drafts import truncated_draft
+    from distill.models import first_n_layers
 
     tiny_teacher = tiny_teacher_dir
     target = AutoModelForCausalLM.from_pretrained(tiny_teacher, dtype=torch.float32).eval()
-    return target, truncated_draft(target, 2), AutoTokenizer.from_pretrained(tiny_teacher)
+    return target, first_n_layers(target, 2), AutoTokenizer.from_pretrained(tiny_teacher)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import json
 import pytest
 import torch
 
-from evaluate.drafts import truncated_draft
+from distill.models import first_n_layers
 from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder
 from tests.evaluate.chisq import chi_square, exact_bins
 
@@ -109,7 +109,7 @@ def test_compiled_static_cache_keeps_greedy_output(tiny_pair, tiny_prompts):
     assert spec.generate(prompt, max_new_tokens=16, temperature=0.0).tokens == ref
     assert spec.generate(prompt, max_new_tokens=16, temperature=0.0).tokens == ref  # reuses the graphs
     # Another draft's weights swapped in: the compiled graphs must read the new weights, not constants.
-    other = truncated_draft(target, 2)
+    other = first_n_layers(target, 2)
     with torch.no_grad():
         for p in other.parameters():
             p.mul_(0.9)

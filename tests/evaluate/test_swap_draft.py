@@ -13,7 +13,7 @@ import copy
 import pytest
 import torch
 
-from evaluate.drafts import truncated_draft
+from distill.models import first_n_layers
 from evaluate.specdec import SpeculativeDecoder
 
 
@@ -58,6 +58,6 @@ def test_swapped_decoder_samples_like_a_fresh_one(tiny_pair, tiny_prompts, cache
 def test_swap_refuses_another_architecture(tiny_pair):
     target, draft, tokenizer = tiny_pair
     spec = SpeculativeDecoder(target, copy.deepcopy(draft), k=2, eos_token_ids=[tokenizer.eos_token_id])
-    assert spec.accepts_draft(_other_draft(draft)) and not spec.accepts_draft(truncated_draft(target, 3))
+    assert spec.accepts_draft(_other_draft(draft)) and not spec.accepts_draft(first_n_layers(target, 3))
     with pytest.raises(ValueError, match="architectures differ"):
-        spec.swap_draft(truncated_draft(target, 3))
+        spec.swap_draft(first_n_layers(target, 3))

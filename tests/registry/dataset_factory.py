@@ -16,6 +16,7 @@ import polars as pl
 
 from builders.requests import temperature_tag
 from registry.card import write_card
+from registry.dataset import Manifest
 
 
 def _sha256(path: Path) -> str:
@@ -108,5 +109,5 @@ def make_dataset_folder(
         "created_at": "2025-01-01T00:00:00Z",
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    write_card(folder, manifest)
+    write_card(folder, Manifest.model_validate(manifest))
     return folder

@@ -14,6 +14,7 @@ import polars as pl
 import yaml
 
 from registry.card import write_card
+from registry.dataset import Manifest
 from registry.resolve import load_version
 from registry.versions import register_build
 from tests.registry.dataset_factory import make_dataset_folder
@@ -97,7 +98,7 @@ def test_card_never_carries_a_token(tmp_path):
     folder = make_dataset_folder(tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["command"] = "HF_TOKEN=hf_abcdefghijklmnopqrstuvwxyz123456 python -m builders run x.yaml"
-    write_card(folder, manifest)
+    write_card(folder, Manifest.model_validate(manifest))
     assert "hf_abcdefghijklmnopqrstuvwxyz" not in (folder / "README.md").read_text()
 
 
@@ -124,7 +125,7 @@ def test_license_is_derived_or_declared(tmp_path):
 
 def test_card_never_carries_a_local_path(tmp_path):
     folder = make_dataset_folder(tmp_path)
-    manifest = json.loads((folder / "manifest.json").read_text())  # written before issue 18: paths inside
+    manifest = json.loads((folder / "manifest.json").read_text())  # older: paths inside
     manifest["teacher"] = {
         "name": str(tmp_path / "models/tiny"),
         "path": str(tmp_path / "models/tiny"),
@@ -134,7 +135,7 @@ def test_card_never_carries_a_local_path(tmp_path):
     manifest["tokenizer"]["name_or_path"] = str(tmp_path / "models/tiny")
     manifest["command"] = f"python -m builders run {tmp_path}/r.yaml --set output.dir={tmp_path}/out"
     manifest["recipe"]["sources"] = [{"kind": "file", "path": str(tmp_path / "gsm8k/train.jsonl")}]
-    write_card(folder, manifest)
+    write_card(folder, Manifest.model_validate(manifest))
     text = (folder / "README.md").read_text()
     assert str(tmp_path) not in text
     assert "python -m builders run r.yaml --set output.dir=out" in text and "| teacher | tiny |" in text

@@ -17,7 +17,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 from registry.catalog import Catalog
 from registry.cli import main
 from registry.hub import HubError, pull, push_version

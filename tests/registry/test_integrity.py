@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 from registry.catalog import Catalog
 from registry.cli import main
 from registry.integrity import SETTLE_S, IntegrityError, check_folder

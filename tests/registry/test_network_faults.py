@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 from registry.catalog import Catalog
 from registry.cli import main
 from registry.resolve import resolve_dataset

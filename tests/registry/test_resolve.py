@@ -7,7 +7,7 @@ import socket
 import datasets
 import pytest
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 from registry.resolve import resolve_dataset
 from registry.versions import register_build
 

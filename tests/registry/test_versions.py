@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
 from registry.versions import find_version, get_version, parse_ref, register_build
 
 

@@ -4,7 +4,7 @@ A row holds a prompt (from a source) and a teacher response, so both licenses ap
 is the one they share when every part's license is known (table below, each checked at its source);
 otherwise 'other', and the card lists each part's license so a reader can decide.
 
-    from builders.licenses import dataset_license
+    from registry.licenses import dataset_license
     license, parts = dataset_license(recipe_dict)   # ('apache-2.0', {'teacher smollm2-135m-instruct': ...})
 """
 
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from builders.public import public_path
+from core.public import public_path
+from registry.dataset import Manifest
 
 # Hub model/dataset id or offline alias -> license id (Hub spelling).
 KNOWN = {
@@ -50,12 +51,12 @@ def dataset_license(recipe: dict[str, Any], teacher: str | None = None) -> tuple
     return (found.pop() if len(found) == 1 and parts else UNKNOWN), parts
 
 
-def manifest_license(recipe: dict[str, Any], pool_manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+def manifest_license(recipe: dict[str, Any], pool_manifest: Manifest | None = None) -> dict[str, Any]:
     """The manifest's `license` and `license_parts`; a recipe composed from a pool inherits the pool's."""
     if pool_manifest is not None:
-        parts = dict(pool_manifest.get("license_parts") or {})
+        parts = dict(pool_manifest.license_parts or {})
         return {
-            "license": recipe.get("license") or pool_manifest.get("license") or UNKNOWN,
+            "license": recipe.get("license") or pool_manifest.license or UNKNOWN,
             "license_parts": parts,
         }
     license, parts = dataset_license(recipe)

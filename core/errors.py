@@ -1,4 +1,4 @@
-"""User-facing errors: library code raises these, only the CLIs turn them into exit code 2."""
+"""User-facing errors: library code raises these, only the CLIs turn them into exit code 2 (core/cli.py)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,21 @@ class TempdraftError(ValueError):
     """A mistake in what the user asked for (recipe, dataset id, model id). No traceback is shown."""
 
 
-class RecipeError(TempdraftError):
-    """Every problem found in a recipe, each with the dotted path of the field it concerns."""
+class ConfigError(TempdraftError):
+    """Every problem found in a config file (distill, evaluate, search config; a checkpoint's recorded
+    config), each with the dotted path of the field it concerns. `origin` names the file or flag."""
 
-    def __init__(self, problems: Iterable[tuple[str, str]], origin: str = "recipe"):
+    def __init__(self, problems: Iterable[tuple[str, str]], origin: str = "config"):
         # One line per problem (library messages, e.g. YAML's or polars', may span several).
         self.problems = sorted({(path, " ".join(message.split())) for path, message in problems})
         self.origin = origin
         lines = [f"{origin}: {len(self.problems)} problem(s)"]
         lines += [f"  - {_shown(path)}: {message}" for path, message in self.problems]
         super().__init__("\n".join(lines))
+
+
+class RecipeError(ConfigError):
+    """Every problem found in a builder recipe (builders/recipe.py), its mixture or its prompt sources."""
+
+    def __init__(self, problems: Iterable[tuple[str, str]], origin: str = "recipe"):
+        super().__init__(problems, origin)

@@ -1,9 +1,12 @@
-"""The dataset-name rule, in one place: the recipe schema (`name`) and the registry (`registry/store.py`)
-both check names with `dataset_name_problem`. No heavy imports, so either side can import it."""
+"""Names shared across packages, each in one place: the dataset-name rule (the recipe schema's `name` and
+the registry, `registry/store.py`, both check names with `dataset_name_problem`) and the draft card's file
+name (written by distill/card.py, read by evaluate/). No heavy imports, so any side can import it."""
 
 from __future__ import annotations
 
 import re
+
+DRAFT_CARD_FILE = "tempdraft-draft.json"  # beside a draft's weights: its lineage, read by `evaluate`
 
 DATASET_NAME_MAX = 96
 DATASET_NAME_RE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{DATASET_NAME_MAX - 1}}}$")

@@ -20,7 +20,8 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from builders.errors import TempdraftError
+from core.errors import TempdraftError
+from core.home import sha256_file, tempdraft_home
 
 
 @dataclass(frozen=True)
@@ -55,26 +56,11 @@ class ResolvedTeacher:
         """What manifests and cards record: name, revision, source and `hub_id` (the Hub model this is, when
         known), never the local `path`; a local folder is named by its folder name, identified by
         `revision`."""
-        from builders.public import public_teacher
+        from core.public import public_teacher
 
         alias = OFFLINE_TEACHERS.get(self.name)
         hub_id = {"hub": self.name, "offline-alias": alias.hub_equivalent if alias else None}
         return {**public_teacher(self.to_dict()), "hub_id": hub_id.get(self.source)}
-
-
-def tempdraft_home() -> Path:
-    if os.environ.get("TEMPDRAFT_HOME"):
-        return Path(os.environ["TEMPDRAFT_HOME"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "tempdraft"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fetch_gguf(spec: OfflineTeacher, workdir: Path) -> Path:

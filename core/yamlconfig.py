@@ -1,12 +1,12 @@
 """The config-file mechanics shared by builders recipes, distill configs and evaluate configs.
 
-    data = read_mapping(path, what="recipe")          # YAML file -> dict, or RecipeError
+    data = read_mapping(path, what="recipe")          # YAML file -> dict, or ConfigError
     apply_overrides(data, ["sampling.top_p=0.9"])     # dotted `--set key=value`, values are YAML
     Recipe.model_validate(data)                       # ValidationError -> pydantic_problems(err, ...)
 
 Each package keeps its own schema and semantic checks; this module only reads, overrides and turns a
-pydantic `ValidationError` into (dotted field path, message) problems. Every error is a `RecipeError`
-(or the subclass passed as `error`), raised once with all problems found at that step.
+pydantic `ValidationError` into (dotted field path, message) problems. Every error is a `ConfigError`
+(or the subclass passed as `error`, e.g. `RecipeError`), raised once with all problems found at that step.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from builders.errors import RecipeError
-
+from core.errors import ConfigError
 
 # Bounds on the work a config file can cause. The largest shipped recipe is ~2 KB; PyYAML (pure Python)
 # needs ~3 s for a pathological 64 KiB flow list on a busy 2-core box and is superlinear beyond, and YAML
@@ -120,8 +119,8 @@ def load_yaml(text: str, name: str) -> Any:
             loader.dispose()
 
 
-def read_mapping(path: str | Path, what: str = "recipe",
-                 error: type[RecipeError] = RecipeError) -> dict[str, Any]:
+def read_mapping(path: str | Path, what: str = "config",
+                 error: type[ConfigError] = ConfigError) -> dict[str, Any]:
     """The YAML mapping in `path` (an empty file is `{}`); `what` names the file in messages."""
     path = Path(path)
     if not path.is_file():
@@ -148,7 +147,7 @@ def read_mapping(path: str | Path, what: str = "recipe",
     return data
 
 
-def parse_override(text: str, error: type[RecipeError] = RecipeError) -> tuple[list[str], Any]:
+def parse_override(text: str, error: type[ConfigError] = ConfigError) -> tuple[list[str], Any]:
     """`sampling.temperatures=[0,1]` -> (['sampling', 'temperatures'], [0, 1]); values are YAML."""
     if "=" not in text:
         raise error([(text, "an override is written key.path=value")], origin="--set")
@@ -179,14 +178,14 @@ def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
         node[last] = value
 
 
-def apply_overrides(data: dict[str, Any], overrides: Iterable[str], what: str = "recipe",
-                    error: type[RecipeError] = RecipeError) -> None:
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str], what: str = "config",
+                    error: type[ConfigError] = ConfigError) -> None:
     """Apply every `key.path=value` in order; overrides that cannot apply are reported together."""
     problems = []
     for text in overrides:
         try:
             keys, value = parse_override(text, error)
-        except RecipeError as e:
+        except ConfigError as e:
             problems += e.problems
             continue
         try:

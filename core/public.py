@@ -3,7 +3,7 @@
 Manifests, dataset cards, draft cards and evaluation results are pushed to the Hub as they are, so each
 passes through here before it is written:
 
-    from builders.public import public_manifest, public_command, public_path
+    from core.public import public_manifest, public_command, public_path
     manifest = public_manifest(manifest)   # no teacher `path`; no absolute path in recipe, command, tokenizer
 
 An absolute path is recorded by its last component (`/home/u/models/teacher` -> `teacher`); a local
