@@ -18,8 +18,6 @@ version deleted and re-created) would share one cache entry and one would be ser
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Iterable, Mapping
 from fnmatch import fnmatch
 from pathlib import Path
