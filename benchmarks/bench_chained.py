@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
 import torch  # noqa: E402
-from bench_specdec import load_prompts  # noqa: E402
+from bench_specdec import common_setup, load_prompts  # noqa: E402
 
 from core.hardware import auto_dtype  # noqa: E402
 from core.provenance import recorded_command  # noqa: E402
@@ -93,13 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    if args.teacher is None:
-        from core.teacher import resolve_teacher
-
-        args.teacher = resolve_teacher("smollm2-135m-instruct").path
+    device = common_setup(args)
     dtype = auto_dtype(device) if args.dtype == "auto" else args.dtype
     temps = [float(x) for x in args.temperatures.split(",")]
     started = time.time()

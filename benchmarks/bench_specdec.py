@@ -122,17 +122,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> dict:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    args = parse_args(argv)
+def common_setup(args) -> str:
+    """Threads, device and teacher path shared by this benchmark and bench_chained.py; returns the device."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     if args.teacher is None:
         from core.teacher import resolve_teacher  # converts the GGUF once (needs network + gguf)
 
         args.teacher = resolve_teacher("smollm2-135m-instruct").path
+    return ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    args = parse_args(argv)
+    device = common_setup(args)
     temps = [float(x) for x in args.temperatures.split(",")]
     if args.dtype == "auto":
         args.dtype = auto_dtype(device)
