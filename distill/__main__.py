@@ -3,8 +3,9 @@
     python -m distill validate distill/configs/seqkd.yaml --set dataset.config=t0_7
     python -m distill train distill/configs/online_fkl.yaml --set run.output_dir=drafts/x [--resume]
 
-`train --config CONFIG` (the older spelling) still works. User mistakes exit 2 with every problem listed
-(core/cli.py); `python -m distill train --help` lists every config field, its allowed values and default.
+`train|validate --config CONFIG` (the older spelling) still works. User mistakes exit 2 with every problem
+listed (core/cli.py); `python -m distill train --help` lists every config field, its allowed values and
+default.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def _parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from the latest checkpoint in run.output_dir"
     )
     validate = sub.add_parser("validate", help="check a config, its dataset and teacher without training")
-    add_config_arguments(validate, "distill config YAML")
+    add_config_arguments(validate, "distill config YAML", optional=True)
+    validate.add_argument(
+        "--config", dest="config_flag", metavar="CONFIG", help="the same, as a flag (older form)"
+    )
     return parser
 
 

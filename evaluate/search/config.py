@@ -1,6 +1,6 @@
 """The `python -m evaluate search` config: one pydantic schema, checked whole before any model loads.
 
-    # evaluate/configs/search_t1.yaml
+    # a search config (evaluate/configs/search_t1.yaml is a runnable one)
     pool: grid_pool@latest             # a dataset with per-temperature configs and a validation split
     serving: {temperatures: {1.0: 1}}  # serving temperature(s) and their share of traffic
     distill: distill/configs/seqkd.yaml
@@ -182,6 +182,16 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         problems.append(("compile", "torch.compile needs fixed shapes: set cache: static"))
     if not Path(cfg.distill).expanduser().is_file():
         problems.append(("distill", f"no such distill config: {cfg.distill}"))
+    else:  # the base config with the search's overrides must parse (its dataset is set per candidate)
+        from distill.config import load_config as load_distill
+
+        try:
+            load_distill(cfg.distill, cfg.distill_overrides)
+        except ConfigError as e:
+            problems += [
+                ("distill_overrides" if cfg.distill_overrides else "distill", f"{field}: {msg}")
+                for field, msg in e.problems
+            ]
     if problems:
         raise ConfigError(problems, str(path))
     return cfg

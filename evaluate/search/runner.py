@@ -16,6 +16,7 @@ Interrupted searches resume: finished candidates keep their result.json and are 
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -52,6 +53,28 @@ class Scorer:
         self.target = load_model(model_path(target_id), self.device, "auto")
         self.cost: Cost | None = None if cfg.c == "auto" else Cost(float(cfg.c), {})
         self.cost_probe: dict[str, Any] | None = None
+        # A measured c is kept beside the results: a resumed search scores new candidates with the c its
+        # stored results were scored with (the probe varies ~25% between runs on one GPU).
+        self.probe_file = Path(cfg.output_dir).expanduser() / "cost_probe.json"
+        if self.cost is None and self.probe_file.is_file():
+            saved = json.loads(self.probe_file.read_text())
+            if saved.get("mode") == self._mode():
+                self.cost_probe = saved["probe"]
+                self.cost = Cost(
+                    saved["probe"]["c"], {int(k): v for k, v in saved["probe"]["verify_cost"].items()}
+                )
+
+    def _mode(self) -> dict[str, Any]:
+        return {
+            "cache": self.cfg.cache,
+            "compile": self.cfg.compile,
+            "k_max": self.cfg.k_max,
+            "device": self.device,
+        }
+
+    @property
+    def c(self) -> float | None:
+        return self.cost.c if self.cost else None
 
     def score(self, draft_dir: Path, half: str) -> dict[str, Any]:
         from evaluate.analytic import probe_step_costs
@@ -72,6 +95,8 @@ class Scorer:
                 verify_ks=ks,
             )
             self.cost = Cost(self.cost_probe["c"], self.cost_probe["verify_cost"])
+            self.probe_file.parent.mkdir(parents=True, exist_ok=True)
+            self.probe_file.write_text(json.dumps({"mode": self._mode(), "probe": self.cost_probe}, indent=1))
         shares = self.cfg.serving.shares()
         scores = [
             score_temperature(self.target, draft, samples[t], t, self.cfg.k_max, self.cost, self.cfg.seed)
@@ -96,7 +121,7 @@ def _card_summary(draft: Path) -> dict[str, Any]:
 
 
 def evaluate_candidate(cfg: SearchConfig, trial: Trial, pool_id: str, scorer: Scorer) -> dict[str, Any]:
-    if (done := read_result(trial, cfg)) is not None:
+    if (done := read_result(trial, scoring_key(cfg, pool_id, scorer.c))) is not None:
         return done
     t0 = time.perf_counter()
     draft = run_trial(cfg, trial, pool_id)
@@ -105,11 +130,12 @@ def evaluate_candidate(cfg: SearchConfig, trial: Trial, pool_id: str, scorer: Sc
         "origin": trial.candidate.origin,
         "weights": {f"{t:g}": w for t, w in trial.candidate.weights.items()},
         "folder": trial.folder.name,
-        "scoring": scoring_key(cfg),
+        "scoring": None,  # set below: the first candidate's scoring may have measured c
         "training": _card_summary(draft),
         "search": scorer.score(draft, "search"),
         "seconds": time.perf_counter() - t0,
     }
+    result["scoring"] = scoring_key(cfg, pool_id, scorer.c)
     write_result(trial, result)
     return result
 
@@ -162,7 +188,7 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
             if i < len(fixed)
             else Candidate(f"search #{i - len(fixed) + 1}", normalised(raw), "search")
         )
-        result = evaluate_candidate(cfg, trial_for(cfg, cand), pool_id, scorer)
+        result = evaluate_candidate(cfg, trial_for(cfg, cand, pool_id), pool_id, scorer)
         results.append(result)
         study.tell(trial, result["search"]["objective"])
         best = max(results, key=lambda r: r["search"]["objective"])
@@ -184,7 +210,7 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
         "pool": pool_id,
         "grid": grid,
         "serving": {f"{t:g}": w for t, w in shares.items()},
-        "c": scorer.cost.c if scorer.cost else None,
+        "c": scorer.c,
         "cost_probe": scorer.cost_probe,
         "notes": notes,
         "candidates": results,
@@ -214,6 +240,7 @@ def publish(cfg: SearchConfig, summary: dict[str, Any]) -> dict[str, Any]:
 
     from builders.build import run_build
     from builders.recipe import Recipe
+    from core.public import public_command
 
     out = Path(cfg.output_dir).expanduser()
     winner = next(r for r in summary["candidates"] if r["label"] == summary["winner"])
@@ -221,8 +248,8 @@ def publish(cfg: SearchConfig, summary: dict[str, Any]) -> dict[str, Any]:
     recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
     recipe["name"] = cfg.name
     (out / "recipe.yaml").write_text(
-        f"# python -m builders run {out / 'recipe.yaml'}\n"
-        f"# Found by: {summary['command']}\n" + yaml.safe_dump(recipe, sort_keys=False)
+        f"# python -m builders run {Path(cfg.output_dir) / 'recipe.yaml'}\n"  # as the user named the folder
+        f"# Found by: {public_command(summary['command'])}\n" + yaml.safe_dump(recipe, sort_keys=False)
     )
     published: dict[str, Any] = {"recipe": str(out / "recipe.yaml")}
     if cfg.register_winner:

@@ -41,12 +41,14 @@ class Trial:
         return self.folder / "result.json"
 
 
-def candidate_key(cfg: SearchConfig, c: Candidate) -> str:
+def candidate_key(cfg: SearchConfig, c: Candidate, pool_id: str) -> str:
+    """Hash of what decides the draft; `pool_id` is the pinned version (name@vN), so a rebuilt pool
+    never reuses drafts trained on the old one."""
     distill = Path(cfg.distill).expanduser().read_text()
     blob = json.dumps(
         [
             sorted(c.weights.items()),
-            cfg.pool,
+            pool_id,
             cfg.budget.train_rows,
             cfg.budget.max_steps,
             cfg.seed,
@@ -57,12 +59,14 @@ def candidate_key(cfg: SearchConfig, c: Candidate) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def scoring_key(cfg: SearchConfig) -> dict[str, Any]:
-    """What a stored score depends on besides the draft: reused only when all of it matches."""
+def scoring_key(cfg: SearchConfig, pool_id: str, c: float | None) -> dict[str, Any]:
+    """What a stored score depends on besides the draft: reused only when all of it matches, the cost
+    ratio it was scored with included (a search never ranks candidates under two different c's)."""
     return {
+        "pool": pool_id,
         "serving": cfg.serving.model_dump(mode="json"),
         "k_max": cfg.k_max,
-        "c": cfg.c,
+        "c": None if c is None else round(c, 6),
         "cache": cfg.cache,
         "compile": cfg.compile,
         "eval_prompts": cfg.budget.eval_prompts,
@@ -71,8 +75,8 @@ def scoring_key(cfg: SearchConfig) -> dict[str, Any]:
     }
 
 
-def trial_for(cfg: SearchConfig, c: Candidate) -> Trial:
-    return Trial(c, Path(cfg.output_dir).expanduser() / "candidates" / candidate_key(cfg, c))
+def trial_for(cfg: SearchConfig, c: Candidate, pool_id: str) -> Trial:
+    return Trial(c, Path(cfg.output_dir).expanduser() / "candidates" / candidate_key(cfg, c, pool_id))
 
 
 def compose(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
@@ -142,12 +146,12 @@ def run_trial(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
     return trial.draft
 
 
-def read_result(trial: Trial, cfg: SearchConfig) -> dict[str, Any] | None:
+def read_result(trial: Trial, key: dict[str, Any]) -> dict[str, Any] | None:
     """The stored result when it was scored the way this search scores (else the draft is scored again)."""
-    if not trial.result_file.is_file():
+    if key["c"] is None or not trial.result_file.is_file():
         return None
     result = json.loads(trial.result_file.read_text())
-    return result if result.get("scoring") == json.loads(json.dumps(scoring_key(cfg))) else None
+    return result if result.get("scoring") == json.loads(json.dumps(key)) else None
 
 
 def write_result(trial: Trial, result: dict[str, Any]) -> None:

@@ -45,7 +45,7 @@ def write_search(tmp: Path, pool_dir: Path, teacher: Path, **over) -> Path:
         "distill": str(distill),
         "budget": {"candidates": 4, "max_steps": 30, "train_rows": 48, "eval_prompts": 6},
         "k_max": 4,
-        "c": 0.2,
+        "c": "auto",
         "name": "tiny_searched",
         "output_dir": str(tmp / "search"),
         **over,
@@ -91,10 +91,14 @@ def test_search_finds_the_mixture_known_by_construction(tmp_path, monkeypatch, p
     share0 = (rows["temperature"] == 0.0).mean()
     assert share0 == pytest.approx(winner["weights"].get("0", 0.0), abs=0.05)
 
-    # A rerun resumes: every candidate's result is reused, nothing is trained again.
+    # A rerun resumes: every candidate's result is reused (scored with the saved c), nothing is trained again.
+    assert (out / "cost_probe.json").is_file() and summary["c"] > 0
     logs = {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/log.txt")}
+    results = {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/result.json")}
     assert main(["search", str(config)]) == 0
     assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/log.txt")} == logs
+    assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/result.json")} == results
+    assert json.loads((out / "search.json").read_text())["c"] == summary["c"]
 
     # Another serving temperature in the same output_dir scores the trained drafts again without training
     # them again (the optimizer's proposals may differ: they follow the new scores).
@@ -114,6 +118,7 @@ def test_search_finds_the_mixture_known_by_construction(tmp_path, monkeypatch, p
         ({"pool": "/nonexistent/pool"}, "pool:"),
         ({"budget": {"candidates": 4, "bogus": 1}}, "budget.bogus"),
         ({"budget": {"candidates": 4, "train_rows": 500}}, "budget.train_rows: 500 exceeds the"),
+        ({"distill_overrides": ["optim.lr=-1"]}, "distill_overrides: optim.lr:"),
     ],
 )
 def test_bad_search_configs_exit_2_with_the_field(
