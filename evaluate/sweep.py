@@ -115,6 +115,13 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
         prompt_set = load_prompt_set(cfg.prompts, tokenizer, cfg.num_prompts, cfg.split, cfg.prompt_column)
     prompts = prompt_set.prompts
+    if len(prompts) < cfg.num_prompts:  # a small held-out split: say so, never run fewer silently
+        print(
+            f"[evaluate] note: {prompt_set.source} holds {len(prompts)} prompt(s), fewer than num_prompts "
+            f"{cfg.num_prompts}; evaluating {len(prompts)}",
+            file=sys.stderr,
+            flush=True,
+        )
     max_len = max(len(p) for p in prompts) + cfg.max_new_tokens + k_top + 2
     hf_on = "assisted" in cfg.baselines
     cells = len(cfg.temperatures) * (1 + len(cfg.drafts))

@@ -136,10 +136,11 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
     out = tmp_path / "out"
     args = ["run", "--target", str(tiny_teacher_dir), "--drafts", str(draft), "--prompts", str(dataset)]
     args += ["--temperatures", "0,1", "--k", "auto", "--k-max", "3", "--max-new-tokens", "8"]
-    args += ["--num-prompts", "2", "--threads", "1", "--output-dir", str(out)]
+    args += ["--num-prompts", "4", "--threads", "1", "--output-dir", str(out)]
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "sweep ETA" in err and "[evaluate] phase costs: " in err
+    assert "holds 3 prompt(s), fewer than num_prompts 4; evaluating 3" in err  # the split has 3, said once
     (d,) = json.loads((out / "results.json").read_text())["drafts"]
     assert d["cost_probe"]["compiled"] is False and set(d["cost_probe"]["verify_cost"]) == {"1", "2", "3"}
     for r in d["results"]:
