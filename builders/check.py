@@ -55,6 +55,7 @@ def load_pool_rows(pool: str) -> tuple[Path, Manifest, Any]:
     import polars as pl
 
     from registry.resolve import resolve_dataset
+    from registry.versions import UnknownDataset
 
     try:
         folder = resolve_dataset(pool)
@@ -67,6 +68,8 @@ def load_pool_rows(pool: str) -> tuple[Path, Manifest, Any]:
             ],
             how="diagonal_relaxed",
         )
+    except UnknownDataset as e:  # kept as the cause: validate defers this one check
+        raise RecipeError([("pool", str(e))]) from e
     except TempdraftError as e:
         raise RecipeError([("pool", str(e))]) from None
     except (OSError, ValueError, pl.exceptions.PolarsError) as e:  # a broken folder: one line, not a stack
@@ -74,14 +77,27 @@ def load_pool_rows(pool: str) -> tuple[Path, Manifest, Any]:
     return folder, manifest, rows
 
 
-def check_recipe(recipe: Recipe, base_dir: Path) -> str:
-    """Run every check `run` would make before sampling; return the plan line. Raises RecipeError."""
+def check_recipe(recipe: Recipe, base_dir: Path, offline: bool = False) -> str:
+    """Run every check `run` would make before sampling; return the plan line. Raises RecipeError.
+
+    `offline` (validate): what needs the network (Hub sources) or a pool that is not built yet is not read;
+    the plan line says so, and `run --dry-run` / `run` make those checks. Everything local is checked."""
+    hub = [f"sources.{i}" for i, src in enumerate(recipe.sources) if src.kind == "hub"]
     if recipe.pool is None:
+        if offline and hub:
+            where = ", ".join(hub)
+            return f"[plan] {recipe.name}: not planned offline: {where} read from the Hub at dry-run/run"
         return plan_summary(recipe, plan_requests(recipe, base_dir))
     from builders.mixture import compose_mixture
+    from registry.versions import UnknownDataset
 
     assert recipe.mixture is not None  # config.load_recipe requires it with a pool
-    _, _, rows = load_pool_rows(recipe.pool)
+    try:
+        _, _, rows = load_pool_rows(recipe.pool)
+    except RecipeError as e:
+        if not (offline and isinstance(e.__cause__, UnknownDataset)):
+            raise
+        return f"[plan] {recipe.name}: pool {recipe.pool} not built yet; mixture checked at dry-run/run"
     mixture_rows = compose_mixture(rows, recipe.mixture, recipe.seed)
     return (
         f"[plan] {recipe.name}: composing {mixture_rows.height} rows from {recipe.pool} "

@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate" or args.dry_run:
             from builders.check import check_recipe
 
-            summary = check_recipe(recipe, Path(args.recipe).parent)  # the same checks for both
+            # the same checks for both; validate stays offline (no Hub reads, pools may be unbuilt)
+            summary = check_recipe(recipe, Path(args.recipe).parent, offline=args.command == "validate")
             if args.command == "run":
                 print(summary)
                 return 0

@@ -33,6 +33,10 @@ from registry.store import check_name, staging_dir, version_dir
 _REF_RE = re.compile(r"^(?P<name>[^@/]+)(?:@(?P<version>v\d+|latest))?$")
 
 
+class UnknownDataset(TempdraftError):
+    """No version of that name in the catalog (not built yet, or a typo)."""
+
+
 def find_version(name: str, fingerprint: str, root: Path | str | None = None) -> DatasetVersion | None:
     """The registered version of `name` with this fingerprint, if any."""
     return Catalog(root).find(name, fingerprint)
@@ -151,7 +155,7 @@ def get_version(ref: str, root: Path | str | None = None) -> DatasetVersion:
     if not versions:
         names = catalog.names()
         known = ", ".join(names) if names else "none yet (build one with `python -m builders run <recipe>`)"
-        raise TempdraftError(f"unknown dataset {name!r} in {catalog.root}. Available datasets: {known}")
+        raise UnknownDataset(f"unknown dataset {name!r} in {catalog.root}. Available datasets: {known}")
     if number is None:
         return versions[-1]
     for v in versions:
