@@ -153,25 +153,41 @@ def _body(manifest: Manifest, configs: list[dict[str, Any]]) -> str:
         ),
         "",
     ]
+    out += _provenance_sections(manifest) + _license_section(manifest) + _statistics_sections(manifest)
+    out += [
+        "## Files (sha256)",
+        "",
+        _markdown_table([{"file": k, "sha256": f"`{v}`"} for k, v in manifest.files.items()]),
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _provenance_sections(manifest: Manifest) -> list[str]:
+    out: list[str] = []
     if manifest.command:
         out += ["Command:", "", "```bash", manifest.command, "```", ""]
-    if manifest.recipe is not None:
-        out += ["Resolved recipe:", "", _yaml_block(manifest.recipe), ""]
-    if manifest.backend:
-        out += ["Backend:", "", _yaml_block(manifest.backend), ""]
-    if manifest.versions:
-        out += ["Code and package versions:", "", _yaml_block(manifest.versions), ""]
+    for title, value in (("Resolved recipe", manifest.recipe), ("Backend", manifest.backend),
+                         ("Code and package versions", manifest.versions)):
+        if value:
+            out += [f"{title}:", "", _yaml_block(value), ""]
+    return out
 
+
+def _license_section(manifest: Manifest) -> list[str]:
     license, parts = card_license(manifest)
-    out += [
+    return [
         "## License",
         "",
         f"`{license}`. A row is a prompt and a teacher response; each part's license:",
         "",
+        _markdown_table([{"part": k, "license": v} for k, v in parts.items()]),
+        "",
     ]
-    out += [_markdown_table([{"part": k, "license": v} for k, v in parts.items()]), ""]
 
-    out += ["## Statistics per temperature", ""]
+
+def _statistics_sections(manifest: Manifest) -> list[str]:
+    out = ["## Statistics per temperature", ""]
     if manifest.stats:
         out += [_markdown_table([dict(r) for r in manifest.stats]), ""]
     if manifest.mixture_stats:
@@ -180,15 +196,7 @@ def _body(manifest: Manifest, configs: list[dict[str, Any]]) -> str:
         out += ["Counts:", "", _yaml_block(manifest.counts), ""]
     if not manifest.stats and not manifest.counts:
         out += ["_not recorded_", ""]
-
-    files = manifest.files
-    out += [
-        "## Files (sha256)",
-        "",
-        _markdown_table([{"file": k, "sha256": f"`{v}`"} for k, v in files.items()]),
-        "",
-    ]
-    return "\n".join(out)
+    return out
 
 
 _SIZES = [
