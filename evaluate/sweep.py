@@ -20,6 +20,7 @@ Prints each phase's wall time and an overall ETA. Returns the results dict `repo
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -91,10 +92,30 @@ def _hf(
     return run.to_dict()
 
 
-def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
+def _load_target_and_prompts(cfg: EvalConfig, device: str):
+    """The target (path, model, stop ids, pad id) and the held-out prompt set; says so when it is short."""
     import sys
 
     from transformers import AutoTokenizer
+
+    target_path = model_path(cfg.target)
+    tokenizer = AutoTokenizer.from_pretrained(target_path)
+    target = load_model(target_path, device, cfg.dtype)
+    eos = stop_token_ids(tokenizer, target)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    prompt_set = load_prompt_set(cfg.prompts, tokenizer, cfg.num_prompts, cfg.split, cfg.prompt_column)
+    if len(prompt_set.prompts) < cfg.num_prompts:  # a small held-out split: say so, never run fewer silently
+        print(
+            f"[evaluate] note: {prompt_set.source} holds {len(prompt_set.prompts)} prompt(s), fewer than "
+            f"num_prompts {cfg.num_prompts}; evaluating {len(prompt_set.prompts)}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return target_path, target, eos, pad, prompt_set
+
+
+def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
+    import sys
 
     from core.errors import TempdraftError
 
@@ -108,39 +129,16 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
 
     # 1. Target, tokenizer, prompts.
     with clock("load"):
-        target_path = model_path(cfg.target)
-        tokenizer = AutoTokenizer.from_pretrained(target_path)
-        target = load_model(target_path, device, cfg.dtype)
-        eos = stop_token_ids(tokenizer, target)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
-        prompt_set = load_prompt_set(cfg.prompts, tokenizer, cfg.num_prompts, cfg.split, cfg.prompt_column)
+        target_path, target, eos, pad, prompt_set = _load_target_and_prompts(cfg, device)
     prompts = prompt_set.prompts
-    if len(prompts) < cfg.num_prompts:  # a small held-out split: say so, never run fewer silently
-        print(
-            f"[evaluate] note: {prompt_set.source} holds {len(prompts)} prompt(s), fewer than num_prompts "
-            f"{cfg.num_prompts}; evaluating {len(prompts)}",
-            file=sys.stderr,
-            flush=True,
-        )
     max_len = max(len(p) for p in prompts) + cfg.max_new_tokens + k_top + 2
     hf_on = "assisted" in cfg.baselines
     cells = len(cfg.temperatures) * (1 + len(cfg.drafts))
     sweep = SweepProgress(len(prompts) * cells * (2 if hf_on else 1))
 
     # 2. Target alone per temperature.
-    alone_dec = AutoregressiveDecoder(target, eos, cfg.cache, max_len, cfg.compile)
-    alone: dict[float, list[Generation]] = {}
-    alone_rows: dict[str, Any] = {}
-    for t in cfg.temperatures:
-        with clock("target alone"):
-            alone[t] = run_decoder(alone_dec, prompts, cfg, t, "target alone", sweep, 1)
-        alone_rows[f"{t:g}"] = {"temperature": t, **target_alone_summary(alone[t])}
-        if hf_on:
-            with clock("baseline: transformers generate"):
-                hf = _hf(target, prompts, cfg, t, eos, pad, k_top)
-            alone_rows[f"{t:g}"]["transformers_generate"] = hf
-            sweep.advance(len(prompts))
-    del alone_dec
+    run = _Run(cfg, target, prompt_set, prompts, eos, pad, k_top, auto, hf_on, sweep, clock)
+    _target_alone(run, max_len)
     resolved_dtype = str(target.dtype).removeprefix("torch.")
     vllm_alone = None
     if "vllm" in cfg.baselines:
@@ -171,53 +169,12 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
                 compile_decode=cfg.compile,
                 verify_ks=range(1, k_top + 1) if auto else [k_top],
             )
-        rows = []
-        for t in cfg.temperatures:
-            analytic, source, chained = None, "", []
-            if cfg.analytic:
-                with clock("analytic (teacher-forced)"):
-                    analytic, source, chained = _teacher_forced(
-                        target, draft, prompt_set, alone[t], prompts, t, cfg
-                    )
-            curve = _curve(chained, probe) if chained else []
-            stepwise = [est for est, _ in chained]
-            chosen = best_k(stepwise, probe["c"], probe["verify_cost"])[0] if auto else k_top
-            run_k = max(chosen, 1)  # chosen 0 = "do not speculate": still measured, at k = 1
-            with clock("speculative sampler"):
-                gens = run_decoder(spec_dec, prompts, cfg, t, label, sweep, run_k)
-            row: dict[str, Any] = {
-                "temperature": t,
-                "k": run_k,
-                **speculative_summary(gens, alone_rows[f"{t:g}"], run_k),
-            }
-            mean, se, steps = full_step_tokens_per_call(gens, run_k)
-            row["tokens_per_call_full_steps"] = {"mean": mean, "se": se, "steps": steps}
-            if analytic is not None:
-                row["analytic"] = _analytic_row(analytic, source, curve, run_k, gens, row, probe)
-            if auto:
-                row["k_auto"] = {"c": probe["c"], "weighting": "steps", "curve": curve, "chosen_k": chosen}
-            if hf_on:
-                with clock("baseline: assisted generation"):
-                    assisted = _hf(target, prompts, cfg, t, eos, pad, run_k, assistant=draft)
-                sweep.advance(len(prompts))
-                hf_alone = alone_rows[f"{t:g}"]["transformers_generate"]
-                assisted["k"] = run_k
-                assisted["speedup_vs_transformers_generate"] = (
-                    hf_alone["s_per_token"] / assisted["s_per_token"]
-                )
-                assisted["speedup_vs_target_alone"] = (
-                    alone_rows[f"{t:g}"]["s_per_token_e2e"] / assisted["s_per_token"]
-                )
-                row["assisted"] = assisted
-            rows.append(row)
+        rows = [_draft_row(run, spec_dec, draft, probe, label, t) for t in cfg.temperatures]
         if vllm_alone is not None:
             with clock("baseline: vLLM"):
-                for k in sorted({r["k"] for r in rows}):  # one engine per k the rows ran at
-                    temps = [r["temperature"] for r in rows if r["k"] == k]
-                    spec = _vllm(
-                        target_path, model_path(draft_name), prompts, eos, cfg, temps, k, resolved_dtype
-                    )
-                    _attach_vllm([r for r in rows if r["k"] == k], vllm_alone, spec)
+                _vllm_rows(
+                    rows, vllm_alone, target_path, model_path(draft_name), prompts, eos, cfg, resolved_dtype
+                )
         drafts_out.append(
             {
                 "name": info.name,
@@ -230,11 +187,95 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
         del draft  # the decoder holds its own copy of the draft's weights
 
     print(f"[evaluate] phase costs: {clock.summary()}", file=sys.stderr, flush=True)
+    return _results(run, command, device, target_path, resolved_dtype, drafts_out, started)
+
+
+@dataclass
+class _Run:
+    """What every cell of one sweep shares (the target, its prompts, the target-alone results)."""
+
+    cfg: EvalConfig
+    target: Any
+    prompt_set: Any
+    prompts: list[list[int]]
+    eos: list[int]
+    pad: int
+    k_top: int  # the decoder's buffers hold this many drafts
+    auto: bool
+    hf_on: bool
+    sweep: Any
+    clock: Any
+    alone: dict[float, list[Generation]] = field(default_factory=dict)
+    alone_rows: dict[str, Any] = field(default_factory=dict)
+
+
+def _target_alone(run: _Run, max_len: int) -> None:
+    cfg = run.cfg
+    alone_dec = AutoregressiveDecoder(run.target, run.eos, cfg.cache, max_len, cfg.compile)
+    for t in cfg.temperatures:
+        with run.clock("target alone"):
+            run.alone[t] = run_decoder(alone_dec, run.prompts, cfg, t, "target alone", run.sweep, 1)
+        run.alone_rows[f"{t:g}"] = {"temperature": t, **target_alone_summary(run.alone[t])}
+        if run.hf_on:
+            with run.clock("baseline: transformers generate"):
+                hf = _hf(run.target, run.prompts, cfg, t, run.eos, run.pad, run.k_top)
+            run.alone_rows[f"{t:g}"]["transformers_generate"] = hf
+            run.sweep.advance(len(run.prompts))
+
+
+def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t: float) -> dict[str, Any]:
+    """One (draft, temperature) cell: analytic α and chained curve, the chosen k, the sampler, baselines."""
+    cfg, clock = run.cfg, run.clock
+    analytic, source, chained = None, "", []
+    if cfg.analytic:
+        with clock("analytic (teacher-forced)"):
+            analytic, source, chained = _teacher_forced(
+                run.target, draft, run.prompt_set, run.alone[t], run.prompts, t, cfg
+            )
+    curve = _curve(chained, probe) if chained else []
+    stepwise = [est for est, _ in chained]
+    chosen = best_k(stepwise, probe["c"], probe["verify_cost"])[0] if run.auto else run.k_top
+    run_k = max(chosen, 1)  # chosen 0 = "do not speculate": still measured, at k = 1
+    with clock("speculative sampler"):
+        gens = run_decoder(spec_dec, run.prompts, cfg, t, label, run.sweep, run_k)
+    alone_row = run.alone_rows[f"{t:g}"]
+    row: dict[str, Any] = {"temperature": t, "k": run_k, **speculative_summary(gens, alone_row, run_k)}
+    mean, se, steps = full_step_tokens_per_call(gens, run_k)
+    row["tokens_per_call_full_steps"] = {"mean": mean, "se": se, "steps": steps}
+    if analytic is not None:
+        row["analytic"] = _analytic_row(analytic, source, curve, run_k, gens, row, probe)
+    if run.auto:
+        row["k_auto"] = {"c": probe["c"], "weighting": "steps", "curve": curve, "chosen_k": chosen}
+    if run.hf_on:
+        with clock("baseline: assisted generation"):
+            assisted = _hf(run.target, run.prompts, cfg, t, run.eos, run.pad, run_k, assistant=draft)
+        run.sweep.advance(len(run.prompts))
+        assisted["k"] = run_k
+        assisted["speedup_vs_transformers_generate"] = (
+            alone_row["transformers_generate"]["s_per_token"] / assisted["s_per_token"]
+        )
+        assisted["speedup_vs_target_alone"] = alone_row["s_per_token_e2e"] / assisted["s_per_token"]
+        row["assisted"] = assisted
+    return row
+
+
+def _vllm_rows(rows, vllm_alone, target_path, draft_path, prompts, eos, cfg: EvalConfig, dtype: str) -> None:
+    """vLLM draft-model speculative decoding beside each row: one engine per k the rows ran at."""
+    for k in sorted({r["k"] for r in rows}):
+        temps = [r["temperature"] for r in rows if r["k"] == k]
+        spec = _vllm(target_path, draft_path, prompts, eos, cfg, temps, k, dtype)
+        _attach_vllm([r for r in rows if r["k"] == k], vllm_alone, spec)
+
+
+def _results(
+    run: _Run, command: str, device: str, target_path: str, dtype: str, drafts_out, started: float
+) -> dict[str, Any]:
+    cfg, prompt_set, prompts = run.cfg, run.prompt_set, run.prompts
     return {
         "command": command,
         "config": cfg.model_dump(),
         "environment": environment(device),
-        "target": {"name": cfg.target, "path": target_path, "eos_token_ids": eos, "dtype": resolved_dtype},
+        "target": {"name": cfg.target, "path": target_path, "eos_token_ids": run.eos, "dtype": dtype},
         "prompts": {
             "source": prompt_set.source,
             "count": len(prompts),
@@ -242,9 +283,9 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
             "mean_prompt_tokens": sum(map(len, prompts)) / len(prompts),
             "dataset_teacher": prompt_set.manifest.teacher if prompt_set.manifest is not None else None,
         },
-        "target_alone": alone_rows,
+        "target_alone": run.alone_rows,
         "drafts": drafts_out,
-        "phase_seconds": clock.seconds,
+        "phase_seconds": run.clock.seconds,
         "wall_s": time.time() - started,
     }
 

@@ -62,7 +62,7 @@ def run_vllm(
 ) -> dict[str, Any]:
     """Per temperature: new tokens, seconds and tokens/s of batch-1 generation (plus spec counters)."""
     import vllm
-    from vllm import LLM, SamplingParams, TokensPrompt
+    from vllm import LLM
 
     from core.home import tempdraft_home
 
@@ -103,41 +103,40 @@ def run_vllm(
     }
     try:
         for t in temperatures:
-
-            def params(i: int, n: int, t: float = t) -> Any:
-                return SamplingParams(
-                    temperature=t,
-                    top_k=0,
-                    top_p=1.0,
-                    seed=seed + i,
-                    max_tokens=n,
-                    stop_token_ids=list(eos_token_ids),
-                    detokenize=False,
-                )
-
-            # Warm-up: the first requests of an engine pay for lazy compilation.
-            llm.generate([TokensPrompt(prompt_token_ids=list(prompts[0]))], params(-1, 8), use_tqdm=False)
-            before = _spec_counters(llm)  # engine-lifetime counters: keep this temperature's share
-            tokens, seconds = 0, 0.0
-            for i, prompt in enumerate(prompts):
-                start = time.perf_counter()
-                (res,) = llm.generate(
-                    [TokensPrompt(prompt_token_ids=list(prompt))], params(i, max_new_tokens), use_tqdm=False
-                )
-                seconds += time.perf_counter() - start
-                tokens += len(res.outputs[0].token_ids)
-            out["results"][f"{t:g}"] = {
-                "tokens": tokens,
-                "seconds": seconds,
-                "tokens_per_s": tokens / seconds if seconds else float("nan"),
-                "spec_decode_counters": {
-                    name: value - (before.get(name) or 0)
-                    for name, value in _spec_counters(llm).items()
-                    if isinstance(value, int | float)
-                },
-            }
+            out["results"][f"{t:g}"] = _time_temperature(llm, prompts, t, max_new_tokens, seed, eos_token_ids)
     finally:
         llm.llm_engine.engine_core.shutdown()  # stop the engine processes now, not at interpreter exit
         del llm
         gc.collect()
     return out
+
+
+def _time_temperature(llm: Any, prompts: Sequence[Sequence[int]], t: float, max_new_tokens: int, seed: int,
+                      eos_token_ids: Sequence[int]) -> dict[str, Any]:
+    """Batch-1 generation of every prompt at temperature t: tokens, seconds, tokens/s, spec counters."""
+    from vllm import SamplingParams, TokensPrompt
+
+    def params(i: int, n: int) -> Any:
+        return SamplingParams(temperature=t, top_k=0, top_p=1.0, seed=seed + i, max_tokens=n,
+                              stop_token_ids=list(eos_token_ids), detokenize=False)
+
+    # Warm-up: the first requests of an engine pay for lazy compilation.
+    llm.generate([TokensPrompt(prompt_token_ids=list(prompts[0]))], params(-1, 8), use_tqdm=False)
+    before = _spec_counters(llm)  # engine-lifetime counters: keep this temperature's share
+    tokens, seconds = 0, 0.0
+    for i, prompt in enumerate(prompts):
+        start = time.perf_counter()
+        (res,) = llm.generate([TokensPrompt(prompt_token_ids=list(prompt))], params(i, max_new_tokens),
+                              use_tqdm=False)
+        seconds += time.perf_counter() - start
+        tokens += len(res.outputs[0].token_ids)
+    return {
+        "tokens": tokens,
+        "seconds": seconds,
+        "tokens_per_s": tokens / seconds if seconds else float("nan"),
+        "spec_decode_counters": {
+            name: value - (before.get(name) or 0)
+            for name, value in _spec_counters(llm).items()
+            if isinstance(value, int | float)
+        },
+    }

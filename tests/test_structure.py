@@ -21,9 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYER = {"core": 0, "registry": 1, "builders": 2, "distill": 2, "evaluate": 3}
 MAX_FUNCTION_LINES = 80
 LONG_FUNCTIONS = {  # (module, function): why it stays one piece
-    ("evaluate.sweep", "run_sweep"): "the sweep loop, numbered steps read top to bottom (style.md 7)",
-    ("evaluate.vllm_baseline", "run_vllm"): "one engine's life: start, warm up, time, shut down in finally",
-    ("registry.card", "_body"): "the dataset card's Markdown, one section after another",
 }
 
 
