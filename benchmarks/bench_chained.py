@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
 import torch  # noqa: E402
-from bench_specdec import common_setup, load_prompts  # noqa: E402
+from bench_specdec import add_decode_args, common_setup, load_prompts  # noqa: E402
 
 from core.hardware import auto_dtype  # noqa: E402
 from core.provenance import recorded_command  # noqa: E402
@@ -59,14 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--drafts", default="noise:0.3", help="comma-separated noise:S, layers:N or folders")
     p.add_argument("--temperatures", default=None, help="default 1 (--quick) or 0.5,1")
     p.add_argument("--k-max", type=int, default=4)
-    p.add_argument("--num-prompts", type=int, default=None)
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--prompts", default=None, help="JSONL with a question/prompt field (default: GSM8K test)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--cache", default="dynamic", choices=["dynamic", "static"])
-    p.add_argument(
-        "--compile", action="store_true", help="torch.compile decode forwards (needs --cache static)"
-    )
+    add_decode_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="JSON path (default runs/bench_chained/<device>-<time>.json)")
     args = p.parse_args(argv)

@@ -101,14 +101,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--draft-layers", default="2,4", help="comma-separated depths of the truncated drafts")
     p.add_argument("--temperatures", default="0,0.5,1")
     p.add_argument("--k", type=int, default=4)
-    p.add_argument("--num-prompts", type=int, default=None)
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--prompts", default=None, help="JSONL with a question/prompt field (default: GSM8K test)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--cache", default="dynamic", choices=["dynamic", "static"])
-    p.add_argument(
-        "--compile", action="store_true", help="torch.compile decode forwards (needs --cache static)"
-    )
+    add_decode_args(p)
     p.add_argument(
         "--no-assisted", action="store_true", help="skip transformers generate / assisted generation"
     )
@@ -120,6 +113,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.compile and args.cache != "static":
         p.error("--compile needs --cache static")
     return args
+
+
+def add_decode_args(p) -> None:
+    """Prompt, size, thread and decoder-mode flags shared by this benchmark and bench_chained.py."""
+    p.add_argument("--num-prompts", type=int, default=None)
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--prompts", default=None, help="JSONL with a question/prompt field (default: GSM8K test)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--cache", default="dynamic", choices=["dynamic", "static"])
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile decode forwards (needs --cache static)"
+    )
 
 
 def common_setup(args) -> str:

