@@ -18,6 +18,8 @@ both models take argmaxes and acceptance is argmax agreement, so the output is t
 Efficiency: token ids, draft distributions and position ids live in buffers allocated once per decoder;
 each step makes one device→host transfer (acceptance count, β's, candidate tokens) — the residual and
 bonus candidates for every position are drawn before that transfer, so no second round trip is needed.
+Nothing else waits for the device inside a step: draws use `probs.sample` (torch.multinomial syncs twice
+per call) and the draft/verify split of each step is timed with CUDA events read after the generation.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ if TYPE_CHECKING:  # annotations only: importing transformers is slow
     from transformers import PreTrainedModel
 
 from evaluate.kvcache import CachedLM, CacheKind
-from evaluate.probs import is_greedy, softmax_t
+from evaluate.probs import is_greedy, sample, softmax_t
 
 
 @dataclass
@@ -87,6 +89,32 @@ def _clock(device: torch.device) -> float:
     return time.perf_counter()
 
 
+class _Timeline:
+    """Time points inside a generation that do not stall the device: CUDA events recorded on the stream
+    and read after the generation's final sync (a synchronize per mark would leave the GPU idle while the
+    host launches the next kernels), or perf_counter on the CPU."""
+
+    def __init__(self, device: torch.device):
+        self.stream = torch.cuda.current_stream(device) if device.type == "cuda" else None
+        self.marks: list[torch.cuda.Event | float] = []
+
+    def mark(self) -> int:
+        if self.stream is None:
+            self.marks.append(time.perf_counter())
+        else:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record(self.stream)
+            self.marks.append(event)
+        return len(self.marks) - 1
+
+    def seconds(self, start: int, end: int) -> float:
+        """Seconds between two marks; on GPU only after the device has passed `end` (e.g. after _clock)."""
+        a, b = self.marks[start], self.marks[end]
+        if isinstance(a, float) and isinstance(b, float):
+            return b - a
+        return a.elapsed_time(b) / 1e3  # type: ignore[union-attr]
+
+
 def _cut(tokens: list[int], eos: frozenset[int], limit: int) -> tuple[list[int], bool]:
     """Tokens up to and including the first EOS, at most `limit`; and whether generation is over."""
     for i, t in enumerate(tokens[:limit]):
@@ -128,6 +156,7 @@ class AutoregressiveDecoder(_Base):
         lm = CachedLM(model, cache, max_len, compile_decode)
         super().__init__(lm.device, max_len, eos_token_ids)
         self.lm = lm
+        self.compiled = lm.compiled
 
     def _prefill(self, n: int) -> float:
         t0 = _clock(self.device)
@@ -148,7 +177,7 @@ class AutoregressiveDecoder(_Base):
             if is_greedy(temperature):
                 tok = logits.argmax(-1, keepdim=True)
             else:
-                tok = torch.multinomial(softmax_t(logits, temperature), 1, generator=generator)
+                tok = sample(softmax_t(logits, temperature), generator)
             self.ids[0, seq : seq + 1] = tok
             seq += 1
             out.append(int(tok))  # the one host sync per token, needed for the EOS check
@@ -212,6 +241,7 @@ class SpeculativeDecoder(_Base):
             raise ValueError(f"target on {t_lm.device} but draft on {d_lm.device}")
         super().__init__(t_lm.device, max_len, eos_token_ids)
         self.target, self.draft, self.k = t_lm, d_lm, k
+        self.compiled = compile_decode
         # The draft's distributions q1..qk of the current step, overwritten every step.
         self.q = torch.zeros((k, vt), dtype=torch.float32, device=self.device)
         self._rows = torch.arange(k + 1, device=self.device)
@@ -254,7 +284,7 @@ class SpeculativeDecoder(_Base):
                 tok = logits.argmax(-1, keepdim=True)
             else:
                 self.q[i].copy_(softmax_t(logits, temperature))
-                tok = torch.multinomial(self.q[i], 1, generator=generator)
+                tok = sample(self.q[i], generator)
             self.ids[0, seq + i : seq + i + 1] = tok
             if i + 1 < ks:  # the last draft token is fed next step (if accepted) or never
                 logits = self.draft.forward(self.ids[:, seq + i : seq + i + 1], keep=1)[-1]
@@ -287,7 +317,7 @@ class SpeculativeDecoder(_Base):
             # Where p == q numerically, rejection cannot happen and the candidate is never used.
             degenerate = residual.sum(-1, keepdim=True) <= 0
             weights[:ks] = torch.where(degenerate, p[:ks], residual)
-            candidates = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+            candidates = sample(weights, generator).squeeze(1)
         info = torch.cat(
             [
                 n_acc.view(1).to(torch.float64),
@@ -322,33 +352,27 @@ class SpeculativeDecoder(_Base):
         self.draft.rollback(min(self.draft.length, n - 1))
         t_start = _clock(self.device)
         gen = Generation(tokens=[], prefill_s=0.0, decode_s=0.0, target_calls=0)
+        timeline, marks = _Timeline(self.device), []
         seq = n
         done = False
         while not done:
             # Fewer drafts near the end: tokens past max_new_tokens would be thrown away.
             ks = min(k, max_new_tokens - len(gen.tokens) - 1)
-            t0 = _clock(self.device)
+            m0 = timeline.mark()
             if ks > 0:  # 1. draft
                 self._draft(seq, ks, temperature, generator)
                 gen.draft_calls += ks
-            t1 = _clock(self.device)
+            m1 = timeline.mark()
             if ks > 0:  # 2.-3. verify in one target forward, accept, resample or take the bonus
                 acc, betas, new = self._verify(seq, ks, temperature, generator)
             else:  # one token left: a plain target step
-                logits = self.target.forward(self.ids[:, seq - 1 : seq], keep=1)[-1]
-                tok = (
-                    logits.argmax(-1, keepdim=True)
-                    if is_greedy(temperature)
-                    else torch.multinomial(softmax_t(logits, temperature), 1, generator=generator)
-                )
-                self.ids[0, seq : seq + 1] = tok
-                acc, betas, new = 0, [], [int(tok)]
-            t2 = _clock(self.device)
+                acc, betas, new = 0, [], [self._target_token(seq, temperature, generator)]
+            marks.append((m0, m1, timeline.mark()))
             kept, done = _cut(new, self.eos, max_new_tokens - len(gen.tokens))
             # Positions after an accepted EOS are not part of the output: their β does not count.
             gen.target_calls += 1
             gen.steps.append(
-                Step(drafted=ks, accepted=acc, betas=betas[: len(kept)], draft_s=t1 - t0, target_s=t2 - t1)
+                Step(drafted=ks, accepted=acc, betas=betas[: len(kept)], draft_s=0.0, target_s=0.0)
             )
             gen.tokens += kept
             seq += acc + 1
@@ -356,7 +380,20 @@ class SpeculativeDecoder(_Base):
             self.target.rollback(seq - 1)
             self.draft.rollback(min(self.draft.length, seq - 1))
         gen.decode_s = _clock(self.device) - t_start
+        for step, (m0, m1, m2) in zip(gen.steps, marks, strict=True):
+            step.draft_s, step.target_s = timeline.seconds(m0, m1), timeline.seconds(m1, m2)
         return gen
+
+    def _target_token(self, seq: int, temperature: float, generator: torch.Generator | None) -> int:
+        """One plain target step (the last token before max_new_tokens): writes ids[seq] and returns it."""
+        logits = self.target.forward(self.ids[:, seq - 1 : seq], keep=1)[-1]
+        tok = (
+            logits.argmax(-1, keepdim=True)
+            if is_greedy(temperature)
+            else sample(softmax_t(logits, temperature), generator)
+        )
+        self.ids[0, seq : seq + 1] = tok
+        return int(tok)
 
     def generate(
         self,
