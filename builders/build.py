@@ -31,7 +31,7 @@ from core.errors import TempdraftError
 from core.faults import fault_point
 from core.hardware import resolve_dtype
 from core.home import tempdraft_home
-from core.provenance import package_version, recorded_command, versions
+from core.provenance import mask_secrets, package_version, recorded_command, versions
 from core.public import public_manifest
 from core.teacher import ResolvedTeacher, resolve_teacher
 from registry.dataset import MANIFEST, Manifest, manifest_fingerprint, read_manifest
@@ -82,14 +82,15 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _manifest(recipe: Recipe, fp: str, argv: list[str], lineage: dict[str, Any], contents: dict[str, Any]
+def _manifest(recipe: Recipe, fp: str, command: str, lineage: dict[str, Any], contents: dict[str, Any]
               ) -> Manifest:
     """The dataset's manifest (registry/dataset.py): identity and command, `lineage` (teacher, tokenizer,
     backend; or the pool composed from), then `contents` (versions, temperatures, counts, statistics,
-    license). Published as is by `registry push`, so it holds no local path (core/public.py)."""
+    license). Published as is by `registry push`, so it holds no local path (core/public.py) and no token
+    (masked here too, whoever recorded the command)."""
     return Manifest.model_validate(public_manifest({
         "name": recipe.name, "fingerprint": fp, "created_at": _now(),
-        "command": recorded_command("python -m builders", argv), "recipe": recipe.model_dump(mode="json"),
+        "command": mask_secrets(command), "recipe": recipe.model_dump(mode="json"),
         "code_version": code_version(), **lineage, "seed": recipe.seed, **contents,
     }))
 
@@ -167,13 +168,18 @@ def sample_pool(recipe: Recipe, requests: list[PlannedRequest], teacher: Resolve
     return rows, meta
 
 
-def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = False) -> BuildResult:
+def run_build(recipe: Recipe, base_dir: Path, command: str | list[str], dry_run: bool = False) -> BuildResult:
+    """Build `recipe` (relative source paths resolve against `base_dir`). `command` is the line the manifest
+    records, as the CLI makes it: `recorded_command("python -m builders", argv)` (core/provenance.py); an
+    argument list (`["run", "r.yaml"]`, the older form some callers still pass) is recorded the same way."""
     from builders.assemble import assemble_dataset, assign_split
     from builders.stats import dataset_stats, format_table
 
     # The catalog's name rule (core/names.py) was checked by the recipe schema, before anything is sampled.
+    if not isinstance(command, str):
+        command = recorded_command("python -m builders", command)
     if recipe.pool is not None:
-        return _compose_from_pool(recipe, argv, dry_run)
+        return _compose_from_pool(recipe, command, dry_run)
     requests = plan(recipe, base_dir)  # 1. prompts, requests, mixture fit: cheap, no model
     print(plan_summary(recipe, requests))
     if dry_run:
@@ -190,7 +196,7 @@ def run_build(recipe: Recipe, base_dir: Path, argv: list[str], dry_run: bool = F
         rows = assign_split(rows, recipe.output.validation_fraction, recipe.seed)
         mixture_rows = _mixture(recipe, rows)
         stats = dataset_stats(rows)
-        manifest = _manifest(recipe, fp, argv, {"teacher": teacher.public_dict(), **meta}, {
+        manifest = _manifest(recipe, fp, command, {"teacher": teacher.public_dict(), **meta}, {
             "versions": _versions(meta["backend"].get("version")),
             "temperatures": sorted(set(rows["temperature"])),
             "counts": _counts(rows, mixture_rows), "stats": stats.to_dicts(),
@@ -299,7 +305,7 @@ def _mixture(recipe: Recipe, rows: pl.DataFrame) -> pl.DataFrame | None:
     return compose_mixture(rows, recipe.mixture, recipe.seed)
 
 
-def _compose_from_pool(recipe: Recipe, argv: list[str], dry_run: bool) -> BuildResult:
+def _compose_from_pool(recipe: Recipe, command: str, dry_run: bool) -> BuildResult:
     """A recipe with `pool:` composes a mixture from an already-built dataset: no teacher, no engine."""
     from builders.assemble import assemble_dataset
     from builders.mixture import compose_mixture
@@ -319,7 +325,7 @@ def _compose_from_pool(recipe: Recipe, argv: list[str], dry_run: bool) -> BuildR
         stats = dataset_stats(mixture_rows)
         pool = {"id": recipe.pool, "name": pool_manifest.name, "fingerprint": pool_manifest.fingerprint}
         inherited = pool_manifest.model_dump(include={"teacher", "tokenizer", "backend"}, exclude_unset=True)
-        manifest = _manifest(recipe, fp, argv, {"pool": pool, **inherited}, {
+        manifest = _manifest(recipe, fp, command, {"pool": pool, **inherited}, {
             "versions": _versions(None),
             "temperatures": sorted(set(mixture_rows["temperature"])),
             "counts": {"mixture_rows": mixture_rows.height, "prompts": mixture_rows["prompt_id"].n_unique()},

@@ -83,7 +83,7 @@ def field_help(info: FieldInfo) -> str:
     # `int | Literal["auto"]`: name the non-Literal member too ("an int or auto", not just "auto").
     union = get_origin(info.annotation) in (Union, UnionType)
     members = [
-        a for a in get_args(info.annotation) if union and get_origin(a) is not Literal and a is not type(None)
+        a for a in get_args(info.annotation) if union and not allowed_values(a) and a is not type(None)
     ]
     typed = [_TYPE_NAMES.get(n, f"a {n}") for a in members if (n := _type_name(a)) != "section"]
     if allowed := typed + allowed_values(info.annotation):
@@ -92,16 +92,27 @@ def field_help(info: FieldInfo) -> str:
         notes.append("required")
     else:
         default = info.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):  # a section's default: its fields, as YAML would give them
+            default = default.model_dump(mode="json")
         notes.append(f"default: {json.dumps(default, default=str)}")
     return f"{info.description or ''} [{'; '.join(notes)}]".replace("%", "%%")  # argparse formats %
 
 
-def _submodel(annotation: Any) -> type[BaseModel] | None:
-    """The section schema a field holds (`Spec` or `Spec | None`), else None."""
-    for member in (annotation, *get_args(annotation)):
-        if isinstance(member, type) and issubclass(member, BaseModel):
-            return member
-    return None
+def _submodels(annotation: Any) -> list[type[BaseModel]]:
+    """The section schemas a field holds: `Spec`, `Spec | None`, `list[Spec]`, or each kind of a
+    discriminated union (`list[HubSource | FileSource]`); [] for a plain value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found = [m for arg in get_args(annotation) for m in _submodels(arg)]
+    return list(dict.fromkeys(found))
+
+
+def _kind(model: type[BaseModel]) -> str:
+    """How YAML picks `model` among a union's sections: its one-value Literal field (`kind: hub`)."""
+    for name, info in model.model_fields.items():
+        if len(values := allowed_values(info.annotation)) == 1:
+            return f"{name}: {values[0]}"
+    return model.__name__
 
 
 def schema_reference(model: type[BaseModel], indent: str = "  ", prefix: str = "") -> list[str]:
@@ -110,6 +121,11 @@ def schema_reference(model: type[BaseModel], indent: str = "  ", prefix: str = "
     lines = []
     for name, info in model.model_fields.items():
         lines.append(f"{indent}{prefix}{name}: {field_help(info).replace('%%', '%')}")
-        if (section := _submodel(info.annotation)) is not None:
-            lines += schema_reference(section, indent + "  ", f"{prefix}{name}.")
+        sections = _submodels(info.annotation)
+        for section in sections:
+            if len(sections) == 1:
+                lines += schema_reference(section, indent + "  ", f"{prefix}{name}.")
+            else:  # one block per kind of a union, headed by the value that selects it
+                lines.append(f"{indent}  {prefix}{name} with {_kind(section)}:")
+                lines += schema_reference(section, indent + "    ", f"{prefix}{name}.")
     return lines

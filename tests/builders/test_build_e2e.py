@@ -27,7 +27,7 @@ def built(tmp_path_factory, tiny_teacher, shared_data):
                                                         {"temperatures": {"min": 0.0, "max": 0.7}, "weight": 1}]}
     recipe_path.write_text(yaml.safe_dump(data))
     recipe = load_recipe(recipe_path)
-    result = run_build(recipe, tmp, ["run", str(recipe_path)])
+    result = run_build(recipe, tmp, f"python -m builders run {recipe_path}")
     return recipe, result
 
 
@@ -119,7 +119,7 @@ def test_manifest_and_card_hold_no_local_path(built, tiny_teacher, shared_data):
 
 def test_rerun_reuses_the_build(built):
     recipe, result = built
-    again = run_build(recipe, result.path.parent, ["run"])
+    again = run_build(recipe, result.path.parent, "python -m builders run r.yaml")
     assert again.reused and again.path == result.path
 
 

@@ -24,7 +24,7 @@ def test_smollm2_samples_a_few_prompts(smollm2_teacher, shared_data, tmp_path):
         "output": {"dir": str(tmp_path / "out"), "validation_fraction": 0.25},
     }
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
-    result = run_build(load_recipe(tmp_path / "r.yaml"), tmp_path, ["run"])
+    result = run_build(load_recipe(tmp_path / "r.yaml"), tmp_path, "python -m builders run r.yaml")
     rows = pl.read_parquet(result.path / "data/t*/*.parquet")
     assert rows.height == 8
     assert (rows["num_tokens"] > 0).all()

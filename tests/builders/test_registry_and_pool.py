@@ -22,21 +22,21 @@ def test_register_reuse_and_compose(write_recipe, tmp_path):
     path.write_text(yaml.safe_dump(data))
     recipe = load_recipe(path)
 
-    first = run_build(recipe, tmp_path, ["run", str(path)])
+    first = run_build(recipe, tmp_path, "python -m builders run pool.yaml")
     assert first.version == "tiny@v1"
     assert resolve_dataset("tiny@latest") == first.path
 
-    again = run_build(recipe, tmp_path, ["run", str(path)])
+    again = run_build(recipe, tmp_path, "python -m builders run pool.yaml")
     assert again.reused and again.version == "tiny@v1"
 
-    changed = run_build(load_recipe(path, ["seed=4"]), tmp_path, ["run"])
+    changed = run_build(load_recipe(path, ["seed=4"]), tmp_path, "python -m builders run pool.yaml --set seed=4")
     assert changed.version == "tiny@v2"
 
     mix = {"name": "tiny_mix", "seed": 9, "pool": "tiny@v1",
            "mixture": {"total_rows": 20, "components": [{"temperatures": [1.0], "rows": 12},
                                                         {"temperatures": {"min": 0.0, "max": 0.7}, "rows": 8}]}}
     (tmp_path / "mix.yaml").write_text(yaml.safe_dump(mix))
-    composed = run_build(load_recipe(tmp_path / "mix.yaml"), tmp_path, ["run"])
+    composed = run_build(load_recipe(tmp_path / "mix.yaml"), tmp_path, "python -m builders run mix.yaml")
     assert composed.version == "tiny_mix@v1"
     ds = datasets.load_dataset(str(composed.path))
     rows = pl.concat([ds[s].to_polars() for s in ds])
@@ -50,11 +50,11 @@ def test_register_reuse_and_compose(write_recipe, tmp_path):
     too_many = {**mix, "mixture": {"total_rows": 500, "components": [{"temperatures": [1.0], "weight": 1}]}}
     (tmp_path / "big.yaml").write_text(yaml.safe_dump(too_many))
     with pytest.raises(RecipeError, match="pool holds 28"):
-        run_build(load_recipe(tmp_path / "big.yaml"), tmp_path, ["run"])
+        run_build(load_recipe(tmp_path / "big.yaml"), tmp_path, "python -m builders run big.yaml")
 
 
 def test_mixture_too_big_fails_before_sampling(write_recipe, tmp_path):
     path = write_recipe(mixture={"total_rows": 100, "components": [{"temperatures": [0.0], "weight": 1}]})
     with pytest.raises(RecipeError, match="pool holds 14"):
-        run_build(load_recipe(path), tmp_path, ["run"])
+        run_build(load_recipe(path), tmp_path, "python -m builders run recipe.yaml")
     assert not (tmp_path / "out.work").exists()  # nothing sampled, nothing written

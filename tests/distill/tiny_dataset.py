@@ -54,6 +54,6 @@ def build_tiny_dataset(
     # Builds write caches under TEMPDRAFT_HOME; keep them beside the dataset, not in the user's home.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TEMPDRAFT_HOME", str(out.parent / "home"))
-        result = run_build(recipe, out.parent, ["run", "tiny-distill-recipe"])
+        result = run_build(recipe, out.parent, "python -m builders run tiny-distill-recipe")
     assert result.path is not None
     return result.path

@@ -83,7 +83,7 @@ def test_search_finds_the_mixture_known_by_construction(tmp_path, monkeypatch, p
     built = run_build(
         Recipe.model_validate({**recipe, "output": {"dir": str(tmp_path / "again")}}),
         tmp_path,
-        ["run", "recipe.yaml"],
+        "python -m builders run recipe.yaml",
     )
     import polars as pl
 
