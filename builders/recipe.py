@@ -21,7 +21,7 @@ from pydantic import (
 
 from builders.mixture_spec import MixtureSpec
 from core.names import dataset_name_problem
-from core.schema import Strict
+from core.schema import Strict, TeacherSpec
 
 MAX_TEMPERATURE = 100.0  # far above any useful sampling temperature; keeps temperature arithmetic finite
 MIN_TEMPERATURE_STEP = 1e-6  # grid values are rounded to 6 decimals: a finer step would repeat them
@@ -46,20 +46,6 @@ def template_columns(template: str) -> list[str]:
                              "(no positions, attributes, indexes, conversions or format specs)")
         columns.append(field)
     return columns
-
-
-class TeacherSpec(Strict):
-    model: str = Field(
-        description="Offline alias (e.g. 'smollm2-135m-instruct'), a Hub model id "
-        "(e.g. 'meta-llama/Llama-2-13b-chat-hf') or a local model folder."
-    )
-    revision: str | None = Field(None, description="Hub revision (branch, tag or commit) for a Hub id.")
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
-        "auto",
-        description="Weights and compute dtype of the teacher while sampling. auto: bfloat16 on GPUs and on CPUs "
-        "with AVX512-BF16/AMX, float32 on other CPUs (emulated bf16 runs 5-10x slower there). The build "
-        "resolves it before fingerprinting, so the manifest records the dtype that ran.",
-    )
 
 
 class _SourceBase(Strict):
@@ -273,7 +259,10 @@ class Recipe(Strict):
                       "(the registry's rule, core/names.py).")
     description: str = Field("", description="Free text copied into the dataset card.")
     seed: int = Field(0, description="Root seed: request seeds, splits and mixtures derive from it.")
-    teacher: TeacherSpec | None = Field(None, description="The model to sample (omit when the pool comes from `pool`).")
+    teacher: TeacherSpec | None = Field(
+        None, description="The model to sample (omit when the pool comes from `pool`). The build resolves "
+        "dtype 'auto' before fingerprinting, so the manifest records the dtype that ran."
+    )
     sources: list[Source] = Field(default_factory=list, description="Prompt sources, concatenated in order.")
     sampling: SamplingSpec | None = Field(None, description="What to sample per prompt.")
     pool: str | None = Field(

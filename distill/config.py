@@ -17,8 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from core.cli import schema_reference
 from core.errors import ConfigError
-from core.hardware import resolve_dtype
-from core.schema import Strict
+from core.schema import Strict, TeacherSpec
 from core.yamlconfig import apply_overrides, parse_override, pydantic_problems, read_mapping
 
 
@@ -36,22 +35,6 @@ class DatasetSpec(Strict):
     max_rows: int | None = Field(
         None, gt=0, description="Use at most this many rows (the first ones, in file order)."
     )
-
-
-class TeacherSpec(Strict):
-    model: str = Field(
-        description="The dataset's teacher: offline alias ('smollm2-135m-instruct'), Hub id or local folder. "
-        "Must match the teacher recorded in the dataset's manifest."
-    )
-    revision: str | None = Field(None, description="Hub revision of a Hub teacher.")
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
-        "auto",
-        description="Dtype of the live teacher (online mode, held-out scoring). auto = bfloat16 on GPUs and "
-        "on CPUs with AVX512-BF16/AMX, float32 on other CPUs (emulated bf16 matmuls run ~5x slower there).",
-    )
-
-    def resolved_dtype(self, device_type: str) -> str:
-        return resolve_dtype(self.dtype, device_type)
 
 
 class PretrainedDraft(Strict):
@@ -256,7 +239,8 @@ class RunSpec(Strict):
 class DistillConfig(Strict):
     dataset: DatasetSpec = Field(description="What to train on.")
     teacher: TeacherSpec = Field(
-        description="The teacher the dataset was sampled from (online mode runs it live)."
+        description="The teacher the dataset was sampled from: it must match the teacher recorded in the "
+        "dataset's manifest. Online mode and held-out scoring run it live, in `dtype`."
     )
     draft: DraftSpec = Field(description="How the draft starts.")
     loss: LossSpec = Field(description="Training objective.")
