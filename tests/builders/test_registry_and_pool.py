@@ -29,7 +29,8 @@ def test_register_reuse_and_compose(write_recipe, tmp_path):
     again = run_build(recipe, tmp_path, "python -m builders run pool.yaml")
     assert again.reused and again.version == "tiny@v1"
 
-    changed = run_build(load_recipe(path, ["seed=4"]), tmp_path, "python -m builders run pool.yaml --set seed=4")
+    command = "python -m builders run pool.yaml --set seed=4"
+    changed = run_build(load_recipe(path, ["seed=4"]), tmp_path, command)
     assert changed.version == "tiny@v2"
 
     mix = {"name": "tiny_mix", "seed": 9, "pool": "tiny@v1",
