@@ -40,19 +40,23 @@ def winner_line(summary: dict[str, Any]) -> str:
     parts = []
     for name, baseline in summary["baselines"].items():
         if baseline == winner["label"]:
-            parts.append(f"it is {_BASELINE[name]} ({baseline})")
+            parts.append(f"is {_BASELINE[name]} itself")
             continue
         halves = [
             f"{_relative(winner['paired'][h][name])} {h} half"
             for h in ("search", "confirm")
             if name in winner.get("paired", {}).get(h, {})
         ]
-        parts.append(f"vs {_BASELINE[name]} ({baseline}): " + ", ".join(halves))
+        named = baseline if baseline.startswith(_BASELINE[name]) else f"{_BASELINE[name]} ({baseline})"
+        parts.append(f"vs {named}: " + ", ".join(halves))
     seeds = len(summary["seeds"])
-    return (
-        f"Winner {winner['label']}: " + "; ".join(parts) + f" (relative difference in predicted speedup, "
-        f"95% paired bootstrap over prompts{f' and {seeds} seeds' if seeds > 1 else ''})."
+    how = (
+        f" (relative difference in predicted speedup, 95% paired bootstrap over prompts"
+        f"{f' and {seeds} seeds' if seeds > 1 else ''})"
+        if any(p.startswith("vs ") for p in parts)
+        else ""
     )
+    return f"Winner {winner['label']}: " + "; ".join(parts) + how + "."
 
 
 def markdown(summary: dict[str, Any], published: dict[str, Any]) -> str:
@@ -69,7 +73,9 @@ def markdown(summary: dict[str, Any], published: dict[str, Any]) -> str:
         winner_line(summary),
         "",
         "| candidate | origin | weights | steps | α (search) | best k | predicted speedup (search, 95% CI) "
-        "| confirm | " + " | ".join(f"vs {b} (paired, search)" for b in summary["baselines"].values()) + " |",
+        "| confirm | "
+        + " | ".join(f"vs {_BASELINE[n]}: {b} (paired, search)" for n, b in summary["baselines"].items())
+        + " |",
         "|---|---|---|---|---|---|---|---|" + "---|" * len(summary["baselines"]),
     ]
     for r in sorted(summary["candidates"], key=lambda r: -r["search"]["objective"]):

@@ -226,17 +226,7 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
     bar.close()
 
     # 2. Confirm the finalists on prompts the search never scored; compare every candidate with the baselines.
-    bases = baselines(results)
-    finalists = _finalists(results, bases)
-    for r in finalists:
-        for rep in r["replicates"]:
-            trial = Trial(
-                fixed[0], Path(cfg.output_dir).expanduser() / "candidates" / rep["folder"], rep["seed"]
-            )
-            if "confirm" not in rep:
-                rep["confirm"] = scorer.score(trial.draft, "confirm")
-                write_result(trial, rep)
-        r["confirm"] = combine(boots["confirm"], [rep["confirm"] for rep in r["replicates"]])
+    finalists, bases = _confirm(cfg, results, scorer, boots["confirm"])
     compare(results, bases, boots)
     winner = finalists[0]
     return {
@@ -257,6 +247,23 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
             h: {f"{t:g}": len(s) for t, s in getattr(sets, h).items()} for h in ("search", "confirm")
         },
     }
+
+
+def _confirm(
+    cfg: SearchConfig, results: list[dict[str, Any]], scorer: Scorer, boot: Bootstrap
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Score every seed of the finalists on the confirm half (once: stored in its result.json)."""
+    bases = baselines(results)
+    finalists = _finalists(results, bases)
+    for r in finalists:
+        cand = Candidate(r["label"], {float(t): w for t, w in r["weights"].items()}, r["origin"])
+        for rep in r["replicates"]:
+            trial = Trial(cand, Path(cfg.output_dir).expanduser() / "candidates" / rep["folder"], rep["seed"])
+            if "confirm" not in rep:
+                rep["confirm"] = scorer.score(trial.draft, "confirm")
+                write_result(trial, rep)
+        r["confirm"] = combine(boot, [rep["confirm"] for rep in r["replicates"]])
+    return finalists, bases
 
 
 def _finalists(results: list[dict[str, Any]], bases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
