@@ -100,6 +100,18 @@ def test_search_finds_the_mixture_known_by_construction(tmp_path, monkeypatch, p
     assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/result.json")} == results
     assert json.loads((out / "search.json").read_text())["c"] == summary["c"]
 
+    # A result.json written before per-prompt sums (and seeds) existed is scored again, not trained again.
+    old = out / "candidates" / by_label["single T=2"]["folder"] / "result.json"
+    stored = json.loads(old.read_text())
+    for key in ("seed", "confirm"):
+        stored.pop(key, None)
+    for per_t in stored["search"]["per_temperature"]:
+        del per_t["per_prompt"]
+    old.write_text(json.dumps(stored))
+    assert main(["search", str(config)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/log.txt")} == logs
+    assert "per_prompt" in json.loads(old.read_text())["search"]["per_temperature"][0]
+
     # Another serving temperature in the same output_dir scores the trained drafts again without training
     # them again (the optimizer's proposals may differ: they follow the new scores).
     assert main(["search", str(config), "--set", "serving.temperatures={2.0: 1}"]) == 0
