@@ -4,8 +4,9 @@
     python -m evaluate search-validate evaluate/configs/search_t1.yaml   # exit 0, or every problem (exit 2)
 
 Writes <output_dir>/search.json, search.md, candidates.png, recipe.yaml (the winning pool recipe), draft/
-(the winning draft) and candidates/<key>/ (each candidate's data, draft, log and result); registers the
-winning mixture as `name@vN`. Progress (candidates, best so far, ETA) goes to stderr.
+(the winning draft) and candidates/<key>/ (data, draft, log and result of each candidate and seed);
+registers the winning mixture as `name@vN`. Progress (candidates, best so far, ETA) goes to stderr; the
+last line says how the winner compares, paired, with greedy SeqKD and the best single temperature.
 """
 
 from __future__ import annotations
@@ -49,4 +50,5 @@ def _run(verb: str, args: argparse.Namespace, argv: list[str]) -> int:
     print(open(paths["markdown"]).read(), end="")
     for kind, path in paths.items():
         print(f"[search] wrote {kind}: {path}", file=sys.stderr)
+    print(f"[search] {report.winner_line(summary)}", file=sys.stderr)
     return 0

@@ -5,6 +5,7 @@
     serving: {temperatures: {1.0: 1}}  # serving temperature(s) and their share of traffic
     distill: distill/configs/seqkd.yaml
     budget: {candidates: 16, max_steps: 200, train_rows: 512, eval_prompts: 32}
+    seeds: [0, 1, 2]                   # optional: train every candidate 3 times (3x the training cost)
     output_dir: runs/search-t1
 
 Every problem is collected with its field path and raised once (`ConfigError`, exit 2 at the CLI).
@@ -13,7 +14,7 @@ Every problem is collected with its field path and raised once (`ConfigError`, e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -54,7 +55,8 @@ class Serving(Strict):
 
 class Budget(Strict):
     candidates: int = Field(
-        description="Drafts trained in all, the fixed candidates (every single pool temperature, uniform, "
+        description="Candidate mixtures scored in all (each trained once per seed in `seeds`), the fixed "
+        "candidates (every single pool temperature, uniform, "
         "mix_high_temp when the pool can compose it) included; the rest are proposed by the optimizer.",
         gt=0,
     )
@@ -100,13 +102,34 @@ class SearchConfig(Strict):
     optimizer: Literal["tpe", "random"] = Field(
         "tpe", description="optuna sampler proposing mixture weights: 'tpe' (Bayesian) or 'random'."
     )
-    seed: int = Field(0, description="Seed of the optimizer, the mixtures and the drafts.")
+    seed: int = Field(
+        0, description="Seed of the optimizer and the bootstraps; the drafts' seed unless `seeds` is set."
+    )
+    seeds: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None,
+        min_length=1,
+        description="Training replicates: every candidate is composed and trained once per seed (the "
+        "pool rows it draws and distill's run.seed), its objective is the mean over seeds and the paired "
+        "comparisons resample seeds as well as prompts. Multiplies the training cost by len(seeds). "
+        "null = one draft per candidate, with `seed`.",
+    )
     name: str = Field("searched_mix", description="Name under which the winning mixture is registered.")
     register_winner: bool = Field(True, description="Register the winning mixture in the catalog as name@vN.")
     output_dir: str = Field(
         description="Folder for search.json, search.md, candidates.png, recipe.yaml, drafts."
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="'auto' picks cuda when available.")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and len(set(v)) < len(v):
+            raise ValueError(f"seeds must be distinct (each is one training replicate), got {v}")
+        return v
+
+    def replicate_seeds(self) -> list[int]:
+        """The seeds each candidate is trained with: `seeds`, or just `seed`."""
+        return list(self.seeds) if self.seeds is not None else [self.seed]
 
 
 def pool_problems(cfg: SearchConfig) -> tuple[Path | None, list[float], list[tuple[str, str]]]:

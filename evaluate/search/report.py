@@ -1,7 +1,9 @@
 """Write a search's results: search.json, search.md (every candidate) and candidates.png.
 
 candidates.png: predicted speedup of every candidate at the serving temperature(s) on the search half,
-with its 95% interval (bootstrap over prompts), sorted; finalists also show their confirm-half value.
+with its 95% interval (bootstrap over prompts and seeds), sorted; finalists also show their confirm-half
+value. search.md and the console also give each candidate's paired difference from greedy SeqKD and from
+the best single temperature (evaluate.search.paired), naming the baseline each number uses.
 """
 
 from __future__ import annotations
@@ -25,6 +27,38 @@ def _verify(summary: dict[str, Any]) -> str:
     return f" ({mode}; verify cost of k drafts / one target step: {text})" if costs else " (given)"
 
 
+_BASELINE = {"greedy": "greedy SeqKD", "best_single": "the best single temperature"}
+
+
+def _relative(p: dict[str, float] | None) -> str:
+    return f"{p['relative']:+.1%} [{p['low']:+.1%}, {p['high']:+.1%}]" if p else ""
+
+
+def winner_line(summary: dict[str, Any]) -> str:
+    """The winner's paired differences from each baseline, on both halves (the console's summary)."""
+    winner = next(r for r in summary["candidates"] if r["label"] == summary["winner"])
+    parts = []
+    for name, baseline in summary["baselines"].items():
+        if baseline == winner["label"]:
+            parts.append(f"is {_BASELINE[name]} itself")
+            continue
+        halves = [
+            f"{_relative(winner['paired'][h][name])} {h} half"
+            for h in ("search", "confirm")
+            if name in winner.get("paired", {}).get(h, {})
+        ]
+        named = baseline if baseline.startswith(_BASELINE[name]) else f"{_BASELINE[name]} ({baseline})"
+        parts.append(f"vs {named}: " + ", ".join(halves))
+    seeds = len(summary["seeds"])
+    how = (
+        f" (relative difference in predicted speedup, 95% paired bootstrap over prompts"
+        f"{f' and {seeds} seeds' if seeds > 1 else ''})"
+        if any(p.startswith("vs ") for p in parts)
+        else ""
+    )
+    return f"Winner {winner['label']}: " + "; ".join(parts) + how + "."
+
+
 def markdown(summary: dict[str, Any], published: dict[str, Any]) -> str:
     serving = ", ".join(f"T={t} ({w:.0%})" for t, w in summary["serving"].items())
     lines = [
@@ -36,25 +70,40 @@ def markdown(summary: dict[str, Any], published: dict[str, Any]) -> str:
         f"{summary['eval_samples']}. Winner: **{summary['winner']}** -> {published.get('dataset', '')} "
         f"(recipe {published['recipe']}, draft {published['draft']}).",
         "",
+        winner_line(summary),
+        "",
         "| candidate | origin | weights | steps | α (search) | best k | predicted speedup (search, 95% CI) "
-        "| confirm |",
-        "|---|---|---|---|---|---|---|---|",
+        "| confirm | "
+        + " | ".join(f"vs {_BASELINE[n]}: {b} (paired, search)" for n, b in summary["baselines"].items())
+        + " |",
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(summary["baselines"]),
     ]
     for r in sorted(summary["candidates"], key=lambda r: -r["search"]["objective"]):
         s = r["search"]
         alphas = "/".join(f"{p['alpha']:.3f}" for p in s["per_temperature"])
-        ks = "/".join(str(p["best_k"]) for p in s["per_temperature"])
+        ks = "/".join(",".join(str(k) for k in p["best_k"]) for p in s["per_temperature"])
+        steps = ",".join(str(t.get("steps", "")) for t in r["training"])
+        paired = [
+            "baseline" if r["label"] == b else _relative(r["paired"]["search"].get(name))
+            for name, b in summary["baselines"].items()
+        ]
         conf = r.get("confirm")
         conf_text = f"{conf['objective']:.3f}x [{conf['low']:.3f}, {conf['high']:.3f}]" if conf else ""
         lines.append(
-            f"| {r['label']} | {r['origin']} | {_weights(r)} | {r['training'].get('steps', '')} | {alphas} "
-            f"| {ks} | {s['objective']:.3f}x [{s['low']:.3f}, {s['high']:.3f}] | {conf_text} |"
+            f"| {r['label']} | {r['origin']} | {_weights(r)} | {steps} | {alphas} "
+            f"| {ks} | {s['objective']:.3f}x [{s['low']:.3f}, {s['high']:.3f}] | {conf_text} | "
+            + " | ".join(paired)
+            + " |"
         )
     lines += [
         "",
         "Predicted speedup: chained acceptance E[accepted | k] over held-out teacher samples at the serving "
         "temperature, (1 + E[accepted | k]) / (c·k + 1) at the best k, traffic-weighted over serving "
-        "temperatures. Below 1x the target alone is faster at that temperature.",
+        "temperatures. Below 1x the target alone is faster at that temperature. With several seeds "
+        f"({', '.join(str(x) for x in summary['seeds'])} here) every candidate is trained once per seed: "
+        "steps and best k are per seed, α and the speedup the means over seeds, and intervals resample "
+        "seeds as well as prompts. The 'vs' columns: relative difference in predicted speedup from the "
+        "named baseline, 95% paired bootstrap (the same prompts and the same seed's replicate for both).",
     ]
     lines += [f"Note: {n}" for n in summary["notes"]]
     return "\n".join(lines) + "\n"

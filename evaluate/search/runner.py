@@ -4,10 +4,13 @@
 
 1. check the config and the pool; split the pool's validation prompts into a search and a confirm half;
 2. score the fixed candidates (single temperatures, greedy SeqKD, uniform, mix_high_temp), then let an
-   optuna sampler propose mixture weights over the pool's temperatures until `budget.candidates` drafts
-   are trained; every draft is composed from the pool and trained by `distill`, then scored by chained
-   acceptance at the serving temperature(s) on the search half;
-3. confirm the winner, the best fixed candidate and greedy SeqKD on the confirm half;
+   optuna sampler propose mixture weights over the pool's temperatures until `budget.candidates`
+   candidates are scored; every candidate is composed from the pool and trained by `distill` once per
+   seed in `seeds`, each draft scored by chained acceptance at the serving temperature(s) on the search
+   half, the candidate's objective the mean over its seeds;
+3. confirm the winner, the best fixed candidate, the best single temperature and greedy SeqKD on the
+   confirm half; compare every candidate with greedy SeqKD and the best single temperature, paired
+   (evaluate.search.paired: bootstrap over prompts and seeds);
 4. write recipe.yaml (the winner's pool recipe: `python -m builders run` composes it without sampling),
    register it as `name@vN`, copy the winning draft to `draft/`, and write search.json, search.md and
    candidates.png.
@@ -29,6 +32,7 @@ from core.errors import TempdraftError
 from core.names import DRAFT_CARD_FILE
 from evaluate.search.candidates import Candidate, fixed_candidates, normalised
 from evaluate.search.config import SearchConfig, pool_problems
+from evaluate.search.paired import Bootstrap, baselines, combine, compare
 from evaluate.search.score import Cost, EvalSets, load_eval_sets, objective, score_temperature
 from evaluate.search.trial import Trial, read_result, run_trial, scoring_key, trial_for, write_result
 
@@ -83,7 +87,7 @@ class Scorer:
         draft = load_model(str(draft_dir), self.device, "auto")
         samples = self.sets.search if half == "search" else self.sets.confirm
         if self.cost is None:  # one architecture for every candidate: measure once, in the sampler's mode
-            prompt = next(iter(samples.values()))[0][0]
+            prompt = next(iter(samples.values()))[0][1]
             ks = range(1, self.cfg.k_max + 1)
             self.cost_probe = probe_step_costs(
                 self.target,
@@ -120,7 +124,9 @@ def _card_summary(draft: Path) -> dict[str, Any]:
     return {k: training[k] for k in keep if k in training}
 
 
-def evaluate_candidate(cfg: SearchConfig, trial: Trial, pool_id: str, scorer: Scorer) -> dict[str, Any]:
+def evaluate_replicate(cfg: SearchConfig, trial: Trial, pool_id: str, scorer: Scorer) -> dict[str, Any]:
+    """One seed of a candidate: trained (unless its draft exists) and scored on the search half (unless
+    its result.json holds this scoring)."""
     if (done := read_result(trial, scoring_key(cfg, pool_id, scorer.c))) is not None:
         return done
     t0 = time.perf_counter()
@@ -130,6 +136,7 @@ def evaluate_candidate(cfg: SearchConfig, trial: Trial, pool_id: str, scorer: Sc
         "origin": trial.candidate.origin,
         "weights": {f"{t:g}": w for t, w in trial.candidate.weights.items()},
         "folder": trial.folder.name,
+        "seed": trial.seed,
         "scoring": None,  # set below: the first candidate's scoring may have measured c
         "training": _card_summary(draft),
         "search": scorer.score(draft, "search"),
@@ -138,6 +145,26 @@ def evaluate_candidate(cfg: SearchConfig, trial: Trial, pool_id: str, scorer: Sc
     result["scoring"] = scoring_key(cfg, pool_id, scorer.c)
     write_result(trial, result)
     return result
+
+
+def evaluate_candidate(
+    cfg: SearchConfig, cand: Candidate, pool_id: str, scorer: Scorer, boot: Bootstrap
+) -> dict[str, Any]:
+    """Every seed of a candidate, and its search-half score: the mean over seeds (evaluate.search.paired)."""
+    reps = [
+        evaluate_replicate(cfg, trial_for(cfg, cand, pool_id, s), pool_id, scorer)
+        for s in cfg.replicate_seeds()
+    ]
+    return {
+        "label": cand.label,
+        "origin": cand.origin,
+        "weights": {f"{t:g}": w for t, w in cand.weights.items()},
+        "folder": reps[0]["folder"],  # the first seed's draft: the one published when this candidate wins
+        "seeds": [r["seed"] for r in reps],
+        "training": [r["training"] for r in reps],
+        "search": combine(boot, [r["search"] for r in reps]),
+        "replicates": reps,
+    }
 
 
 def _propose(trial: Any, grid: list[float]) -> dict[float, float]:
@@ -167,6 +194,8 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
                 )
     teacher = load_distill(cfg.distill, cfg.distill_overrides).teacher.model
     scorer = Scorer(cfg, teacher, sets)
+    seeds = cfg.replicate_seeds()
+    boots = {h: Bootstrap(shares, sets.prompt_ids(h), len(seeds), cfg.seed) for h in ("search", "confirm")}
 
     # 1. Fixed candidates first (enqueued, so the optimizer learns from them), then proposals.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -188,7 +217,7 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
             if i < len(fixed)
             else Candidate(f"search #{i - len(fixed) + 1}", normalised(raw), "search")
         )
-        result = evaluate_candidate(cfg, trial_for(cfg, cand, pool_id), pool_id, scorer)
+        result = evaluate_candidate(cfg, cand, pool_id, scorer, boots["search"])
         results.append(result)
         study.tell(trial, result["search"]["objective"])
         best = max(results, key=lambda r: r["search"]["objective"])
@@ -196,13 +225,9 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
         bar.update()
     bar.close()
 
-    # 2. Confirm the finalists on prompts the search never scored.
-    finalists = _finalists(results)
-    for r in finalists:
-        trial = Trial(fixed[0], Path(cfg.output_dir).expanduser() / "candidates" / r["folder"])
-        if "confirm" not in r:
-            r["confirm"] = scorer.score(trial.draft, "confirm")
-            write_result(trial, r)
+    # 2. Confirm the finalists on prompts the search never scored; compare every candidate with the baselines.
+    finalists, bases = _confirm(cfg, results, scorer, boots["confirm"])
+    compare(results, bases, boots)
     winner = finalists[0]
     return {
         "command": command,
@@ -213,6 +238,8 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
         "c": scorer.c,
         "cost_probe": scorer.cost_probe,
         "notes": notes,
+        "seeds": seeds,
+        "baselines": {name: b["label"] for name, b in bases.items()},
         "candidates": results,
         "finalists": [r["label"] for r in finalists],
         "winner": winner["label"],
@@ -222,11 +249,29 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
     }
 
 
-def _finalists(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The winner (best on the search half), the best fixed candidate and greedy SeqKD, in that order."""
+def _confirm(
+    cfg: SearchConfig, results: list[dict[str, Any]], scorer: Scorer, boot: Bootstrap
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Score every seed of the finalists on the confirm half (once: stored in its result.json)."""
+    bases = baselines(results)
+    finalists = _finalists(results, bases)
+    for r in finalists:
+        cand = Candidate(r["label"], {float(t): w for t, w in r["weights"].items()}, r["origin"])
+        for rep in r["replicates"]:
+            trial = Trial(cand, Path(cfg.output_dir).expanduser() / "candidates" / rep["folder"], rep["seed"])
+            if "confirm" not in rep:
+                rep["confirm"] = scorer.score(trial.draft, "confirm")
+                write_result(trial, rep)
+        r["confirm"] = combine(boot, [rep["confirm"] for rep in r["replicates"]])
+    return finalists, bases
+
+
+def _finalists(results: list[dict[str, Any]], bases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The winner (best on the search half), the best fixed candidate, the best single temperature and
+    greedy SeqKD, in that order (the baselines are confirmed too: the paired comparisons need them)."""
     ranked = sorted(results, key=lambda r: -r["search"]["objective"])
-    picks = [ranked[0], next(r for r in ranked if r["origin"] == "fixed")]
-    picks += [r for r in results if r["label"].startswith("greedy")]
+    picks = [ranked[0], next(r for r in ranked if r["origin"] == "fixed"), bases["best_single"]]
+    picks += [bases["greedy"]] if "greedy" in bases else []
     out: list[dict[str, Any]] = []
     for r in picks:
         if all(r is not o for o in out):

@@ -6,7 +6,8 @@ At each serving temperature T the teacher samples at T of those prompts give β 
 teacher-forced pass of target and draft), hence E[accepted | k] and the predicted speedup for every
 k = 1..k_max - the same prediction as `evaluate run` with `k: auto` (evaluate.chained, start positions
 weighted as the sampler's steps fall; speedup = tokens per call / (c·k + verify cost of k)). The
-objective is the traffic-weighted speedup at each T's best k.
+objective is the traffic-weighted speedup at each T's best k. Each score keeps, per prompt, the accepted
+sums and step weights at that k (`per_prompt`), from which evaluate.search.paired resamples prompts.
 """
 
 from __future__ import annotations
@@ -21,16 +22,21 @@ import torch
 from builders.requests import temperature_tag
 from distill.data import read_columns
 from evaluate.analytic import teacher_forced_betas
-from evaluate.chained import ChainedEstimate, chained_acceptance, chained_speedup
+from evaluate.chained import ChainedEstimate, chained_acceptance, chained_speedup, step_weighted_sums
 from registry.dataset import config_files
 
-Sample = tuple[list[int], list[int]]
+Sample = tuple[str, list[int], list[int]]  # prompt id, prompt token ids, teacher response token ids
 
 
 @dataclass
 class EvalSets:
     search: dict[float, list[Sample]]  # serving T -> teacher samples
     confirm: dict[float, list[Sample]]
+
+    def prompt_ids(self, half: str) -> list[str]:
+        """The sorted ids of the prompts one half scores (over all serving temperatures)."""
+        samples = self.search if half == "search" else self.confirm
+        return sorted({pid for per_t in samples.values() for pid, _, _ in per_t})
 
 
 def _halves(prompt_ids: list[str]) -> dict[str, str]:
@@ -62,7 +68,7 @@ def load_eval_sets(pool: Path, grid: list[float], serving: list[float], prompts_
                 if pid not in seen and len(seen) >= prompts_per_half:
                     continue
                 seen.add(pid)
-                chosen.append((list(prompt), list(response)))
+                chosen.append((pid, list(prompt), list(response)))
             target[t] = chosen
     return sets
 
@@ -89,7 +95,7 @@ class TemperatureScore:
     low: float  # interval of the speedup at best_k (from the tokens-per-call interval)
     high: float
     samples: int
-    per_sample: list[float]  # mean β per sample, for paired comparisons
+    per_prompt: dict[str, Any]  # prompts, accepted, windows at best_k and its step_cost: paired comparisons
 
     def to_dict(self, cost: Cost) -> dict[str, Any]:
         return {
@@ -101,6 +107,7 @@ class TemperatureScore:
             "low": self.low,
             "high": self.high,
             "samples": self.samples,
+            "per_prompt": self.per_prompt,
             "curve": [
                 {
                     "k": e.k,
@@ -117,13 +124,12 @@ class TemperatureScore:
 def score_temperature(
     target, draft, samples: list[Sample], t: float, k_max: int, cost: Cost, seed: int
 ) -> TemperatureScore:
-    betas = [teacher_forced_betas(target, draft, p, r, t) for p, r in samples]
+    betas = [teacher_forced_betas(target, draft, p, r, t) for _, p, r in samples]
     flat = torch.cat(betas) if betas else torch.zeros(0)
     curve = chained_acceptance(betas, k_max, seed=seed, weighting="steps")
     best = max(curve, key=cost.speedup)
     step = cost.step(best.k)
     alpha = float(flat.double().mean()) if flat.numel() else float("nan")
-    per_sample = [float(b.double().mean()) for b in betas if b.numel()]
     return TemperatureScore(
         t,
         alpha,
@@ -133,8 +139,26 @@ def score_temperature(
         best.low / step,
         best.high / step,
         len(samples),
-        per_sample,
+        per_prompt_sums([pid for pid, _, _ in samples], betas, best.k, step),
     )
+
+
+def per_prompt_sums(prompt_ids: list[str], betas: list[torch.Tensor], k: int, step: float) -> dict[str, Any]:
+    """Per prompt (its samples summed): step-weighted accepted sum and step weight at k, the terms of the
+    ratio estimator tokens per call = 1 + Σ accepted / Σ windows (evaluate.chained)."""
+    acc: dict[str, float] = {}
+    win: dict[str, float] = {}
+    for pid, b in zip(prompt_ids, betas, strict=True):
+        sums, counts = step_weighted_sums(b, k) if b.numel() else (torch.zeros(k), torch.zeros(k))
+        acc[pid] = acc.get(pid, 0.0) + float(sums[k - 1])
+        win[pid] = win.get(pid, 0.0) + float(counts[k - 1])
+    prompts = sorted(acc)
+    return {
+        "prompts": prompts,
+        "accepted": [acc[p] for p in prompts],
+        "windows": [win[p] for p in prompts],
+        "step_cost": step,
+    }
 
 
 def objective(scores: list[TemperatureScore], shares: dict[float, float]) -> tuple[float, float, float]:

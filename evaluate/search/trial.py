@@ -1,7 +1,8 @@
 """One candidate end to end, with the product's own steps: compose from the pool -> distill -> score.
 
-Each candidate lives in `<output_dir>/candidates/<key>/`, key = hash of everything that decides its draft
-(weights, pool, rows, steps, seed, distill config and overrides): `recipe.yaml`, `data/` (the composed
+Each trained draft lives in `<output_dir>/candidates/<key>/`, key = hash of everything that decides it
+(weights, pool, rows, steps, its training seed, distill config and overrides; a candidate trained with
+several `seeds` has one folder per seed): `recipe.yaml`, `data/` (the composed
 mixture), `draft/` (the trained draft and its card), `log.txt` (what compose and distill printed) and
 `result.json`, written last. A rerun finds `result.json` and reuses it (an interrupted search resumes
 where it stopped); a search for other serving temperatures in the same output_dir reuses the drafts and
@@ -31,6 +32,7 @@ from registry.dataset import MANIFEST
 class Trial:
     candidate: Candidate
     folder: Path
+    seed: int  # the replicate's seed: which pool rows are composed and distill's run.seed
 
     @property
     def draft(self) -> Path:
@@ -41,9 +43,10 @@ class Trial:
         return self.folder / "result.json"
 
 
-def candidate_key(cfg: SearchConfig, c: Candidate, pool_id: str) -> str:
+def candidate_key(cfg: SearchConfig, c: Candidate, pool_id: str, seed: int) -> str:
     """Hash of what decides the draft; `pool_id` is the pinned version (name@vN), so a rebuilt pool
-    never reuses drafts trained on the old one."""
+    never reuses drafts trained on the old one. `seed` sits where `cfg.seed` sat before replicates
+    existed, so folders of one-seed searches keep their keys."""
     distill = Path(cfg.distill).expanduser().read_text()
     blob = json.dumps(
         [
@@ -51,7 +54,7 @@ def candidate_key(cfg: SearchConfig, c: Candidate, pool_id: str) -> str:
             pool_id,
             cfg.budget.train_rows,
             cfg.budget.max_steps,
-            cfg.seed,
+            seed,
             distill,
             cfg.distill_overrides,
         ]
@@ -75,8 +78,9 @@ def scoring_key(cfg: SearchConfig, pool_id: str, c: float | None) -> dict[str, A
     }
 
 
-def trial_for(cfg: SearchConfig, c: Candidate, pool_id: str) -> Trial:
-    return Trial(c, Path(cfg.output_dir).expanduser() / "candidates" / candidate_key(cfg, c, pool_id))
+def trial_for(cfg: SearchConfig, c: Candidate, pool_id: str, seed: int) -> Trial:
+    folder = Path(cfg.output_dir).expanduser() / "candidates" / candidate_key(cfg, c, pool_id, seed)
+    return Trial(c, folder, seed)
 
 
 def compose(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
@@ -89,7 +93,7 @@ def compose(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
         f"{cfg.name}-{trial.folder.name}",
         pool_id,
         cfg.budget.train_rows,
-        cfg.seed,
+        trial.seed,
     )
     (trial.folder / "recipe.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     recipe = Recipe.model_validate({**data, "output": {"dir": str(trial.folder / "data")}})
@@ -113,7 +117,7 @@ def distill_draft(cfg: SearchConfig, trial: Trial, data: Path) -> Path:
         "dataset.split=train",
         f"run.output_dir={trial.draft}",
         f"run.name={trial.candidate.label}",
-        f"run.seed={cfg.seed}",
+        f"run.seed={trial.seed}",
         f"optim.max_steps={cfg.budget.max_steps}",
         "optim.epochs=null",
     ]
@@ -151,6 +155,8 @@ def read_result(trial: Trial, key: dict[str, Any]) -> dict[str, Any] | None:
     if key["c"] is None or not trial.result_file.is_file():
         return None
     result = json.loads(trial.result_file.read_text())
+    if any("per_prompt" not in t for t in result["search"]["per_temperature"]):
+        return None  # scored before per-prompt sums were kept (the paired comparisons need them)
     return result if result.get("scoring") == json.loads(json.dumps(key)) else None
 
 

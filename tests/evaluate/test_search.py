@@ -100,6 +100,18 @@ def test_search_finds_the_mixture_known_by_construction(tmp_path, monkeypatch, p
     assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/result.json")} == results
     assert json.loads((out / "search.json").read_text())["c"] == summary["c"]
 
+    # A result.json written before per-prompt sums (and seeds) existed is scored again, not trained again.
+    old = out / "candidates" / by_label["single T=2"]["folder"] / "result.json"
+    stored = json.loads(old.read_text())
+    for key in ("seed", "confirm"):
+        stored.pop(key, None)
+    for per_t in stored["search"]["per_temperature"]:
+        del per_t["per_prompt"]
+    old.write_text(json.dumps(stored))
+    assert main(["search", str(config)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/log.txt")} == logs
+    assert "per_prompt" in json.loads(old.read_text())["search"]["per_temperature"][0]
+
     # Another serving temperature in the same output_dir scores the trained drafts again without training
     # them again (the optimizer's proposals may differ: they follow the new scores).
     assert main(["search", str(config), "--set", "serving.temperatures={2.0: 1}"]) == 0
@@ -108,6 +120,70 @@ def test_search_finds_the_mixture_known_by_construction(tmp_path, monkeypatch, p
     assert again["serving"] == {"2": 1.0}
     fixed = {r["folder"] for r in summary["candidates"] if r["origin"] == "fixed"}
     assert fixed <= {r["folder"] for r in again["candidates"]}
+
+
+def test_seeds_train_each_candidate_once_per_seed_and_compare_paired(
+    tmp_path, monkeypatch, capsys, pool, tiny_teacher
+):
+    """seeds: [0, 1] -> two distinct drafts per candidate, objective = their mean, paired differences from
+    greedy SeqKD and the best single temperature; a rerun trains and scores nothing again."""
+    from safetensors.torch import load_file
+
+    from evaluate.search.candidates import fixed_candidates
+    from evaluate.search.config import load_config
+    from evaluate.search.trial import candidate_key
+
+    monkeypatch.setenv("TEMPDRAFT_HOME", str(tmp_path / "home"))
+    budget = {"candidates": 3, "max_steps": 8, "train_rows": 48, "eval_prompts": 6}
+    config = write_search(tmp_path, pool, tiny_teacher, seeds=[0, 1], budget=budget, register_winner=False)
+    assert main(["search", str(config)]) == 0
+    out = tmp_path / "search"
+    summary = json.loads((out / "search.json").read_text())
+    assert summary["seeds"] == [0, 1]
+    assert summary["baselines"] == {
+        "greedy": "greedy SeqKD (T=0)",
+        "best_single": summary["baselines"]["best_single"],
+    }
+    for r in summary["candidates"]:
+        reps = r["replicates"]
+        assert [x["seed"] for x in reps] == [0, 1] and r["folder"] == reps[0]["folder"] != reps[1]["folder"]
+        assert r["search"]["objective"] == pytest.approx(sum(x["search"]["objective"] for x in reps) / 2)
+        a, b = (load_file(out / "candidates" / x["folder"] / "draft" / "model.safetensors") for x in reps)
+        assert any(not a[name].equal(b[name]) for name in a), r["label"]  # the seeds trained different drafts
+
+    # Seed 0's folder is the folder a one-seed search (seed: 0) trains: its drafts are reused.
+    plain = load_config(config, ["seeds=null"])
+    assert plain.replicate_seeds() == [0]
+    greedy_c = fixed_candidates(summary["grid"])[0][0]
+    by_label = {r["label"]: r for r in summary["candidates"]}
+    greedy = by_label["greedy SeqKD (T=0)"]
+    assert greedy["folder"] == candidate_key(plain, greedy_c, summary["pool"], 0)
+
+    # Paired: a baseline against itself is exactly 0 with a zero-width interval; every candidate has both.
+    assert greedy["paired"]["search"]["greedy"] == {
+        "baseline": "greedy SeqKD (T=0)",
+        "relative": 0.0,
+        "low": 0.0,
+        "high": 0.0,
+    }
+    for r in summary["candidates"]:
+        for p in r["paired"]["search"].values():
+            assert p["low"] <= p["high"]
+    noise = by_label["single T=2"]["paired"]["search"]["greedy"]
+    assert noise["relative"] < 0 and noise["high"] < 0  # the T=2 noise draft is slower than greedy, surely
+    winner = by_label[summary["winner"]]
+    assert set(winner["paired"]["confirm"]) == {"greedy", "best_single"}
+    md = (out / "search.md").read_text()
+    assert (
+        "vs greedy SeqKD: greedy SeqKD (T=0) (paired, search)" in md and f"Winner {winner['label']}: " in md
+    )
+    assert "[search] Winner" in capsys.readouterr().err
+
+    # A rerun reuses every seed's draft and score.
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/*.*")}
+    assert len(list((out / "candidates").iterdir())) == 6
+    assert main(["search", str(config)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/*.*")} == stamps
 
 
 @pytest.mark.parametrize(
@@ -119,6 +195,10 @@ def test_search_finds_the_mixture_known_by_construction(tmp_path, monkeypatch, p
         ({"budget": {"candidates": 4, "bogus": 1}}, "budget.bogus"),
         ({"budget": {"candidates": 4, "train_rows": 500}}, "budget.train_rows: 500 exceeds the"),
         ({"distill_overrides": ["optim.lr=-1"]}, "distill_overrides: optim.lr:"),
+        ({"seeds": []}, "seeds: List should have at least 1 item"),
+        ({"seeds": [0, 1, 0]}, "seeds: seeds must be distinct"),
+        ({"seeds": [0, -1]}, "seeds.1: Input should be greater than or equal to 0"),
+        ({"seeds": 3}, "seeds: Input should be a valid list"),
     ],
 )
 def test_bad_search_configs_exit_2_with_the_field(
