@@ -31,7 +31,7 @@ from core.errors import TempdraftError
 from core.faults import fault_point
 from core.hardware import resolve_dtype
 from core.home import tempdraft_home
-from core.provenance import mask_secrets, package_version, recorded_command, versions
+from core.provenance import mask_secrets, package_version, versions
 from core.public import public_manifest
 from core.teacher import ResolvedTeacher, resolve_teacher
 from registry.dataset import MANIFEST, Manifest, manifest_fingerprint, read_manifest
@@ -168,16 +168,13 @@ def sample_pool(recipe: Recipe, requests: list[PlannedRequest], teacher: Resolve
     return rows, meta
 
 
-def run_build(recipe: Recipe, base_dir: Path, command: str | list[str], dry_run: bool = False) -> BuildResult:
+def run_build(recipe: Recipe, base_dir: Path, command: str, dry_run: bool = False) -> BuildResult:
     """Build `recipe` (relative source paths resolve against `base_dir`). `command` is the line the manifest
-    records, as the CLI makes it: `recorded_command("python -m builders", argv)` (core/provenance.py); an
-    argument list (`["run", "r.yaml"]`, the older form some callers still pass) is recorded the same way."""
+    records, as the CLI makes it: `recorded_command("python -m builders", argv)` (core/provenance.py)."""
     from builders.assemble import assemble_dataset, assign_split
     from builders.stats import dataset_stats, format_table
 
     # The catalog's name rule (core/names.py) was checked by the recipe schema, before anything is sampled.
-    if not isinstance(command, str):
-        command = recorded_command("python -m builders", command)
     if recipe.pool is not None:
         return _compose_from_pool(recipe, command, dry_run)
     requests = plan(recipe, base_dir)  # 1. prompts, requests, mixture fit: cheap, no model

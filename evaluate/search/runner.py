@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from core.errors import TempdraftError
 from core.names import DRAFT_CARD_FILE
+from core.provenance import recorded_command
 from evaluate.search.candidates import Candidate, fixed_candidates, normalised
 from evaluate.search.config import SearchConfig, pool_problems
 from evaluate.search.paired import Bootstrap, baselines, combine, compare
@@ -298,7 +299,11 @@ def publish(cfg: SearchConfig, summary: dict[str, Any]) -> dict[str, Any]:
     )
     published: dict[str, Any] = {"recipe": str(out / "recipe.yaml")}
     if cfg.register_winner:
-        result = run_build(Recipe.model_validate(recipe), out, ["run", str(out / "recipe.yaml")])
+        result = run_build(
+            Recipe.model_validate(recipe),
+            out,
+            recorded_command("python -m builders", ["run", str(out / "recipe.yaml")]),
+        )
         published["dataset"] = result.version or str(result.path)
     shutil.rmtree(out / "draft", ignore_errors=True)
     shutil.copytree(folder / "draft", out / "draft", ignore=shutil.ignore_patterns("checkpoints"))

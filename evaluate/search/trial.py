@@ -97,7 +97,11 @@ def compose(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
     )
     (trial.folder / "recipe.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     recipe = Recipe.model_validate({**data, "output": {"dir": str(trial.folder / "data")}})
-    result = run_build(recipe, trial.folder, ["run", str(trial.folder / "recipe.yaml")])
+    result = run_build(
+        recipe,
+        trial.folder,
+        recorded_command("python -m builders", ["run", str(trial.folder / "recipe.yaml")]),
+    )
     assert result.path is not None
     return result.path
 
