@@ -166,7 +166,7 @@ def main() -> None:
         )
         for arm, mod in mods.items()
     }
-    from evaluate.analytic import probe_step_costs
+    from evaluate.costprobe import probe_step_costs
 
     t0 = time.time()
     graphs_vs_eager = check_graphs(target, prompts[0])

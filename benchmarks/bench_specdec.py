@@ -40,9 +40,10 @@ import torch  # noqa: E402
 from core.hardware import auto_dtype  # noqa: E402
 from core.provenance import recorded_command  # noqa: E402
 from distill.models import first_n_layers  # noqa: E402
-from evaluate.analytic import analytic_alpha, probe_step_costs  # noqa: E402
+from evaluate.analytic import analytic_alpha  # noqa: E402
 from evaluate.baselines import HFRun, hf_generate  # noqa: E402
 from evaluate.costmodel import predicted_speedup  # noqa: E402
+from evaluate.costprobe import probe_step_costs  # noqa: E402
 from evaluate.env import environment  # noqa: E402
 from evaluate.metrics import speculative_summary, target_alone_summary  # noqa: E402
 from evaluate.report import json_safe  # noqa: E402

@@ -685,7 +685,8 @@ def main() -> int:
 
     from core.teacher import resolve_teacher
     from distill.models import first_n_layers
-    from evaluate.analytic import analytic_alpha, probe_step_costs
+    from evaluate.analytic import analytic_alpha
+    from evaluate.costprobe import probe_step_costs
     from evaluate.costmodel import predicted_speedup
     from evaluate.prompts import load_prompt_set
     from evaluate.sweep import load_model

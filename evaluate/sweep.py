@@ -26,11 +26,12 @@ from typing import Any
 import torch
 
 from core.hardware import cpu_has_native_bf16
-from evaluate.analytic import analytic_betas, probe_step_costs
+from evaluate.analytic import analytic_betas
 from evaluate.baselines import hf_generate
 from evaluate.chained import ChainedEstimate, best_k, chained_acceptance, chained_speedup
 from evaluate.config import OFFLINE_ALIASES, EvalConfig
 from evaluate.costmodel import expected_tokens_per_call, predicted_speedup
+from evaluate.costprobe import probe_step_costs
 from evaluate.drafts import read_draft_info
 from evaluate.env import environment
 from evaluate.metrics import full_step_tokens_per_call, speculative_summary, target_alone_summary
@@ -168,6 +169,8 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
                 cache=cfg.cache,
                 compile_decode=cfg.compile,
                 verify_ks=range(1, k_top + 1) if auto else [k_top],
+                temperature=max(cfg.temperatures),  # the sampled path's costs when any T > 0
+                decoder=spec_dec,
             )
         rows = [_draft_row(run, spec_dec, draft, probe, label, t) for t in cfg.temperatures]
         if vllm_alone is not None:

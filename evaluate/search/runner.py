@@ -82,7 +82,7 @@ class Scorer:
         return self.cost.c if self.cost else None
 
     def score(self, draft_dir: Path, half: str) -> dict[str, Any]:
-        from evaluate.analytic import probe_step_costs
+        from evaluate.costprobe import probe_step_costs
         from evaluate.sweep import load_model
 
         draft = load_model(str(draft_dir), self.device, "auto")
@@ -98,6 +98,7 @@ class Scorer:
                 cache=self.cfg.cache,
                 compile_decode=self.cfg.compile,
                 verify_ks=ks,
+                temperature=max(self.cfg.serving.shares()),  # the sampled path's costs if any serving T > 0
             )
             self.cost = Cost(self.cost_probe["c"], self.cost_probe["verify_cost"])
             self.probe_file.parent.mkdir(parents=True, exist_ok=True)
