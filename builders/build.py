@@ -29,7 +29,7 @@ from builders.requests import PlannedRequest
 from builders.workdir import claim
 from core.errors import TempdraftError
 from core.faults import fault_point
-from core.hardware import resolve_dtype
+from core.hardware import allowed_cpus, resolve_cpu_threads, resolve_dtype
 from core.home import tempdraft_home
 from core.provenance import mask_secrets, package_version, versions
 from core.public import public_manifest
@@ -182,7 +182,7 @@ def run_build(recipe: Recipe, base_dir: Path, command: str, dry_run: bool = Fals
     if dry_run:
         return BuildResult(None, None, len(requests))
     assert recipe.teacher is not None
-    recipe = _with_resolved_dtype(recipe)
+    recipe = _with_resolved_machine(recipe)
     teacher = resolve_teacher(recipe.teacher.model, recipe.teacher.revision)  # 2. teacher identity -> fingerprint
     fp = fingerprint(recipe, teacher.revision)
 
@@ -240,15 +240,26 @@ def _assembled(recipe: Recipe, fp: str, out: Path) -> bool:
     return False
 
 
-def _with_resolved_dtype(recipe: Recipe) -> Recipe:
-    """teacher.dtype 'auto' replaced by the dtype this machine runs: it changes the rows, so it goes into the
-    fingerprint and the manifest as what ran, not as 'auto'."""
+def _with_resolved_machine(recipe: Recipe) -> Recipe:
+    """teacher.dtype and engine.cpu_threads 'auto' replaced by what this machine runs: they can change the
+    rows, so they go into the fingerprint and the manifest as what ran, not as 'auto'."""
     assert recipe.teacher is not None
     device = recipe.engine.device
     if getattr(recipe.executor, "gpus_per_actor", 0):  # Ray actors on GPU nodes, whatever the driver runs on
         device = "cuda"
     dtype = resolve_dtype(recipe.teacher.dtype, device)
-    return recipe.model_copy(update={"teacher": recipe.teacher.model_copy(update={"dtype": dtype})})
+    gpu = (device or "").startswith("cuda") or (device is None and _cuda_available())
+    threads = resolve_cpu_threads(recipe.engine.cpu_threads, len(allowed_cpus()), gpu)
+    return recipe.model_copy(update={
+        "teacher": recipe.teacher.model_copy(update={"dtype": dtype}),
+        "engine": recipe.engine.model_copy(update={"cpu_threads": threads}),
+    })
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _existing(recipe: Recipe, fp: str, out: Path) -> BuildResult | None:

@@ -179,10 +179,11 @@ class EngineSpec(Strict):
     tensor_parallel_size: int = Field(1, ge=1, description="vLLM: GPUs per engine.")
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1, description="vLLM: fraction of GPU memory for the engine.")
     cpu_kvcache_gib: float = Field(2.0, gt=0, description="vLLM-CPU: KV-cache size in GiB (VLLM_CPU_KVCACHE_SPACE).")
-    cpu_threads: Literal["default", "all"] = Field(
-        "default", description="vLLM-CPU: 'default' keeps one core for vLLM's scheduler; 'all' binds the model's "
-        "threads to every core (1.5-1.7x on an idle 2-core box, 2.2x slower when other work holds a core; "
-        "bf16 rows differ between the two, so it is part of the fingerprint).")
+    cpu_threads: Literal["auto", "default", "all"] = Field(
+        "auto", description="vLLM-CPU: 'default' keeps one core for vLLM's scheduler; 'all' binds the model's "
+        "threads to every core (main job 1.12x faster on an idle 2-core box, 1.2-2.2x slower when other work "
+        "holds a core); 'auto' = 'all' on CPU boxes of at most 4 cores, else 'default'. Resolved before "
+        "fingerprinting, like teacher.dtype.")
     # None = 32 on CPU, vLLM's own default on GPU. Prefix caching shares only *full* blocks, and vLLM-CPU's
     # default block of 128 tokens is longer than a typical chat prompt (~95 tokens for SmolLM2 + GSM8K),
     # so K temperatures of one prompt each redo the whole prefill; 32 is the smallest size vLLM-CPU's

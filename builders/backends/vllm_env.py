@@ -15,15 +15,16 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 
 from builders.recipe import EngineSpec
+from core.hardware import allowed_cpus, resolve_cpu_threads
 from core.home import tempdraft_home
 
 # vLLM-CPU reserves one core for its scheduler process and binds the model's OpenMP threads to the rest.
 # On a 2-core box that leaves one core for the model. Binding every core made a bare LLM.chat 1.5-1.7x
-# faster on an idle 2-core box, but made the main job 2.2x slower on a 2-core box with a load average of
-# 5-9 from other work (benchmarks/README.md): an OpenMP thread pinned to a busy core holds up the other at
-# every barrier. The thread count also changes bf16 rounding, hence the sampled rows (23% of rows
-# identical across the two bindings), so the choice is the recipe's (`engine.cpu_threads`, part of the
-# fingerprint), never the machine's load at start-up.
+# and the main job 1.12x faster on an idle 2-core box, but made the main job 1.2-2.2x slower when other
+# work held a core (benchmarks/README.md): an OpenMP thread pinned to a busy core holds up the other at
+# every barrier. The thread count may change bf16 rounding, hence the rows, so the choice is the recipe's
+# (`engine.cpu_threads`, resolved from the core count before fingerprinting, core/hardware.py), never the
+# machine's load at start-up.
 BINDING_VARS = ("VLLM_CPU_OMP_THREADS_BIND", "VLLM_CPU_NUM_OF_RESERVED_CPU")
 
 # Without --verbose: vLLM's INFO/WARNING lines (~60 per build), torch's Python and C++ warnings and the
@@ -46,13 +47,6 @@ def cpu_binding(
         return {}
     bind = ",".join(map(str, sorted(cpus)))
     return {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CPU_OMP_THREADS_BIND": bind}
-
-
-def allowed_cpus() -> list[int]:
-    """The CPUs this process may run on (its affinity mask, which cgroups and taskset narrow)."""
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
 
 
 def engine_logs_on() -> bool:
@@ -97,7 +91,8 @@ def engine_environment(engine: EngineSpec, cpu: bool) -> Iterator[dict[str, str 
         timeout = "VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS"
         wanted[timeout] = os.environ.get(timeout) or "3600"
         cpus = allowed_cpus()
-        binding = cpu_binding(cpus, os.environ, engine.tensor_parallel_size, engine.cpu_threads == "all")
+        all_cores = resolve_cpu_threads(engine.cpu_threads, len(cpus)) == "all"  # resolved already by builds
+        binding = cpu_binding(cpus, os.environ, engine.tensor_parallel_size, all_cores)
         wanted.update(binding)
         how = "all of them" if binding else "vLLM's default (one kept for its scheduler)"
         if any(name in os.environ for name in BINDING_VARS):

@@ -23,7 +23,7 @@ def test_help_lists_allowed_values(verb, capsys):
         main([verb, "--help"])
     assert stop.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    assert '[allowed: default, all; default: "default"]' in text  # engine.cpu_threads
+    assert '[allowed: auto, default, all; default: "auto"]' in text  # engine.cpu_threads
     assert '[allowed: auto, bfloat16, float16, float32; default: "auto"]' in text  # teacher.dtype
     assert '[allowed: auto, vllm, transformers; default: "auto"]' in text  # engine.backend
     assert "[allowed: stop, length; default: null]" in text  # mixture.filters.finish_reason: list[Literal]
