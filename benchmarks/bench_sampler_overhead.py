@@ -11,8 +11,9 @@ the target alone, then the speculative sampler at k = 1..K and T = 0 and 0.6 on 
 ignored, so every prompt decodes exactly --max-new-tokens). Arms: `head` (this tree's evaluate) and, with
 `--baseline-src DIR`, `base` (an older copy of evaluate's specdec/kvcache/probs written by
 `--export-baseline REF DIR`); cells alternate between arms. Per cell: ms per step split into draft phase,
-verify phase and the rest (host work between steps), ms per token, and what the forward-only cost probe
-(evaluate.analytic.probe_step_costs) predicts for the same step. Prints a Markdown table; JSON to --out.
+verify phase and the rest (host work between steps), ms per token, and the step the cost probe
+(evaluate.costprobe, a few sampler steps on one prompt, head's decoder) predicts for the cell, in ms of the
+cell's own target-alone step. Prints a Markdown table; JSON to --out.
 """
 
 from __future__ import annotations
@@ -171,24 +172,30 @@ def main() -> None:
     t0 = time.time()
     graphs_vs_eager = check_graphs(target, prompts[0])
     print(f"compiled+graphs vs eager decode, fp32: max |logit diff| {graphs_vs_eager:.2e}", flush=True)
-    probe = probe_step_costs(target, draft, prompts[0], 16, "static", True, range(1, args.k_max + 1))
+    probes = {}
     cells = []
     for t in [float(x) for x in args.temperatures.split(",")]:
+        ks = range(1, args.k_max + 1)
+        probe = probes[t] = probe_step_costs(
+            target, draft, prompts[0], 16, "static", True, ks, temperature=t, decoder=decoders["head"][1]
+        )
+        alone_ms = {}
         for arm, (alone, _) in decoders.items():
             gens = run_cell(mods[arm], alone, prompts, args.max_new_tokens, t, None)
             ms = 1e3 * sum(g.decode_s for g in gens) / sum(len(g.tokens) for g in gens)
             cells.append({"arm": arm, "temperature": t, "k": 0, "ms_per_token": ms, "step_ms": ms})
+            alone_ms[arm] = ms
         for k in range(1, args.k_max + 1):
             for arm, (_, spec) in decoders.items():
                 gens = run_cell(mods[arm], spec, prompts, args.max_new_tokens, t, k)
                 cells.append({"arm": arm, "temperature": t, "k": k, **step_split(gens, k)})
-                forward = probe["target_step_s"] * (probe["c"] * k + probe["verify_cost"][k])
-                cells[-1]["probe_step_ms"] = 1e3 * forward
+                cost = probe["c"] * k + probe["verify_cost"][k]  # in target steps
+                cells[-1]["probe_step_ms"] = alone_ms[arm] * cost
     out = {
         "device": torch.cuda.get_device_name() if args.device == "cuda" else args.device,
         "torch": torch.__version__,
         "command": " ".join(sys.argv),
-        "probe": probe,
+        "probe": probes,
         "graphs_vs_eager_max_abs_logit_diff": graphs_vs_eager,
         "cells": cells,
         "seconds": time.time() - t0,
