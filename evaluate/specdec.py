@@ -141,6 +141,22 @@ class _Base:
         self.ids[0, :n].copy_(torch.as_tensor(list(prompt_ids), dtype=torch.long))
         return n
 
+    def _generate(self, prompt_ids, max_new_tokens: int, reserve: int, decode) -> Generation:
+        """Load, prefill, then `decode(n)`: one continuation with its prefill time."""
+        n = self._load_prompt(prompt_ids, max_new_tokens, reserve)
+        prefill_s = self._prefill(n)  # type: ignore[attr-defined]
+        gen = decode(n)
+        gen.prefill_s = prefill_s
+        return gen
+
+    def _sample(
+        self, prompt_ids, num_samples: int, max_new_tokens: int, reserve: int, decode
+    ) -> list[Generation]:
+        """`num_samples` continuations `decode(n)` of one prompt, prefilled once."""
+        n = self._load_prompt(prompt_ids, max_new_tokens, reserve)
+        self._prefill(n)  # type: ignore[attr-defined]
+        return [decode(n) for _ in range(num_samples)]
+
 
 class AutoregressiveDecoder(_Base):
     """The target alone (or any model alone): one token per forward, same cache and buffers as the sampler."""
@@ -192,11 +208,9 @@ class AutoregressiveDecoder(_Base):
         temperature: float,
         generator: torch.Generator | None = None,
     ) -> Generation:
-        n = self._load_prompt(prompt_ids, max_new_tokens, reserve=1)
-        prefill_s = self._prefill(n)
-        gen = self._decode(n, max_new_tokens, temperature, generator)
-        gen.prefill_s = prefill_s
-        return gen
+        return self._generate(
+            prompt_ids, max_new_tokens, 1, lambda n: self._decode(n, max_new_tokens, temperature, generator)
+        )
 
     def sample(
         self,
@@ -207,9 +221,13 @@ class AutoregressiveDecoder(_Base):
         generator: torch.Generator | None = None,
     ) -> list[Generation]:
         """`num_samples` continuations of one prompt, prefilling it once (used by the statistical tests)."""
-        n = self._load_prompt(prompt_ids, max_new_tokens, reserve=1)
-        self._prefill(n)
-        return [self._decode(n, max_new_tokens, temperature, generator) for _ in range(num_samples)]
+        return self._sample(
+            prompt_ids,
+            num_samples,
+            max_new_tokens,
+            1,
+            lambda n: self._decode(n, max_new_tokens, temperature, generator),
+        )
 
 
 class SpeculativeDecoder(_Base):
@@ -406,11 +424,12 @@ class SpeculativeDecoder(_Base):
         """One continuation; `k` (≤ the decoder's k) drafts per step for this call only. Every decode shape
         of a smaller k also occurs near max_new_tokens, so a compiled decoder's graphs stay valid."""
         k = self._step_k(k)
-        n = self._load_prompt(prompt_ids, max_new_tokens, reserve=self.k + 1)
-        prefill_s = self._prefill(n)
-        gen = self._decode(n, max_new_tokens, temperature, generator, k)
-        gen.prefill_s = prefill_s
-        return gen
+        return self._generate(
+            prompt_ids,
+            max_new_tokens,
+            self.k + 1,
+            lambda n: self._decode(n, max_new_tokens, temperature, generator, k),
+        )
 
     def sample(
         self,
@@ -423,6 +442,10 @@ class SpeculativeDecoder(_Base):
     ) -> list[Generation]:
         """`num_samples` continuations of one prompt, prefilling it once (used by the statistical tests)."""
         k = self._step_k(k)
-        n = self._load_prompt(prompt_ids, max_new_tokens, reserve=self.k + 1)
-        self._prefill(n)
-        return [self._decode(n, max_new_tokens, temperature, generator, k) for _ in range(num_samples)]
+        return self._sample(
+            prompt_ids,
+            num_samples,
+            max_new_tokens,
+            self.k + 1,
+            lambda n: self._decode(n, max_new_tokens, temperature, generator, k),
+        )
