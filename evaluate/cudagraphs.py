@@ -35,8 +35,10 @@ class _Graph:
 
 
 class DecodeGraphs:
-    def __init__(self, forward: Callable[..., Any], cache: Any, restore: Callable[[int], None]):
-        self.forward, self.cache, self.restore = forward, cache, restore
+    def __init__(
+        self, forward: Callable[..., Any], cache: Any, mask: torch.Tensor, restore: Callable[[int], None]
+    ):
+        self.forward, self.cache, self.mask, self.restore = forward, cache, mask, restore
         self.graphs: dict[tuple[int, int], _Graph] = {}
 
     def _call(self, tokens: torch.Tensor, positions: torch.Tensor, keep: int) -> torch.Tensor:
@@ -44,6 +46,7 @@ class DecodeGraphs:
             input_ids=tokens,
             position_ids=positions,
             past_key_values=self.cache,
+            attention_mask=self.mask,  # fixed buffer: see CachedLM
             use_cache=True,
             logits_to_keep=keep,
         )
@@ -62,7 +65,6 @@ class DecodeGraphs:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             logits = self._call(static_tokens, static_positions, keep)
-        self.restore(length)  # capture records kernels without running them; rewind anyway, to be sure
         return _Graph(graph, static_tokens, static_positions, logits)
 
     def run(self, tokens: torch.Tensor, positions: torch.Tensor, keep: int, length: int) -> torch.Tensor:

@@ -42,14 +42,19 @@ class CachedLM:
             int, torch.Tensor
         ] = {}  # one fixed input buffer per decode width (compile-friendly)
         self._cache: Any = self._new_cache() if cache == "static" else None
+        # Static-cache decode forwards get an all-ones padding mask over the whole cache (causal masking still
+        # hides every key past the query): without one, transformers 5.19 decides whether the mask can be
+        # skipped from the cache's write position, a tensor - a graph break and a host sync at widths >= 2.
+        self._decode_mask = torch.ones((1, max_len), dtype=torch.long, device=self.device)
         # Prefill has a new shape per prompt and stays eager; only the fixed-shape decode calls compile.
         self._decode = model.forward
         self._graphs: DecodeGraphs | None = None
         if compile_decode:
             _raise_recompile_limits()
             if self.device.type == "cuda" and cache == "static":  # inductor kernels in our own CUDA graphs
-                self._decode = torch.compile(model.forward, dynamic=False, fullgraph=False)
-                self._graphs = DecodeGraphs(self._decode, self._cache, self._set_length)
+                # fullgraph: a graph break would run Python (and possibly a host sync) inside the capture
+                self._decode = torch.compile(model.forward, dynamic=False, fullgraph=True)
+                self._graphs = DecodeGraphs(self._decode, self._cache, self._decode_mask, self._set_length)
             else:
                 mode = "reduce-overhead" if self.device.type == "cuda" else "default"
                 self._decode = torch.compile(model.forward, mode=mode, dynamic=False, fullgraph=False)
@@ -108,12 +113,14 @@ class CachedLM:
                 logits = self._graphs.run(tokens, positions, keep, self.length)
                 self.length += n
                 return logits
+        mask = {"attention_mask": self._decode_mask} if self.kind == "static" and not prefill else {}
         out = fn(
             input_ids=tokens,
             position_ids=positions,
             past_key_values=self._cache,
             use_cache=True,
             logits_to_keep=keep,
+            **mask,
         )
         self.length += n
         return out.logits[0]
