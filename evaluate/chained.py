@@ -122,9 +122,11 @@ def best_k(
 ) -> tuple[int, float]:
     """The k maximizing predicted speedup, and that speedup. k = 0 (target alone, 1.0x) wins when no k
     beats it: speculating then only costs time. `verify_costs[k]`: measured cost of verifying k drafts
-    relative to one target step (default 1, the paper's model)."""
+    relative to one target step (default 1, the paper's model); given, a k it does not price is skipped."""
     best = (0, 1.0)
     for est in estimates:
+        if verify_costs is not None and est.k not in verify_costs:
+            continue
         speedup = chained_speedup(est, c, (verify_costs or {}).get(est.k, 1.0))
         if speedup > best[1]:
             best = (est.k, speedup)

@@ -74,6 +74,8 @@ def _sampler_costs(decoder, prompt_ids, ks, steps: int, temperature: float, comp
                 decoder.generate(prompt_ids, tokens, temperature, g.manual_seed(1), k=k)
             gen = decoder.generate(prompt_ids, tokens, temperature, g.manual_seed(0), k=k)
             out[k] = _full_steps_s(gen, k)
+    if missing := [k for k, (_, n, _) in out.items() if n == 0]:
+        raise ValueError(f"no full step of k = {missing} fits {room} tokens of room: probe smaller k")
     return out
 
 

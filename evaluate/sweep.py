@@ -35,6 +35,7 @@ from evaluate.costprobe import probe_step_costs
 from evaluate.drafts import read_draft_info
 from evaluate.env import environment
 from evaluate.metrics import full_step_tokens_per_call, speculative_summary, target_alone_summary
+from evaluate.probs import is_greedy
 from evaluate.prompts import load_prompt_set
 from evaluate.runs import PhaseClock, SweepProgress, progress_printer, run_prompts, stop_token_ids
 from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder
@@ -161,18 +162,25 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
         else:
             spec_dec = SpeculativeDecoder(target, draft, k_top, eos, cfg.cache, max_len, cfg.compile)
         with clock("cost probe"):
-            probe = probe_step_costs(
-                target,
-                spec_dec.draft.model,  # the module the sampler decodes with (its copy of the draft)
-                prompts[0],
-                steps=16,
-                cache=cfg.cache,
-                compile_decode=cfg.compile,
-                verify_ks=range(1, k_top + 1) if auto else [k_top],
-                temperature=max(cfg.temperatures),  # the sampled path's costs when any T > 0
-                decoder=spec_dec,
-            )
-        rows = [_draft_row(run, spec_dec, draft, probe, label, t) for t in cfg.temperatures]
+            probes = {  # greedy and sampling steps cost differently: one probe per path the sweep runs
+                path: probe_step_costs(
+                    target,
+                    spec_dec.draft.model,  # the module the sampler decodes with (its copy of the draft)
+                    prompts[0],
+                    steps=16,
+                    cache=cfg.cache,
+                    compile_decode=cfg.compile,
+                    # a full step of k drafts needs k + 2 tokens of room
+                    verify_ks=range(1, max(1, min(k_top, cfg.max_new_tokens - 2)) + 1) if auto else [k_top],
+                    temperature=path,
+                    decoder=spec_dec,
+                )
+                for path in sorted({_probe_path(t, cfg.temperatures) for t in cfg.temperatures})
+            }
+        rows = [
+            _draft_row(run, spec_dec, draft, probes[_probe_path(t, cfg.temperatures)], label, t)
+            for t in cfg.temperatures
+        ]
         if vllm_alone is not None:
             with clock("baseline: vLLM"):
                 _vllm_rows(
@@ -183,7 +191,8 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
                 "name": info.name,
                 "path": draft_name,
                 "kd_temperature": info.kd_temperature,
-                "cost_probe": probe,
+                "cost_probe": probes[max(probes)],  # the sampled path's when the sweep has one
+                "cost_probes": {f"{path:g}": p for path, p in probes.items()},
                 "results": rows,
             }
         )
@@ -191,6 +200,11 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
 
     print(f"[evaluate] phase costs: {clock.summary()}", file=sys.stderr, flush=True)
     return _results(run, command, device, target_path, resolved_dtype, drafts_out, started)
+
+
+def _probe_path(t: float, temperatures: list[float]) -> float:
+    """The temperature whose probe prices decoding at `t`: 0 for greedy, else the sweep's highest T."""
+    return 0.0 if is_greedy(t) else max(temperatures)
 
 
 @dataclass

@@ -69,12 +69,19 @@ class Scorer:
                     saved["probe"]["c"], {int(k): v for k, v in saved["probe"]["verify_cost"].items()}
                 )
 
+    def _probe_temperature(self) -> float:
+        """The highest serving T with traffic: its (sampled) path prices every candidate's steps."""
+        return max(t for t, share in self.cfg.serving.shares().items() if share > 0)
+
     def _mode(self) -> dict[str, Any]:
+        """What a saved cost probe must match to be reused on resume."""
         return {
             "cache": self.cfg.cache,
             "compile": self.cfg.compile,
             "k_max": self.cfg.k_max,
             "device": self.device,
+            "probe": "sampler steps",  # evaluate/costprobe.py; older folders timed bare forwards
+            "temperature": self._probe_temperature(),
         }
 
     @property
@@ -98,7 +105,7 @@ class Scorer:
                 cache=self.cfg.cache,
                 compile_decode=self.cfg.compile,
                 verify_ks=ks,
-                temperature=max(self.cfg.serving.shares()),  # the sampled path's costs if any serving T > 0
+                temperature=self._probe_temperature(),
             )
             self.cost = Cost(self.cost_probe["c"], self.cost_probe["verify_cost"])
             self.probe_file.parent.mkdir(parents=True, exist_ok=True)

@@ -143,9 +143,13 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
     assert "holds 3 prompt(s), fewer than num_prompts 4; evaluating 3" in err  # the split has 3, said once
     (d,) = json.loads((out / "results.json").read_text())["drafts"]
     assert d["cost_probe"]["compiled"] is False and set(d["cost_probe"]["verify_cost"]) == {"1", "2", "3"}
+    # greedy and sampling steps are priced by their own probe (the sampled one is also `cost_probe`)
+    assert set(d["cost_probes"]) == {"0", "1"} and d["cost_probe"] == d["cost_probes"]["1"]
+    assert [d["cost_probes"][p]["temperature"] for p in ("0", "1")] == [0.0, 1.0]
     for r in d["results"]:
         auto = r["k_auto"]
-        assert [c["k"] for c in auto["curve"]] == [1, 2, 3] and auto["c"] == d["cost_probe"]["c"]
+        probe = d["cost_probes"]["0" if r["temperature"] == 0 else "1"]
+        assert [c["k"] for c in auto["curve"]] == [1, 2, 3] and auto["c"] == probe["c"]
         best = max(auto["curve"], key=lambda c: c["predicted_speedup"])
         assert auto["chosen_k"] == (best["k"] if best["predicted_speedup"] > 1 else 0)
         assert r["k"] == max(auto["chosen_k"], 1)  # k = 0 ("do not speculate") is still measured at k = 1

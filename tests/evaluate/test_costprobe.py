@@ -44,3 +44,11 @@ def test_without_verify_ks_c_is_the_draft_step_over_the_target_step(tiny_pair, t
     probe = probe_step_costs(target, draft, tiny_prompts[0], steps=4)
     assert probe["c"] == pytest.approx(probe["draft_step_s"] / probe["target_step_s"])
     assert "verify_cost" not in probe
+
+
+def test_a_k_without_room_for_a_full_step_is_an_error_not_a_zero_cost(tiny_pair, tiny_prompts):
+    target, draft, _ = tiny_pair
+    prompt = tiny_prompts[0]
+    spec = SpeculativeDecoder(target, draft, 3, eos_token_ids=[], max_len=len(prompt) + 8)  # room: 3 tokens
+    with pytest.raises(ValueError, match=r"no full step of k = \[3\]"):
+        probe_step_costs(target, draft, prompt, steps=6, verify_ks=[3], decoder=spec)
