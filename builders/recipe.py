@@ -182,8 +182,8 @@ class EngineSpec(Strict):
     cpu_threads: Literal["auto", "default", "all"] = Field(
         "auto", description="vLLM-CPU: 'default' keeps one core for vLLM's scheduler; 'all' binds the model's "
         "threads to every core (main job 1.12x faster on an idle 2-core box, 1.2-2.2x slower when other work "
-        "holds a core); 'auto' = 'all' on CPU boxes of at most 4 cores, else 'default'. Resolved before "
-        "fingerprinting, like teacher.dtype.")
+        "holds a core); 'auto' = 'all' on CPU boxes of at most 4 cores, else 'default'. The manifest records "
+        "which ran; rows agree across bindings as often as between two runs, so it is not in the fingerprint.")
     # None = 32 on CPU, vLLM's own default on GPU. Prefix caching shares only *full* blocks, and vLLM-CPU's
     # default block of 128 tokens is longer than a typical chat prompt (~95 tokens for SmolLM2 + GSM8K),
     # so K temperatures of one prompt each redo the whole prefill; 32 is the smallest size vLLM-CPU's

@@ -34,12 +34,12 @@ def allowed_cpus() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def resolve_cpu_threads(choice: str, cpus: int, gpu: bool = False) -> str:
+def resolve_cpu_threads(choice: str, cpus: int, no_vllm_cpu: bool = False) -> str:
     """`engine.cpu_threads` as it will run: 'auto' -> 'all' on a CPU box of at most SMALL_BOX_CPUS cores,
-    else 'default' (vLLM's own binding; also on GPU machines, where the binding does not apply)."""
+    else 'default' (vLLM's own binding; also wherever no vLLM-CPU engine runs: GPUs, transformers)."""
     if choice != "auto":
         return choice
-    return "all" if not gpu and cpus <= SMALL_BOX_CPUS else "default"
+    return "all" if not no_vllm_cpu and cpus <= SMALL_BOX_CPUS else "default"
 
 
 def auto_dtype(device: str) -> str:

@@ -162,21 +162,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
         else:
             spec_dec = SpeculativeDecoder(target, draft, k_top, eos, cfg.cache, max_len, cfg.compile)
         with clock("cost probe"):
-            probes = {  # greedy and sampling steps cost differently: one probe per path the sweep runs
-                path: probe_step_costs(
-                    target,
-                    spec_dec.draft.model,  # the module the sampler decodes with (its copy of the draft)
-                    prompts[0],
-                    steps=16,
-                    cache=cfg.cache,
-                    compile_decode=cfg.compile,
-                    # a full step of k drafts needs k + 2 tokens of room
-                    verify_ks=range(1, max(1, min(k_top, cfg.max_new_tokens - 2)) + 1) if auto else [k_top],
-                    temperature=path,
-                    decoder=spec_dec,
-                )
-                for path in sorted({_probe_path(t, cfg.temperatures) for t in cfg.temperatures})
-            }
+            probes = _probe_costs(cfg, target, spec_dec, prompts[0], k_top, auto)
         rows = [
             _draft_row(run, spec_dec, draft, probes[_probe_path(t, cfg.temperatures)], label, t)
             for t in cfg.temperatures
@@ -200,6 +186,25 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
 
     print(f"[evaluate] phase costs: {clock.summary()}", file=sys.stderr, flush=True)
     return _results(run, command, device, target_path, resolved_dtype, drafts_out, started)
+
+
+def _probe_costs(cfg: EvalConfig, target, spec_dec, prompt: list[int], k_top: int, auto: bool):
+    """The sampler's step costs per decoding path the sweep runs (greedy and sampling steps differ)."""
+    return {
+        path: probe_step_costs(
+            target,
+            spec_dec.draft.model,  # the module the sampler decodes with (its copy of the draft)
+            prompt,
+            steps=16,
+            cache=cfg.cache,
+            compile_decode=cfg.compile,
+            # a full step of k drafts needs k + 2 tokens of room
+            verify_ks=range(1, max(1, min(k_top, cfg.max_new_tokens - 2)) + 1) if auto else [k_top],
+            temperature=path,
+            decoder=spec_dec,
+        )
+        for path in sorted({_probe_path(t, cfg.temperatures) for t in cfg.temperatures})
+    }
 
 
 def _probe_path(t: float, temperatures: list[float]) -> float:

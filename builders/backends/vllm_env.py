@@ -22,9 +22,9 @@ from core.home import tempdraft_home
 # On a 2-core box that leaves one core for the model. Binding every core made a bare LLM.chat 1.5-1.7x
 # and the main job 1.12x faster on an idle 2-core box, but made the main job 1.2-2.2x slower when other
 # work held a core (benchmarks/README.md): an OpenMP thread pinned to a busy core holds up the other at
-# every barrier. The thread count may change bf16 rounding, hence the rows, so the choice is the recipe's
-# (`engine.cpu_threads`, resolved from the core count before fingerprinting, core/hardware.py), never the
-# machine's load at start-up.
+# every barrier. Rows agree across bindings as often as two runs of one binding do, so the choice is an
+# execution setting (`engine.cpu_threads`, resolved from the core count, core/hardware.py; not in the
+# fingerprint), never the machine's load at start-up.
 BINDING_VARS = ("VLLM_CPU_OMP_THREADS_BIND", "VLLM_CPU_NUM_OF_RESERVED_CPU")
 
 # Without --verbose: vLLM's INFO/WARNING lines (~60 per build), torch's Python and C++ warnings and the
