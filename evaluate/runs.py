@@ -31,10 +31,12 @@ def run_prompts(
     """`k`: drafts per step of a SpeculativeDecoder (default: its own k); None for the target alone."""
     device = decoder.device
     per_call = {} if k is None else {"k": k}
-    # A compiled decoder compiles, then (GPU) records a graph, per decode shape: two full-length
-    # generations meet every shape of this (k, temperature) before timing starts (the first timed cell of
-    # round 4 in docs/study.md still carried a compile with a short warm-up).
-    warmups = (2, max_new_tokens) if decoder.compiled else (1, min(max_new_tokens, warmup_tokens))
+    # A compiled GPU decoder compiles and captures a CUDA graph per decode shape: two full-length
+    # generations meet the shapes this (k, temperature) usually takes before timing starts (the first timed
+    # cell of round 4 in docs/study.md carried a compile after a short warm-up). A shape that only a rare
+    # path reaches (every draft accepted just before max_new_tokens) can still be captured while timed.
+    full = decoder.compiled and device.type == "cuda"
+    warmups = (2, max_new_tokens) if full else (1, min(max_new_tokens, warmup_tokens))
     for _ in range(warmups[0]):
         decoder.generate(
             prompts[0],

@@ -24,7 +24,11 @@ def _verify(summary: dict[str, Any]) -> str:
     costs = probe.get("verify_cost") or {}
     mode = "compiled" if probe.get("compiled") else "eager"
     text = ", ".join(f"{k}: {v:.2f}" for k, v in costs.items())
-    return f" ({mode}; verify cost of k drafts / one target step: {text})" if costs else " (given)"
+    return (
+        f" ({mode}; rest of the sampler's step at k, after c*k, / one target step: {text})"
+        if costs
+        else " (given)"
+    )
 
 
 _BASELINE = {"greedy": "greedy SeqKD", "best_single": "the best single temperature"}
