@@ -61,25 +61,14 @@ class Generation:
     draft_calls: int = 0
     steps: list[Step] = field(default_factory=list)
 
-    @property
-    def drafted(self) -> int:
-        return sum(s.drafted for s in self.steps)
-
-    @property
-    def accepted(self) -> int:
-        return sum(s.accepted for s in self.steps)
+    drafted = property(lambda self: sum(s.drafted for s in self.steps), doc="Σ drafted over steps")
+    accepted = property(lambda self: sum(s.accepted for s in self.steps), doc="Σ accepted over steps")
+    draft_s = property(lambda self: sum(s.draft_s for s in self.steps), doc="Σ draft seconds over steps")
+    target_s = property(lambda self: sum(s.target_s for s in self.steps), doc="Σ verify seconds over steps")
 
     @property
     def betas(self) -> list[float]:
         return [b for s in self.steps for b in s.betas]
-
-    @property
-    def draft_s(self) -> float:
-        return sum(s.draft_s for s in self.steps)
-
-    @property
-    def target_s(self) -> float:
-        return sum(s.target_s for s in self.steps)
 
 
 def _clock(device: torch.device) -> float:
@@ -112,7 +101,7 @@ class _Timeline:
         a, b = self.marks[start], self.marks[end]
         if isinstance(a, float) and isinstance(b, float):
             return b - a
-        return a.elapsed_time(b) / 1e3  # type: ignore[union-attr]
+        return a.elapsed_time(b) / 1e3  # type: ignore[union-attr,arg-type]
 
 
 def _cut(tokens: list[int], eos: frozenset[int], limit: int) -> tuple[list[int], bool]:
