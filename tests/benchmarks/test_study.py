@@ -1,0 +1,93 @@
+"""benchmarks/study.py is a thin driver: every phase's `--quick --dry-run` listing holds only the product's
+own commands (`python -m builders|distill|evaluate|registry ...`) or a benchmarks/bench_*.py script, the
+GPU sizes are study_r4.sh's, and `merge` unions results.json files by run key.
+
+    .venv/bin/python -m pytest tests/benchmarks/test_study.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STUDY = ROOT / "benchmarks" / "study.py"
+PHASES = ["pool", "instr-pool", "curve", "search", "measure", "ksweep", "grid"]
+
+
+def listing(tmp_path: Path, *args: str) -> list[list[str]]:
+    """The commands a dry run prints (`$ ...` lines), split like a shell would."""
+    where = [
+        "--out",
+        str(tmp_path / "out"),
+        "--state",
+        str(tmp_path / "state"),
+        "--data",
+        str(tmp_path / "data"),
+    ]
+    cmd = [sys.executable, str(STUDY), *args, "--dry-run", *where]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    return [shlex.split(line[2:]) for line in out.splitlines() if line.startswith("$ ")]
+
+
+@pytest.mark.parametrize("quick", [True, False], ids=["quick", "gpu"])
+@pytest.mark.parametrize("phase", PHASES)
+def test_every_command_is_a_product_command(phase, quick, tmp_path):
+    commands = listing(tmp_path, phase, *(["--quick"] if quick else []), "--seeds", "2")
+    assert commands, f"{phase} lists no command"
+    for argv in commands:
+        product = argv[:2] == ["python", "-m"] and argv[2] in {"builders", "distill", "evaluate", "registry"}
+        bench = argv[0] == "python" and argv[1].startswith("benchmarks/bench_") and argv[1].endswith(".py")
+        assert product or bench, argv
+    assert not (tmp_path / "out").exists() and not (tmp_path / "state").exists(), "a dry run writes nothing"
+
+
+def test_gpu_sizes_are_round_4s(tmp_path):
+    (search,) = listing(tmp_path, "search", "--serving-t", "0.6")
+    assert "serving.temperatures={0.6: 1}" in search and "budget.max_steps=1536" in search
+    assert "budget.train_rows=2048" in search and "budget.candidates=12" in search
+    (build, _) = listing(tmp_path, "pool")
+    assert any("limit: 3072" in a and "gsm8k/train.jsonl" in a for a in build)
+    grid = listing(tmp_path, "grid", "--seeds", "3", "--first-seed", "1")
+    trains = [a for a in grid if a[2] == "distill"]
+    assert len(trains) == 3 * 2 * 6  # seeds x (seqkd, online) x pool temperatures
+    assert "loss.temperature=0.1" in trains[6] and "run.seed=1" in trains[0]
+    runs = [a for a in grid if a[2:4] == ["evaluate", "run"]]
+    assert len(runs) == 3 and all(a.count("--drafts") == 12 for a in runs)
+    assert "0,0.2,0.4,0.6,0.8,1.0,1.2,1.5,2.0" in runs[0]
+
+
+def test_merge_unions_runs_by_key(tmp_path):
+    for name, key in (("a", "grid/math/s0"), ("b", "grid/math/s1")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps({"runs": {key: {"rc": 0}}}))
+    merged = tmp_path / "merged"
+    cmd = [
+        sys.executable,
+        str(STUDY),
+        "merge",
+        str(tmp_path / "a/results.json"),
+        str(tmp_path / "b/results.json"),
+    ]
+    subprocess.run([*cmd, "--out", str(merged)], check=True, capture_output=True)
+    assert set(json.loads((merged / "results.json").read_text())["runs"]) == {"grid/math/s0", "grid/math/s1"}
+
+
+def test_a_cold_machine_fails_fast(tmp_path):
+    cmd = [
+        sys.executable,
+        str(STUDY),
+        "ksweep",
+        "--quick",
+        "--out",
+        str(tmp_path / "o"),
+        "--state",
+        str(tmp_path),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 3 and "drafts.txt" in proc.stderr
