@@ -59,12 +59,13 @@ DOLLY_MAX_CHARS = 1200  # instruction + context: prompt + 128 response tokens st
 # fmt: off
 SIZES = {  # False: GPU sizes (pool ... ksweep: round 4's, study_r4.sh's); True (--quick): CPU rehearsal
     False: dict(prompts=3072, tokens=128, steps=1536, every=32, candidates=12, rows=2048, eval=96,
-                eval_set=64, kd_t=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+                eval_set=64, kd_t=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0], search="",
                 measure="--num-prompts 16 --max-new-tokens 128 --cache static --compile true --device cuda",
                 ksweep="--device cuda --num-prompts 12 --max-new-tokens 96 --cache static --compile",
                 grid="--num-prompts 1 --max-new-tokens 16 --k-max 4 --device cuda"),  # α: 64 samples
     True: dict(prompts=48, tokens=24, steps=8, every=4, candidates=9, rows=24, eval=2, eval_set=4,
-               kd_t=[0.0, 1.0], measure="--num-prompts 2 --max-new-tokens 16 --device cpu",
+               kd_t=[0.0, 1.0], search="cache=dynamic compile=false",  # compiled on a CPU: 10 min
+               measure="--num-prompts 2 --max-new-tokens 16 --device cpu",
                ksweep="--device cpu --num-prompts 2 --max-new-tokens 16",
                grid="--num-prompts 1 --max-new-tokens 8 --k-max 2 --device cpu"),
 }
@@ -123,15 +124,17 @@ class Study:
 
     def need(self, path: Path | str) -> None:
         """Exit 3 on a cold machine: an earlier phase's file (a Path) or dataset (a str) is missing."""
-        print(f"# needs {path}" + (f" (python -m registry path {path})" if isinstance(path, str) else ""))
+        print(
+            f"# needs {path}" + (f": python -m registry path {path}" if isinstance(path, str) else ""),
+            flush=True,
+        )
         if self.args.dry_run:
             return
-        registered = [sys.executable, "-m", "registry", "path", str(path)]
-        if not (
-            path.exists()
-            if isinstance(path, Path)
-            else subprocess.run(registered, env=self.env).returncode == 0
-        ):
+        if isinstance(path, str):  # a registered dataset
+            found = subprocess.run(
+                [sys.executable, "-m", "registry", "path", path], env=self.env, capture_output=True
+            )
+        if not (path.exists() if isinstance(path, Path) else found.returncode == 0):
             print(f"missing {path}: run the earlier phase on this (warm) machine first", file=sys.stderr)
             raise SystemExit(3)
 
@@ -210,7 +213,7 @@ def search(s: Study) -> None:
         f"pool={s.pool} output_dir={out} name=study_searched_t{tag(t)} budget.candidates={sz['candidates']}"
     )
     sets += f" budget.max_steps={sz['steps']} budget.train_rows={sz['rows']} budget.eval_prompts={sz['eval']}"
-    sets += f" distill_overrides.4=run.eval_every={sz['every']}"  # study_search.yaml's run.eval_every entry
+    sets += f" distill_overrides.4=run.eval_every={sz['every']} {sz['search']}"  # .4: the yaml's eval_every
     if s.args.seed_list != [0] and search_has_seeds():  # the search's `seeds` field, once it has one
         sets += f" seeds=[{','.join(map(str, s.args.seed_list))}]"
     elif s.args.seed_list != [0]:
@@ -267,10 +270,10 @@ def ksweep(s: Study) -> None:
     listed, teacher = s.args.state / "drafts.txt", f"{s.env['TEMPDRAFT_HOME']}/teachers/{TEACHER}"
     s.need(listed)
     drafts = "<first two of STATE/drafts.txt>" if s.args.dry_run else ",".join(listed.read_text().split()[:2])
-    prompts, out = s.args.data / "gsm8k/test.jsonl", s.args.out / "ksweep.json"
+    prompts, out = s.args.data / "gsm8k/test.jsonl", s.args.state / "ksweep.json"
     line = f"python benchmarks/bench_chained.py {s.sz['ksweep']} --temperatures 0,1 --k-max 4"
     s.run(f"{line} --teacher {teacher} --prompts {prompts} --out {out}", "--drafts", drafts)
-    s.copy(s.args.out / "ksweep.json", "ksweep.json")
+    s.copy(out, "ksweep.json")
 
 
 def grid(s: Study) -> None:
