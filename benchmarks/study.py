@@ -5,7 +5,8 @@
     pool        builders run recipes/study/gsm8k_grid.yaml: 3,072 GSM8K train prompts x T 0, .2, ..., 1
     instr-pool  the same on Dolly-15k prompts (= pool --domain instructions; prompt files derived first)
     curve       distill train: learning curves, SeqKD on T = 0 and T = 1 data, online KD on T = 1
-    search      evaluate search evaluate/configs/study_search.yaml for --serving-t (1.0, 0.6, ...)
+    search      evaluate search evaluate/configs/study_search.yaml for --serving-t (1.0, 0.6, ...); --seeds N
+                replaces its `seeds: [0, 1, 2]` (round 4 ran one seed: --seeds 1)
     measure     evaluate run: every search's finalists, compiled sampler at k auto
     ksweep      benchmarks/bench_chained.py: measured tokens per call at k = 1..4 vs the predictions
     grid        KD-T x decode-T: builders run recipes/study/gsm8k_eval.yaml (held-out teacher samples at
@@ -26,7 +27,7 @@ Each phase prints every command it runs (`$ ...`; --dry-run prints only), exits 
 output is missing, appends the output to OUT/<phase>.log, copies what it reports to OUT and records
 {commands, rc, device, wall_s, outputs: {file: its JSON}} in OUT/results.json under
 runs["<phase>/<domain>[/t<serving T>|/s<seed>]"]. Rounds 1-3 ran an earlier study.py with a pipeline of its
-own: `git show fbd0971:benchmarks/study.py`.
+own: `git show d090c07:benchmarks/study.py`.
 """
 
 from __future__ import annotations
@@ -214,10 +215,12 @@ def search(s: Study) -> None:
     )
     sets += f" budget.max_steps={sz['steps']} budget.train_rows={sz['rows']} budget.eval_prompts={sz['eval']}"
     sets += f" distill_overrides.4=run.eval_every={sz['every']} {sz['search']}"  # .4: the yaml's eval_every
-    if s.args.seed_list != [0] and search_has_seeds():  # the search's `seeds` field, once it has one
+    if s.args.seeds and search_has_seeds():  # --seeds replaces the config's `seeds` (a search without: one)
         sets += f" seeds=[{','.join(map(str, s.args.seed_list))}]"
-    elif s.args.seed_list != [0]:
-        print("# note: evaluate search has no `seeds` field yet: it runs its config's one seed", flush=True)
+    elif s.args.seeds:
+        print(
+            "# note: evaluate search has no `seeds` field here: it trains its config's one seed", flush=True
+        )
     serving = f"serving.temperatures={{{t}: 1}}"
     s.run(
         "python -m evaluate search evaluate/configs/study_search.yaml",
@@ -365,14 +368,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, help="../shared/data or its copy (default ~/data if it has gsm8k/)")
     p.add_argument("--domain", choices=list(POOLS), default="math")
     p.add_argument("--serving-t", type=float, default=1.0, help="search: the serving temperature")
-    p.add_argument("--seeds", type=int, default=1, help="grid: seeds per draft; search: its `seeds` (if any)")
+    p.add_argument("--seeds", type=int, help="grid: seeds per draft (1); search: replaces its config's seeds")
     p.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST .. FIRST + SEEDS - 1")
     p.add_argument("--modes", default="seqkd,online", help="grid: the KD modes (seqkd, online)")
     args = p.parse_args(argv)
     args.modes = args.modes.split(",")
-    if set(args.modes) - set(KD) or args.seeds < 1 or (args.inputs and args.phase != "merge"):
+    if set(args.modes) - set(KD) or (args.seeds or 1) < 1 or (args.inputs and args.phase != "merge"):
         p.error("--modes takes seqkd,online; --seeds >= 1; only merge takes files")
-    args.seed_list = list(range(args.first_seed, args.first_seed + args.seeds))
+    args.seed_list = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
     args.domain = "instructions" if args.phase == "instr-pool" else args.domain
     data = HOME / "data" if (HOME / "data/gsm8k").is_dir() else REPO.parent / "shared/data"
     args.data = (args.data or data).expanduser().resolve()

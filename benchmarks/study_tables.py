@@ -1,5 +1,5 @@
 """Markdown tables for docs/study.md from one study run's results.json (rounds 1-3, written by the
-earlier benchmarks/study.py: `git show fbd0971:benchmarks/study.py`).
+earlier benchmarks/study.py: `git show d090c07:benchmarks/study.py`).
 
     python benchmarks/study_tables.py docs/study/h100-math3/results.json > /tmp/tables.md
 
