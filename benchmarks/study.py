@@ -182,15 +182,20 @@ def build(s: Study, recipe: str, src: str, name: str | None, about: str) -> None
     s.run(f"python -m builders run recipes/study/{recipe}", *named, *sets)
 
 
+def domain_source(s: Study, which: int, split: str, size: int, instructions: tuple[str, str]):
+    """(source, dataset name, description) of the domain's pool (which = 0) or eval set (1): GSM8K's `split`
+    file as the shipped recipe names it, or the instruction prompt files under POOLS' names."""
+    if s.args.domain == "instructions":
+        label, about = instructions
+        return source(instruction_files(s)[which], "prompt", size, label), POOLS["instructions"][which], about
+    return source(s.args.data / f"gsm8k/{split}.jsonl", "question", size, split), None, ""
+
+
 # ----------------------------------------------------------------------------- phases
 def pool(s: Study) -> None:
     s.start(f"pool/{s.args.domain}")
-    src = source(s.args.data / "gsm8k/train.jsonl", "question", s.sz["prompts"], "train")
-    name, about = None, ""
-    if s.args.domain == "instructions":
-        src = source(instruction_files(s)[0], "prompt", s.sz["prompts"], "dolly")
-        name, about = POOLS["instructions"][0], "SmolLM2-135M-Instruct on Dolly-15k prompts at T = 0 ... 1.0."
-    build(s, "gsm8k_grid.yaml", src, name, about)
+    about = "SmolLM2-135M-Instruct on Dolly-15k prompts at T = 0 ... 1.0."
+    build(s, "gsm8k_grid.yaml", *domain_source(s, 0, "train", s.sz["prompts"], ("dolly", about)))
     text = s.run(f"python -m registry show {s.pool}")
     if not s.args.dry_run:
         (s.args.out / "pool.txt").write_text(text)
@@ -304,12 +309,8 @@ def grid(s: Study) -> None:
 
 def eval_set(s: Study) -> None:
     """recipes/study/gsm8k_eval.yaml: held-out prompts sampled at decode T 0 ... 2.0 (all in split train)."""
-    src = source(s.args.data / "gsm8k/test.jsonl", "question", s.sz["eval_set"], "test")
-    name, about = None, ""
-    if s.args.domain == "instructions":
-        src = source(instruction_files(s)[1], "prompt", s.sz["eval_set"], "mtbench_vicuna")
-        name, about = POOLS["instructions"][1], "SmolLM2-135M-Instruct on MT-bench + Vicuna at T 0 ... 2.0."
-    build(s, "gsm8k_eval.yaml", src, name, about)
+    about = "SmolLM2-135M-Instruct on MT-bench + Vicuna at T 0 ... 2.0."
+    build(s, "gsm8k_eval.yaml", *domain_source(s, 1, "test", s.sz["eval_set"], ("mtbench_vicuna", about)))
 
 
 def instruction_files(s: Study) -> tuple[Path, Path]:
