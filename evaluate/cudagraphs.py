@@ -1,6 +1,6 @@
 """One CUDA graph per decode shape of a static-cache model, replayed with one host call.
 
-    graphs = DecodeGraphs(compiled_forward, cache)
+    graphs = DecodeGraphs(compiled_forward, static_cache, decode_mask, set_length)  # as CachedLM does
     logits = graphs.run(tokens, positions, keep, length)   # [keep, V], valid until the next run
 
 torch.compile's own CUDA graphs (mode="reduce-overhead") cost ~0.3 ms of host time per call on an H200

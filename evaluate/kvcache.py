@@ -52,8 +52,10 @@ class CachedLM:
         if compile_decode:
             _raise_recompile_limits()
             if self.device.type == "cuda" and cache == "static":  # inductor kernels in our own CUDA graphs
-                # fullgraph: a graph break would run Python (and possibly a host sync) inside the capture
-                self._decode = torch.compile(model.forward, dynamic=False, fullgraph=True)
+                # A graph break that syncs would fail the capture; the decode mask above removes the one
+                # known (transformers 5.19). fullgraph stays off: the H200 runs (torch 2.11, transformers
+                # 5.17) were measured this way, and a harmless break should not stop a sweep.
+                self._decode = torch.compile(model.forward, dynamic=False, fullgraph=False)
                 self._graphs = DecodeGraphs(self._decode, self._cache, self._decode_mask, self._set_length)
             else:
                 mode = "reduce-overhead" if self.device.type == "cuda" else "default"
