@@ -19,6 +19,8 @@ import shlex
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
+from core.provenance import mask_secrets
+
 _WINDOWS_ABS = re.compile(r"^[A-Za-z]:[\\/]")
 # An absolute path inside free text: `/` or `~/` not preceded by a word character, `.`, `:` or `/`
 # (so `a/b`, `./x`, `T=0.7/1.0` and `https://host/x` are left alone), then `/segment` repeated.
@@ -106,4 +108,14 @@ def public_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
         out["recipe"] = public_recipe(out["recipe"])
     if isinstance(out.get("pool"), dict):
         out["pool"] = {**out["pool"], "id": public_path(out["pool"].get("id"))}
-    return out
+    return _masked(out)
+
+
+def _masked(value: Any) -> Any:
+    """Every string of a JSON-like value with Hub tokens masked: a token can sit in any recipe field
+    (`--set description=hf_...`), not only in the command."""
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return mask_secrets(value) if isinstance(value, str) else value

@@ -56,6 +56,11 @@ def test_recorded_command_masks_a_token(mix_recipe, tmp_path):
     # the recipe's absolute path is recorded by its name (core/public.py), the token as hf_***
     assert manifest["command"] == "python -m builders run mix.yaml --set 'description=hf_***' --verbose"
     assert "hf_***" in (tmp_path / "out" / "README.md").read_text()
+    # nowhere in the folder: not in the manifest's recorded recipe, the card or any other file
+    for f in (tmp_path / "out").rglob("*"):
+        if f.is_file() and f.suffix in (".json", ".md", ".yaml", ".txt"):
+            assert TOKEN not in f.read_text(), f
+    assert manifest["recipe"]["description"] == "hf_***"
 
 
 def test_run_build_masks_whoever_recorded_the_command(mix_recipe, tmp_path):
