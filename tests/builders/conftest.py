@@ -1,10 +1,26 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_builder(recipe: Path, env: dict[str, str] | None, *extra: str, timeout: float = 600):
+    """`python -m builders run RECIPE [extra]` in a child process from the project root, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "builders", "run", str(recipe), *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def tiny_recipe(teacher: Path, shared_data: Path, out: Path, **overrides: Any) -> dict[str, Any]:

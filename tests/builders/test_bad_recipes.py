@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from builders.check import check_recipe
 from builders.cli import main
 from builders.config import load_recipe
 from core.errors import RecipeError, TempdraftError
+from tests.builders.conftest import run_builder
 
 GOOD = {
     "name": "ok",
@@ -99,8 +98,7 @@ def test_cli_exit_code_2_no_traceback_nothing_written(tmp_path, monkeypatch):
     data["bogus"] = 1
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump(data))
-    proc = subprocess.run([sys.executable, "-m", "builders", "run", str(recipe)], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[2])
+    proc = run_builder(recipe, None)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "sampling.temperatures" in proc.stderr and "bogus" in proc.stderr

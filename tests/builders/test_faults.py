@@ -13,8 +13,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,9 +20,8 @@ import pytest
 import yaml
 
 from registry.catalog import Catalog
-from tests.builders.conftest import tiny_recipe
+from tests.builders.conftest import ROOT, run_builder, tiny_recipe
 
-ROOT = Path(__file__).resolve().parents[2]
 SHARDS = 2  # 6 prompts x (greedy + 2 samples at 2 temperatures) = 30 requests, 15 per shard
 POINTS = [*(f"shard-{i}" for i in range(SHARDS)), "assemble", "renamed", "register", "registered"]
 
@@ -48,14 +45,7 @@ def _build(recipe: Path, home: Path, registry: Path | None = None, fault: str | 
         env["TEMPDRAFT_REGISTRY"] = str(registry)
     if fault is not None:
         env["TEMPDRAFT_FAULT"] = fault
-    return subprocess.run(
-        [sys.executable, "-m", "builders", "run", str(recipe)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_builder(recipe, env, timeout=300)
 
 
 def _outcome(home: Path, registry: Path) -> dict:

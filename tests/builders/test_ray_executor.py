@@ -32,12 +32,11 @@ import psutil
 import pytest
 import yaml
 
-from tests.builders.conftest import tiny_recipe
+from tests.builders.conftest import ROOT, run_builder, tiny_recipe
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).with_name("ray"))
 SHARD_SIZE = 6  # 70 requests -> 12 shards: enough for two actors to share and for a kill to land mid-build
 COLS = ["request_id", "prompt_id", "temperature", "seed", "response_token_ids", "response", "finish_reason"]
@@ -136,8 +135,7 @@ def local_rows(tmp_path_factory, tiny_teacher, shared_data) -> tuple[pl.DataFram
         tiny_teacher, shared_data, folder / "out",
         output={"dir": str(folder / "out"), "shard_size": SHARD_SIZE, "validation_fraction": 0.25})))
     env = {**os.environ, "TEMPDRAFT_HOME": str(folder / "home"), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "builders", "run", str(recipe)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = run_builder(recipe, env)
     assert done.returncode == 0, done.stderr[-3000:]
     return _rows(folder / "out"), _fingerprint(folder / "out")
 
@@ -165,8 +163,7 @@ def _driver_env(cluster: LocalRayCluster) -> dict[str, str]:
 
 
 def _build(recipe: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "builders", "run", str(recipe)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return run_builder(recipe, env, timeout=900)
 
 
 def _shards(work: Path) -> int:

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import polars as pl
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.builders.conftest import ROOT, run_builder
 
 
 def _run(recipe: Path, env: dict, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "builders", "run", str(recipe), *extra], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return run_builder(recipe, env, *extra)
 
 
 def test_kill_and_resume_matches_uninterrupted(write_recipe, tmp_path):

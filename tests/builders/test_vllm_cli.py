@@ -5,13 +5,10 @@ at exit. Starts one engine on the tiny teacher in a subprocess; `integration`.""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.builders.conftest import run_builder
 
 
 @pytest.mark.integration
@@ -22,14 +19,7 @@ def test_quiet_build_with_per_row_progress_and_no_leak(write_recipe, tmp_path) -
         output={"dir": str(tmp_path / "out"), "shard_size": 100},
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VLLM_", "TORCH_"))}
-    proc = subprocess.run(
-        [sys.executable, "-m", "builders", "run", str(recipe)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    proc = run_builder(recipe, env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     err = proc.stderr
     assert " INFO " not in err and " WARNING " not in err, err[:3000]
