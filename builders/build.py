@@ -35,6 +35,7 @@ from core.home import tempdraft_home
 from core.provenance import mask_secrets, package_version, versions
 from core.public import public_manifest
 from core.teacher import ResolvedTeacher, resolve_teacher
+from registry.catalog import now
 from registry.dataset import MANIFEST, Manifest, manifest_fingerprint, read_manifest
 from registry.licenses import manifest_license
 from registry.versions import find_version, register_build
@@ -84,10 +85,6 @@ def fingerprint(recipe: Recipe, teacher_revision: str | None, pool_fingerprint: 
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 def _manifest(recipe: Recipe, fp: str, command: str, lineage: dict[str, Any], contents: dict[str, Any]
               ) -> Manifest:
     """The dataset's manifest (registry/dataset.py): identity and command, `lineage` (teacher, tokenizer,
@@ -95,7 +92,7 @@ def _manifest(recipe: Recipe, fp: str, command: str, lineage: dict[str, Any], co
     license). Published as is by `registry push`, so it holds no local path (core/public.py) and no token
     (masked here too, whoever recorded the command)."""
     return Manifest.model_validate(public_manifest({
-        "name": recipe.name, "fingerprint": fp, "created_at": _now(),
+        "name": recipe.name, "fingerprint": fp, "created_at": now(),
         "command": mask_secrets(command), "recipe": recipe.model_dump(mode="json"),
         "code_version": code_version(), **lineage, "seed": recipe.seed, **contents,
     }))

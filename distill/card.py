@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import platform
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from core.names import DRAFT_CARD_FILE as CARD_FILE
 from core.provenance import versions
 from core.public import public_command, public_path, public_values
 from distill.plot import PLOT_FILE
+from registry.catalog import now
 from registry.licenses import KNOWN, UNKNOWN
 
 
@@ -76,7 +76,7 @@ def build_card(
         "command": public_command(command),
         "config": public_values(cfg.model_dump(mode="json")),
         "versions": _versions(),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created_at": now(),
     }
 
 

@@ -25,7 +25,7 @@ from core.names import DRAFT_CARD_FILE
 from core.provenance import recorded_command
 from evaluate.search.candidates import Candidate, pool_recipe
 from evaluate.search.config import SearchConfig
-from registry.dataset import MANIFEST
+from registry.dataset import MANIFEST, MIXTURE_CONFIG, config_files
 
 
 @dataclass
@@ -125,7 +125,7 @@ def distill_draft(cfg: SearchConfig, trial: Trial, data: Path) -> Path:
         f"optim.max_steps={cfg.budget.max_steps}",
         "optim.epochs=null",
     ]
-    if not list((data / "data" / "mixture").glob("validation-*.parquet")):
+    if not config_files(data, MIXTURE_CONFIG, "validation"):
         # A small mixture can draw no row of the pool's held-out prompts: train the whole budget instead of
         # stopping early on a split that does not exist (the card says so: no learning curve).
         overrides += ["run.eval_split=null", "run.eval_every=null", "run.early_stopping=null"]
