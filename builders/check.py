@@ -50,6 +50,10 @@ def plan_summary(recipe: Recipe, requests: list[PlannedRequest]) -> str:
     )
 
 
+class PoolNotBuilt(RecipeError):
+    """The recipe's pool names a dataset the catalog does not hold (yet): `validate` leaves it to `run`."""
+
+
 def load_pool_rows(pool: str) -> tuple[Path, Manifest, Any]:
     """(folder, manifest, rows with their split) of the built dataset a composing recipe names."""
     import polars as pl
@@ -68,8 +72,8 @@ def load_pool_rows(pool: str) -> tuple[Path, Manifest, Any]:
             ],
             how="diagonal_relaxed",
         )
-    except UnknownDataset as e:  # kept as the cause: validate defers this one check
-        raise RecipeError([("pool", str(e))]) from e
+    except UnknownDataset as e:  # its own kind: validate defers this one check
+        raise PoolNotBuilt([("pool", str(e))]) from None
     except TempdraftError as e:
         raise RecipeError([("pool", str(e))]) from None
     except (OSError, ValueError, pl.exceptions.PolarsError) as e:  # a broken folder: one line, not a stack
@@ -89,13 +93,12 @@ def check_recipe(recipe: Recipe, base_dir: Path, offline: bool = False) -> str:
             return f"[plan] {recipe.name}: not planned offline: {where} read from the Hub at dry-run/run"
         return plan_summary(recipe, plan_requests(recipe, base_dir))
     from builders.mixture import compose_mixture
-    from registry.versions import UnknownDataset
 
     assert recipe.mixture is not None  # config.load_recipe requires it with a pool
     try:
         _, _, rows = load_pool_rows(recipe.pool)
-    except RecipeError as e:
-        if not (offline and isinstance(e.__cause__, UnknownDataset)):
+    except PoolNotBuilt:
+        if not offline:
             raise
         return f"[plan] {recipe.name}: pool {recipe.pool} not built yet; mixture checked at dry-run/run"
     mixture_rows = compose_mixture(rows, recipe.mixture, recipe.seed)
