@@ -5,10 +5,10 @@ Run from the project root (each build takes minutes; the arms alternate, so load
     .venv/bin/python benchmarks/bench_build_binding.py --repeats 2 --out runs/bench_build_binding.json
 
 Arms: `vllm-default` sets VLLM_CPU_NUM_OF_RESERVED_CPU=1 and VLLM_CPU_OMP_THREADS_BIND=auto (vLLM's own
-choice: one core kept for its scheduler), `all-cores` sets 0 and every CPU of this process (what the builder
-picks on a small box that is not busy); the builder leaves user-set values alone, so each arm gets exactly
-its binding whatever the load. Each run is `python -m builders run recipes/mix_high_temp.yaml` in a fresh
-TEMPDRAFT_HOME whose teachers/ links to the already converted
+choice: one core kept for its scheduler), `all-cores` the builder's own all-cores binding (what
+`engine.cpu_threads: auto` picks on boxes of at most 4 cores); the builder leaves user-set values alone, so
+each arm gets exactly its binding whatever the recipe says. Each run is `python -m builders run
+recipes/mix_high_temp.yaml` in a fresh TEMPDRAFT_HOME whose teachers/ links to the already converted
 teacher (download and conversion are not timed). Per run: wall seconds, sampling seconds and tokens/s
 from the manifest, load average before/after; then how many rows (by prompt, temperature, sample) have
 identical response tokens across arms. Prints one JSON object and writes it to --out.
@@ -33,11 +33,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_backends import machine  # noqa: E402
 
+from builders.backends.vllm_env import cpu_binding  # noqa: E402
+from core.hardware import allowed_cpus  # noqa: E402
+from registry.dataset import ALL_CONFIG, config_files  # noqa: E402
+
 RECIPE = "recipes/mix_high_temp.yaml"
-CPUS = ",".join(map(str, sorted(os.sched_getaffinity(0))))
 ARMS = {
     "vllm-default": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1", "VLLM_CPU_OMP_THREADS_BIND": "auto"},
-    "all-cores": {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CPU_OMP_THREADS_BIND": CPUS},
+    "all-cores": cpu_binding(allowed_cpus(), {}, all_cores=True),
 }
 KEY = ["prompt_id", "temperature", "sample_index"]
 
@@ -61,7 +64,8 @@ def build(arm: str, teachers: Path, work: Path, overrides: list[str]) -> dict:
         raise SystemExit(f"{arm} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     folder = next((home / "registry" / "datasets").glob("*/v1"))
     backend = json.loads((folder / "manifest.json").read_text())["backend"]
-    rows = pl.concat([pl.read_parquet(f) for f in folder.glob("data/t*/*.parquet")])
+    files = [f for split in ("train", "validation") for f in config_files(folder, ALL_CONFIG, split)]
+    rows = pl.concat([pl.read_parquet(f) for f in files])
     return {
         "arm": arm,
         "wall_s": round(wall, 1),
