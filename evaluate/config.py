@@ -102,6 +102,15 @@ class EvalConfig(BaseModel):
             raise ValueError(f"temperatures repeat: {v}")
         return sorted(v)
 
+    @property
+    def auto_k(self) -> bool:
+        return self.k == "auto"
+
+    @property
+    def k_top(self) -> int:
+        """The largest k any step runs: k_max with k: auto, else k (the decoder's buffers hold this many)."""
+        return self.k_max if self.k == "auto" else self.k
+
 
 def _model_problem(field: str, name: str) -> tuple[str, str] | None:
     if name.lower() in OFFLINE_ALIASES:

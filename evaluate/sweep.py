@@ -126,8 +126,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     started = time.time()
     clock = PhaseClock()
-    auto = cfg.k == "auto"
-    k_top = cfg.k_max if cfg.k == "auto" else cfg.k  # the decoder's buffers hold this many drafts
+    auto, k_top = cfg.auto_k, cfg.k_top
 
     # 1. Target, tokenizer, prompts.
     with clock("load"):
@@ -139,7 +138,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     sweep = SweepProgress(len(prompts) * cells * (2 if hf_on else 1))
 
     # 2. Target alone per temperature.
-    run = _Run(cfg, target, prompt_set, prompts, eos, pad, k_top, auto, hf_on, sweep, clock)
+    run = _Run(cfg, target, prompt_set, eos, pad, hf_on, sweep, clock)
     _target_alone(run, max_len)
     resolved_dtype = str(target.dtype).removeprefix("torch.")
     vllm_alone = None
@@ -219,16 +218,17 @@ class _Run:
     cfg: EvalConfig
     target: Any
     prompt_set: Any
-    prompts: list[list[int]]
     eos: list[int]
     pad: int
-    k_top: int  # the decoder's buffers hold this many drafts
-    auto: bool
     hf_on: bool
     sweep: Any
     clock: Any
     alone: dict[float, list[Generation]] = field(default_factory=dict)
     alone_rows: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def prompts(self) -> list[list[int]]:
+        return self.prompt_set.prompts
 
 
 def _target_alone(run: _Run, max_len: int) -> None:
@@ -240,7 +240,7 @@ def _target_alone(run: _Run, max_len: int) -> None:
         run.alone_rows[f"{t:g}"] = {"temperature": t, **target_alone_summary(run.alone[t])}
         if run.hf_on:
             with run.clock("baseline: transformers generate"):
-                hf = _hf(run.target, run.prompts, cfg, t, run.eos, run.pad, run.k_top)
+                hf = _hf(run.target, run.prompts, cfg, t, run.eos, run.pad, cfg.k_top)
             run.alone_rows[f"{t:g}"]["transformers_generate"] = hf
             run.sweep.advance(len(run.prompts))
 
@@ -256,7 +256,7 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
             )
     curve = _curve(chained, probe) if chained else []
     stepwise = [est for est, _ in chained]
-    chosen = best_k(stepwise, probe["c"], probe["verify_cost"])[0] if run.auto else run.k_top
+    chosen = best_k(stepwise, probe["c"], probe["verify_cost"])[0] if cfg.auto_k else cfg.k_top
     run_k = max(chosen, 1)  # chosen 0 = "do not speculate": still measured, at k = 1
     with clock("speculative sampler"):
         gens = run_decoder(spec_dec, run.prompts, cfg, t, label, run.sweep, run_k)
@@ -266,7 +266,7 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
     row["tokens_per_call_full_steps"] = {"mean": mean, "se": se, "steps": steps}
     if analytic is not None:
         row["analytic"] = _analytic_row(analytic, source, curve, run_k, gens, row, probe)
-    if run.auto:
+    if cfg.auto_k:
         row["k_auto"] = {"c": probe["c"], "weighting": "steps", "curve": curve, "chosen_k": chosen}
     if run.hf_on:
         with clock("baseline: assisted generation"):
@@ -320,9 +320,12 @@ def _teacher_forced(target, draft, prompt_set, alone_gens, prompts, t, cfg: Eval
         samples = [(p, g.tokens) for p, g in zip(prompts, alone_gens, strict=True)][: cfg.analytic_samples]
         source = "target-alone outputs"
     res, betas = analytic_betas(target, draft, samples, t)
-    k_max = cfg.k_max if cfg.k == "auto" else cfg.k
-    uniform = chained_acceptance(betas, k_max)
-    return res, source, list(zip(chained_acceptance(betas, k_max, weighting="steps"), uniform, strict=True))
+    uniform = chained_acceptance(betas, cfg.k_top)
+    return (
+        res,
+        source,
+        list(zip(chained_acceptance(betas, cfg.k_top, weighting="steps"), uniform, strict=True)),
+    )
 
 
 def _curve(
