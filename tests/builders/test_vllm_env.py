@@ -13,6 +13,7 @@ import pytest
 from builders.backends.vllm_env import QUIET_ENV, cpu_binding, engine_environment
 from builders.cli import main
 from builders.recipe import EngineSpec
+from core.home import tempdraft_home
 
 ALL = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "VLLM_CPU_OMP_THREADS_BIND": "0,1"}
 
@@ -48,13 +49,15 @@ def test_engine_environment_sets_then_restores(saved_env, monkeypatch) -> None:
     monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0")  # the user's own binding and grace period win
     monkeypatch.delenv("VLLM_CPU_NUM_OF_RESERVED_CPU", raising=False)
     monkeypatch.setenv("VLLM_WORKER_SHUTDOWN_TIMEOUT_SECONDS", "7")
+    monkeypatch.delenv("VLLM_CACHE_ROOT", raising=False)
     before = dict(os.environ)
     with engine_environment(EngineSpec(), cpu=True) as wanted:
         assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "0"
         assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in os.environ
         assert os.environ["VLLM_WORKER_SHUTDOWN_TIMEOUT_SECONDS"] == "7"
         assert os.environ["VLLM_CPU_KVCACHE_SPACE"] == "2"
-        assert wanted["VLLM_CACHE_ROOT"] == os.environ["VLLM_CACHE_ROOT"]
+        cache_root = str(tempdraft_home() / "vllm-cache")  # no user choice: under tempdraft's home
+        assert os.environ["VLLM_CACHE_ROOT"] == wanted["VLLM_CACHE_ROOT"] == cache_root
     assert dict(os.environ) == before
 
 
