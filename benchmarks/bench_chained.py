@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere
 import torch  # noqa: E402
 from bench_specdec import add_decode_args, common_setup, load_prompts  # noqa: E402
 
-from core.hardware import auto_dtype  # noqa: E402
+from core.hardware import resolve_dtype  # noqa: E402
 from core.provenance import recorded_command  # noqa: E402
 from distill.models import first_n_layers  # noqa: E402
 from evaluate.analytic import analytic_betas  # noqa: E402
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     args = parse_args(argv)
     device = common_setup(args)
-    dtype = auto_dtype(device) if args.dtype == "auto" else args.dtype
+    dtype = resolve_dtype(args.dtype, device)
     temps = [float(x) for x in args.temperatures.split(",")]
     started = time.time()
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere
 
 import torch  # noqa: E402
 
-from core.hardware import auto_dtype  # noqa: E402
+from core.hardware import resolve_dtype  # noqa: E402
 from core.provenance import recorded_command  # noqa: E402
 from distill.models import first_n_layers  # noqa: E402
 from evaluate.analytic import analytic_alpha  # noqa: E402
@@ -145,8 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     device = common_setup(args)
     temps = [float(x) for x in args.temperatures.split(",")]
-    if args.dtype == "auto":
-        args.dtype = auto_dtype(device)
+    args.dtype = resolve_dtype(args.dtype, device)
     started = time.time()
 
     # 1. Models and prompts.
