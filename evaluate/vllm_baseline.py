@@ -63,7 +63,8 @@ def run_vllm(
     import vllm
     from vllm import LLM
 
-    from builders.backends.vllm_env import engine_environment, shutdown_engine
+    from builders.backends.vllm import SHUTDOWN_TIMEOUT_S
+    from builders.backends.vllm_env import engine_environment
     from builders.recipe import EngineSpec
 
     kwargs: dict[str, Any] = {
@@ -103,7 +104,8 @@ def run_vllm(
         for t in temperatures:
             out["results"][f"{t:g}"] = _time_temperature(llm, prompts, t, max_new_tokens, seed, eos_token_ids)
     finally:
-        shutdown_engine(llm)
+        # as the builder's backend does (builders/backends/vllm.py close): time to free shared memory
+        llm.llm_engine.engine_core.shutdown(timeout=SHUTDOWN_TIMEOUT_S)
         del llm
         gc.collect()
     return out

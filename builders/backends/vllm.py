@@ -17,7 +17,7 @@ import warnings
 from typing import Any
 
 from builders.backends.base import ProgressFn, SampleRequest, SampleResult
-from builders.backends.vllm_env import engine_environment, engine_logs_on, shutdown_engine
+from builders.backends.vllm_env import engine_environment, engine_logs_on
 from builders.recipe import EngineSpec
 from core.errors import TempdraftError
 from core.hardware import cpu_has_native_bf16
@@ -26,6 +26,7 @@ LOGPROBS_MODE = "processed_logprobs"
 CPU_BLOCK_SIZE = 32  # why: see EngineSpec.block_size
 MAX_LOGPROBS = 100  # the recipe schema's limit for sampling.topk_logprobs (vLLM's own default is 20)
 GIB = 1 << 30
+SHUTDOWN_TIMEOUT_S = 60
 
 
 def _on_cpu() -> bool:
@@ -114,7 +115,10 @@ class VLLMBackend:
     def close(self) -> None:
         llm = getattr(self, "llm", None)
         if llm is not None:
-            shutdown_engine(llm)
+            # Stop the engine processes now, not at interpreter exit, and give the engine process time to
+            # stop its worker and free its shared memory (see VLLM_WORKER_SHUTDOWN_TIMEOUT_SECONDS in
+            # vllm_env.py): killed at vLLM's default 5 s, it left a "leaked shared_memory" warning.
+            llm.llm_engine.engine_core.shutdown(timeout=SHUTDOWN_TIMEOUT_S)
             del self.llm
             gc.collect()
 

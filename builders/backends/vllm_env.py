@@ -70,13 +70,6 @@ def _set_env(values: Mapping[str, str | None]) -> None:
             os.environ[key] = value
 
 
-def shutdown_engine(llm) -> None:
-    """Stop an `LLM`'s engine processes now, not at interpreter exit, giving the engine process time to
-    stop its worker and free its shared memory (VLLM_WORKER_SHUTDOWN_TIMEOUT_SECONDS below): killed at
-    vLLM's default 5 s, it left a "leaked shared_memory" warning."""
-    llm.llm_engine.engine_core.shutdown(timeout=60)
-
-
 @contextlib.contextmanager
 def engine_environment(engine: EngineSpec, cpu: bool) -> Iterator[dict[str, str | None]]:
     """The environment the engine's processes inherit when they start; restored afterwards, so the
