@@ -17,9 +17,10 @@
     merge       OUT/results.json gains the runs of each results.json given (other machines or sessions)
 
 GPU machine (the search needs optuna; wheels land in ~/site, the GGUF in ~/models, data in ~/data; the state
-under ~/r4 lives while the machine stays warm):
-    ../shared/tools/gpu-stage optuna==5.0.0 alembic==1.16.5 sqlalchemy==2.0.44 colorlog==6.10.1 \\
-        mako==1.3.10 greenlet==3.2.4          # here; then its three calls, back to back
+under ~/r4 lives while the machine stays warm; with two GPUs, one phase per GPU through CUDA_VISIBLE_DEVICES,
+each with its own --out, as docs/study.md round 4c ran them):
+    ../shared/tools/gpu-stage optuna==5.0.0 colorlog==6.12.0   # here (in-memory optuna needs no sqlalchemy);
+                                                                # then its three calls, back to back
     export PYTHONPATH=~/site; python benchmarks/study.py pool --out $OUT     # on the GPU machine
 CPU rehearsal at tiny sizes (state ~/r4-quick):
     .venv/bin/python benchmarks/study.py pool --quick --data ../shared/data --out runs/study-quick
@@ -216,7 +217,8 @@ def search(s: Study) -> None:
     s.start(f"search/{s.args.domain}/t{t:g}")
     s.need(s.pool)
     sets = (
-        f"pool={s.pool} output_dir={out} name=study_searched_t{tag(t)} budget.candidates={sz['candidates']}"
+        f"pool={s.pool} output_dir={out} name=study_searched_t{tag(t)} "
+        f"budget.candidates={s.args.candidates or sz['candidates']}"
     )
     sets += f" budget.max_steps={sz['steps']} budget.train_rows={sz['rows']} budget.eval_prompts={sz['eval']}"
     sets += f" distill_overrides.4=run.eval_every={sz['every']} {sz['search']}"  # .4: the yaml's eval_every
@@ -266,7 +268,7 @@ def measure(s: Study) -> None:
         (s.args.state / "drafts.txt").write_text("\n".join(drafts) + "\n")
     line = f"python -m evaluate run --target {TEACHER} --prompts {s.pool} --split validation --temperatures"
     s.run(
-        f"{line} 0,0.6,1.0 --k auto --k-max 6 {s.sz['measure']} --output-dir {out}",
+        f"{line} 0,0.6,0.8,1.0 --k auto --k-max 6 {s.sz['measure']} --output-dir {out}",
         *flags("--drafts", *drafts),
     )
     for f in ("results.json", "results.md", "k_curve.png", "speedup_vs_temperature.png"):
@@ -370,6 +372,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--domain", choices=list(POOLS), default="math")
     p.add_argument("--serving-t", type=float, default=1.0, help="search: the serving temperature")
     p.add_argument("--seeds", type=int, help="grid: seeds per draft (1); search: replaces its config's seeds")
+    p.add_argument("--candidates", type=int, help="search: candidates (8 fixed + proposals; default 12)")
     p.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST .. FIRST + SEEDS - 1")
     p.add_argument("--modes", default="seqkd,online", help="grid: the KD modes (seqkd, online)")
     args = p.parse_args(argv)
