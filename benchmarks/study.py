@@ -66,7 +66,7 @@ SIZES = {  # False: GPU sizes (pool ... ksweep: round 4's, study_r4.sh's); True 
                 ksweep="--device cuda --num-prompts 12 --max-new-tokens 96 --cache static --compile",
                 grid="--num-prompts 1 --max-new-tokens 16 --k-max 4 --device cuda"),  # α: 64 samples
     True: dict(prompts=48, tokens=24, steps=8, every=4, candidates=9, rows=24, eval=2, eval_set=4,
-               kd_t=[0.0, 1.0], search="cache=dynamic compile=false",  # compiled on a CPU: 10 min
+               kd_t=[0.0, 1.0], search="cache=dynamic compile=false parallel_trainings=1",  # CPU: eager
                measure="--num-prompts 2 --max-new-tokens 16 --device cpu",
                ksweep="--device cpu --num-prompts 2 --max-new-tokens 16",
                grid="--num-prompts 1 --max-new-tokens 8 --k-max 2 --device cpu"),

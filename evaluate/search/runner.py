@@ -35,7 +35,15 @@ from evaluate.search.candidates import Candidate, fixed_candidates, normalised
 from evaluate.search.config import SearchConfig, pool_problems
 from evaluate.search.paired import Bootstrap, baselines, combine, compare
 from evaluate.search.score import Cost, EvalSets, load_eval_sets, objective, score_temperature
-from evaluate.search.trial import Trial, read_result, run_trial, scoring_key, trial_for, write_result
+from evaluate.search.trial import (
+    Trial,
+    read_result,
+    run_trial,
+    scoring_key,
+    train_side_by_side,
+    trial_for,
+    write_result,
+)
 
 
 def pinned_pool_id(cfg: SearchConfig, folder: Path) -> str:
@@ -160,10 +168,9 @@ def evaluate_candidate(
     cfg: SearchConfig, cand: Candidate, pool_id: str, scorer: Scorer, boot: Bootstrap
 ) -> dict[str, Any]:
     """Every seed of a candidate, and its search-half score: the mean over seeds (evaluate.search.paired)."""
-    reps = [
-        evaluate_replicate(cfg, trial_for(cfg, cand, pool_id, s), pool_id, scorer)
-        for s in cfg.replicate_seeds()
-    ]
+    trials = [trial_for(cfg, cand, pool_id, s) for s in cfg.replicate_seeds()]
+    train_side_by_side(cfg, trials, pool_id)  # parallel_trainings > 1: the seeds' drafts, at once
+    reps = [evaluate_replicate(cfg, trial, pool_id, scorer) for trial in trials]
     return {
         "label": cand.label,
         "origin": cand.origin,

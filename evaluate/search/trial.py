@@ -6,7 +6,8 @@ several `seeds` has one folder per seed): `recipe.yaml`, `data/` (the composed
 mixture), `draft/` (the trained draft and its card), `log.txt` (what compose and distill printed) and
 `result.json`, written last. A rerun finds `result.json` and reuses it (an interrupted search resumes
 where it stopped); a search for other serving temperatures in the same output_dir reuses the drafts and
-only scores them again.
+only scores them again. With `parallel_trainings` > 1 the seeds of a candidate train side by side in
+spawned processes (same folders, same drafts); `.train.lock` keeps two trainings out of one folder.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from filelock import FileLock
 
 from core.names import DRAFT_CARD_FILE
 from core.provenance import recorded_command
@@ -138,9 +141,12 @@ def distill_draft(cfg: SearchConfig, trial: Trial, data: Path) -> Path:
 
 
 def run_trial(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
-    """Compose and train (quietly: their output goes to the trial's log.txt); returns the draft folder."""
+    """Compose and train (quietly: their output goes to the trial's log.txt); returns the draft folder.
+    Under the trial's lock: a second search on the same folder (or a worker left running by a killed one)
+    waits for this draft instead of training it again into the same folder."""
     trial.folder.mkdir(parents=True, exist_ok=True)
     with (
+        FileLock(trial.folder / ".train.lock"),
         open(trial.folder / "log.txt", "a") as log,
         contextlib.redirect_stdout(log),
         contextlib.redirect_stderr(log),
@@ -152,6 +158,30 @@ def run_trial(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
         if not (trial.draft / DRAFT_CARD_FILE).is_file():
             distill_draft(cfg, trial, data)
     return trial.draft
+
+
+def train_side_by_side(cfg: SearchConfig, trials: list[Trial], pool_id: str) -> None:
+    """Train the drafts of `trials` not trained yet, `cfg.parallel_trainings` at a time, each in a spawned
+    process (CUDA cannot be forked); nothing to do with parallel_trainings 1 (run_trial trains in turn)."""
+    todo = [t for t in trials if not (t.draft / DRAFT_CARD_FILE).is_file()]
+    workers = min(cfg.parallel_trainings, len(todo))
+    if workers < 2:
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // workers)  # CPU threads per process: the cores are shared
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for _ in pool.map(_train_in_worker, [(cfg, t, pool_id, threads) for t in todo]):
+            pass  # map re-raises a worker's exception here
+
+
+def _train_in_worker(job: tuple[SearchConfig, Trial, str, int]) -> None:
+    import torch
+
+    cfg, trial, pool_id, threads = job
+    torch.set_num_threads(threads)
+    run_trial(cfg, trial, pool_id)
 
 
 def read_result(trial: Trial, key: dict[str, Any]) -> dict[str, Any] | None:

@@ -186,6 +186,47 @@ def test_seeds_train_each_candidate_once_per_seed_and_compare_paired(
     assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/*.*")} == stamps
 
 
+def test_parallel_trainings_train_the_seeds_at_once_into_the_same_drafts(
+    tmp_path, monkeypatch, pool, tiny_teacher
+):
+    """parallel_trainings: 2 trains both seeds of each candidate in spawned processes, and those drafts are
+    the ones an in-process training of the same trial gives (weights equal)."""
+    import concurrent.futures
+
+    from safetensors.torch import load_file
+
+    from evaluate.search.candidates import Candidate
+    from evaluate.search.config import load_config
+    from evaluate.search.trial import Trial, run_trial
+
+    jobs: list[tuple[str, int]] = []
+
+    class Spy(concurrent.futures.ProcessPoolExecutor):
+        def map(self, fn, *iterables, **kw):
+            items = list(iterables[0])
+            jobs.extend((job[1].candidate.label, job[1].seed) for job in items)
+            return super().map(fn, items, **kw)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Spy)
+    monkeypatch.setenv("TEMPDRAFT_HOME", str(tmp_path / "home"))
+    budget = {"candidates": 3, "max_steps": 8, "train_rows": 48, "eval_prompts": 6}
+    config = write_search(
+        tmp_path, pool, tiny_teacher, seeds=[0, 1], budget=budget, register_winner=False, parallel_trainings=2
+    )
+    assert main(["search", str(config)]) == 0
+    summary = json.loads((tmp_path / "search" / "search.json").read_text())
+    assert sorted(jobs) == sorted((r["label"], s) for r in summary["candidates"] for s in (0, 1))
+
+    cfg = load_config(config)
+    noise = next(r for r in summary["candidates"] if r["label"] == "single T=2")
+    rep = noise["replicates"][1]
+    again = Trial(Candidate(noise["label"], {2.0: 1.0}, "fixed"), tmp_path / "in-process", rep["seed"])
+    in_process = load_file(run_trial(cfg, again, summary["pool"]) / "model.safetensors")
+    spawned = load_file(tmp_path / "search" / "candidates" / rep["folder"] / "draft" / "model.safetensors")
+    assert in_process.keys() == spawned.keys()
+    assert all(in_process[name].equal(spawned[name]) for name in spawned)
+
+
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
