@@ -227,6 +227,48 @@ def test_parallel_trainings_train_the_seeds_at_once_into_the_same_drafts(
     assert all(in_process[name].equal(spawned[name]) for name in spawned)
 
 
+def test_a_trial_in_training_elsewhere_is_waited_for(tmp_path, monkeypatch, pool, tiny_teacher):
+    """While another process holds a trial's .train.lock (it trains there), run_trial on that trial waits
+    and writes nothing into the folder; once the lock is free it composes and trains."""
+    import subprocess
+    import sys
+    import threading
+
+    from evaluate.search.candidates import Candidate
+    from evaluate.search.config import load_config
+    from evaluate.search.trial import Trial, run_trial
+
+    monkeypatch.setenv("TEMPDRAFT_HOME", str(tmp_path / "home"))
+    budget = {"candidates": 3, "max_steps": 4, "train_rows": 48, "eval_prompts": 6}
+    cfg = load_config(write_search(tmp_path, pool, tiny_teacher, budget=budget, register_winner=False))
+    trial = Trial(Candidate("single T=0", {0.0: 1.0}, "fixed"), tmp_path / "trial", 0)
+    trial.folder.mkdir()
+    hold = "import sys; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); "
+    hold += "print('held', flush=True); sys.stdin.read()"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(trial.folder / ".train.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    errors: list[BaseException] = []
+
+    def train() -> None:
+        try:
+            run_trial(cfg, trial, str(pool))
+        except BaseException as e:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(e)
+
+    waiter = threading.Thread(target=train)
+    waiter.start()
+    waiter.join(timeout=3)
+    assert waiter.is_alive() and not (trial.folder / "data").exists() and not trial.draft.exists()
+    holder.communicate("")  # the other training ends: its process exits, the lock is free
+    waiter.join(timeout=300)
+    assert not waiter.is_alive() and not errors and (trial.draft / "tempdraft-draft.json").is_file()
+
+
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
