@@ -11,9 +11,10 @@
     ksweep      benchmarks/bench_chained.py: measured tokens per call at k = 1..4 vs the predictions
     grid        KD-T x decode-T: builders run recipes/study/gsm8k_eval.yaml (held-out teacher samples at
                 decode T 0 ... 1, 1.2, 1.5, 2.0); per seed (--seeds N --first-seed S) distill train SeqKD
-                and online KD on each pool temperature; evaluate run: analytic α and predicted speedup at
-                k auto per draft and decode T (evaluate has no analytic-only mode: the sampler runs beside,
-                at a token size)
+                and online KD on each pool temperature (--parallel N: N at once, logs in OUT/logs/);
+                evaluate run: analytic α and predicted speedup at k auto per draft and decode T (evaluate
+                has no analytic-only mode: the sampler runs beside, at a token size; price the grid with a
+                compiled run's probe: benchmarks/study_grid.py)
     merge       OUT/results.json gains the runs of each results.json given (other machines or sessions)
 
 GPU machine (the search needs optuna; wheels land in ~/site, the GGUF in ~/models, data in ~/data; the state
@@ -74,6 +75,9 @@ SIZES = {  # False: GPU sizes (pool ... ksweep: round 4's, study_r4.sh's); True 
 # fmt: on
 
 
+Job = tuple[str, list[str], Path]  # a command line, its further arguments, the file that marks it done
+
+
 def tag(t: float) -> str:
     return f"{t:.1f}".replace(".", "_")  # the pool's config names: t0_0, t0_4, t1_0
 
@@ -124,6 +128,43 @@ class Study:
             raise SystemExit(self.finish(proc.returncode, f"exit {proc.returncode}: {text}"))
         return "".join(lines)
 
+    def run_side_by_side(self, jobs: list[Job], width: int) -> None:
+        """`width` jobs at a time, each its own process with its output in OUT/logs/<done's folder>.log (the
+        phase log gets its last line); width 1: one after another through `run`. A failure stops them all."""
+        if width <= 1:
+            for line, argv, done in jobs:
+                self.run(line, *argv, done=done)
+            return
+        waiting, running = [], []
+        for line, argv, done in jobs:
+            cmd, log = line.split() + argv, self.args.out / "logs" / f"{done.parent.name}.log"
+            said = f"# done already ({done}): " if done.exists() else "$ "
+            print(f"{said}{shlex.join(cmd)} > {log}", flush=True)
+            if not (done.exists() or self.args.dry_run):
+                log.parent.mkdir(exist_ok=True)
+                waiting.append((cmd, log))
+        while waiting or running:
+            while waiting and len(running) < width:
+                cmd, log = waiting.pop(0)
+                self.commands.append(shlex.join(cmd))
+                exe = [sys.executable if cmd[0] == "python" else cmd[0], *cmd[1:]]
+                with log.open("w") as out:
+                    proc = subprocess.Popen(exe, stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=REPO)
+                running.append((proc, cmd, log))
+            time.sleep(1)
+            for proc, cmd, log in [r for r in running if r[0].poll() is not None]:
+                running.remove((proc, cmd, log))
+                last = (log.read_text().strip().splitlines() or [""])[-1]
+                with self.log.open("a") as phase_log:
+                    phase_log.write(f"$ {shlex.join(cmd)}\n{last}\n")
+                print(f"# exit {proc.returncode}: {log.name}: {last}", flush=True)
+                if proc.returncode:
+                    for other, _, _ in running:
+                        other.kill()
+                    raise SystemExit(
+                        self.finish(proc.returncode, f"exit {proc.returncode}: {shlex.join(cmd)}")
+                    )
+
     def need(self, path: Path | str) -> None:
         """Exit 3 on a cold machine: an earlier phase's file (a Path) or dataset (a str) is missing."""
         print(
@@ -170,11 +211,16 @@ def merge_into(path: Path, new: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1))
 
 
-def train(s: Study, mode: str, t: float, folder: Path, seed: int | None = None) -> None:
+def train_job(s: Study, mode: str, t: float, folder: Path, seed: int | None = None) -> Job:
     sets = f"{DISTILL} dataset.id={s.pool} dataset.config=t{tag(t)} optim.max_steps={s.sz['steps']} "
     sets += f"run.eval_every={s.sz['every']} run.output_dir={folder}" + (f" run.seed={seed}" if seed else "")
     sets += f" loss.temperature={max(t, 0.1):g}" if mode == "online" else ""  # = KD T; 0.1 stands in for 0
-    s.run(f"python -m distill train {KD[mode]}", *flags("--set", *sets.split()), done=folder / CARD)
+    return f"python -m distill train {KD[mode]}", flags("--set", *sets.split()), folder / CARD
+
+
+def train(s: Study, mode: str, t: float, folder: Path, seed: int | None = None) -> None:
+    line, argv, done = train_job(s, mode, t, folder, seed)
+    s.run(line, *argv, done=done)
 
 
 def build(s: Study, recipe: str, src: str, name: str | None, about: str) -> None:
@@ -294,11 +340,13 @@ def grid(s: Study) -> None:
         if seed == s.args.seed_list[0]:  # the builder finds an identical eval set instead of sampling again
             s.need(s.pool)
             eval_set(s)
-        drafts = []
-        for mode in s.args.modes:
-            for t in s.sz["kd_t"]:
-                drafts.append(s.args.state / "grid" / s.args.domain / f"{mode}-t{tag(t)}-s{seed}")
-                train(s, mode, t, drafts[-1], seed)
+        jobs = [
+            train_job(s, mode, t, s.args.state / "grid" / s.args.domain / f"{mode}-t{tag(t)}-s{seed}", seed)
+            for mode in s.args.modes
+            for t in s.sz["kd_t"]
+        ]
+        s.run_side_by_side(jobs, s.args.parallel)
+        drafts = [done.parent for _, _, done in jobs]
         out = s.args.state / name
         line = f"python -m evaluate run --target {TEACHER} --prompts {s.evalset} --split train --temperatures"
         line += f" {DECODE_T} --k auto --analytic-samples {s.sz['eval_set']} {s.sz['grid']}"
@@ -375,6 +423,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--candidates", type=int, help="search: candidates (8 fixed + proposals; default 12)")
     p.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST .. FIRST + SEEDS - 1")
     p.add_argument("--modes", default="seqkd,online", help="grid: the KD modes (seqkd, online)")
+    p.add_argument(
+        "--parallel", type=int, default=1, help="grid: trainings at once, each its own process (GPU: ~6)"
+    )
     args = p.parse_args(argv)
     args.modes = args.modes.split(",")
     if set(args.modes) - set(KD) or (args.seeds or 1) < 1 or (args.inputs and args.phase != "merge"):

@@ -91,3 +91,41 @@ def test_a_cold_machine_fails_fast(tmp_path):
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 3 and "drafts.txt" in proc.stderr
+
+
+def _study_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("study_driver", STUDY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_side_by_side_runs_each_job_once_in_its_own_log_and_a_failure_stops_the_rest(tmp_path):
+    """--parallel: jobs run `width` at a time (real processes), each logs to OUT/logs/<folder>.log, a done
+    job is skipped, the phase records every command; a failing job kills the running ones and exits."""
+    study = _study_module()
+    args = study.parse_args(["grid", "--out", str(tmp_path / "out"), "--state", str(tmp_path / "state")])
+    args.out.mkdir(parents=True)
+    s = study.Study(args)
+    s.start("grid/math/s0")
+
+    def job(name: str, code: str) -> tuple[str, list[str], Path]:
+        done = tmp_path / name / "done"
+        done.parent.mkdir(exist_ok=True)
+        return "python -c", [f"{code}; open({str(done)!r}, 'w').write('x'); print('finished {name}')"], done
+
+    ok = [job(f"d{i}", "import time; time.sleep(0.5)") for i in range(3)]
+    (ok[0][2]).write_text("x")  # done already: not run again
+    s.run_side_by_side(ok, 2)
+    assert len(s.commands) == 2 and all(j[2].exists() for j in ok)
+    for name in ("d1", "d2"):
+        assert (args.out / "logs" / f"{name}.log").read_text().strip() == f"finished {name}"
+
+    slow = job("slow", "import time; time.sleep(60)")
+    with pytest.raises(SystemExit) as stop:
+        s.run_side_by_side([slow, job("bad", "raise SystemExit(5)")], 2)
+    assert stop.value.code == 5 and not slow[2].exists()  # the slow one was killed, not waited for
+    entry = json.loads((args.out / "results.json").read_text())["runs"]["grid/math/s0"]
+    assert entry["rc"] == 5 and "raise SystemExit(5)" in entry["error"]
