@@ -40,6 +40,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -109,13 +110,11 @@ class Study:
 
     def run(self, line: str, *argv: str, done: Path | None = None) -> str:
         """`line` (split on spaces) + argv, its output teed to the log; skipped when `done` exists."""
-        cmd = line.split() + list(argv)
-        text, lines = shlex.join(cmd), []
-        print(f"# done already ({done}): {text}" if done and done.exists() else f"$ {text}", flush=True)
-        if (done and done.exists()) or self.args.dry_run:
+        if (prepared := self.command(line, argv, done)) is None:
             return ""
+        exe, text = prepared
         self.commands.append(text)
-        exe = [sys.executable if cmd[0] == "python" else cmd[0], *cmd[1:]]
+        lines: list[str] = []
         pipe = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env, cwd=REPO)
         with subprocess.Popen(exe, **pipe) as proc, self.log.open("a") as log:
             log.write(f"$ {text}\n")
@@ -128,42 +127,59 @@ class Study:
             raise SystemExit(self.finish(proc.returncode, f"exit {proc.returncode}: {text}"))
         return "".join(lines)
 
+    def command(
+        self, line: str, argv: list[str], done: Path | None, note: str = ""
+    ) -> tuple[list[str], str] | None:
+        """(argv to execute, its text), printed as `$ ...` (+ note); None, printed as done, when `done`
+        exists or on a dry run."""
+        cmd = line.split() + list(argv)
+        text = shlex.join(cmd)
+        finished = done is not None and done.exists()
+        print(f"# done already ({done}): {text}" if finished else f"$ {text}{note}", flush=True)
+        if finished or self.args.dry_run:
+            return None
+        return [sys.executable if cmd[0] == "python" else cmd[0], *cmd[1:]], text
+
     def run_side_by_side(self, jobs: list[Job], width: int) -> None:
-        """`width` jobs at a time, each its own process with its output in OUT/logs/<done's folder>.log (the
-        phase log gets its last line); width 1: one after another through `run`. A failure stops them all."""
+        """`width` jobs at a time, each its own process (group) with its output in OUT/logs/<domain>-<done's
+        folder>.log and its share of the CPU threads; the phase log gets each one's last line. Width 1: one
+        after another through `run`. A failure, or this process stopping, kills the jobs still running."""
         if width <= 1:
             for line, argv, done in jobs:
                 self.run(line, *argv, done=done)
             return
-        waiting, running = [], []
+        env = dict(self.env, OMP_NUM_THREADS=str(max(1, len(os.sched_getaffinity(0)) // width)))
+        waiting = []
         for line, argv, done in jobs:
-            cmd, log = line.split() + argv, self.args.out / "logs" / f"{done.parent.name}.log"
-            said = f"# done already ({done}): " if done.exists() else "$ "
-            print(f"{said}{shlex.join(cmd)} > {log}", flush=True)
-            if not (done.exists() or self.args.dry_run):
-                log.parent.mkdir(exist_ok=True)
-                waiting.append((cmd, log))
-        while waiting or running:
-            while waiting and len(running) < width:
-                cmd, log = waiting.pop(0)
-                self.commands.append(shlex.join(cmd))
-                exe = [sys.executable if cmd[0] == "python" else cmd[0], *cmd[1:]]
-                with log.open("w") as out:
-                    proc = subprocess.Popen(exe, stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=REPO)
-                running.append((proc, cmd, log))
-            time.sleep(1)
-            for proc, cmd, log in [r for r in running if r[0].poll() is not None]:
-                running.remove((proc, cmd, log))
-                last = (log.read_text().strip().splitlines() or [""])[-1]
-                with self.log.open("a") as phase_log:
-                    phase_log.write(f"$ {shlex.join(cmd)}\n{last}\n")
-                print(f"# exit {proc.returncode}: {log.name}: {last}", flush=True)
-                if proc.returncode:
-                    for other, _, _ in running:
-                        other.kill()
-                    raise SystemExit(
-                        self.finish(proc.returncode, f"exit {proc.returncode}: {shlex.join(cmd)}")
-                    )
+            log = self.args.out / "logs" / f"{self.args.domain}-{done.parent.name}.log"
+            if (prepared := self.command(line, argv, done, f" > {log}")) is not None:
+                waiting.append((*prepared, log))
+        running: list[tuple[subprocess.Popen, str, Path]] = []
+        try:
+            while waiting or running:
+                while waiting and len(running) < width:
+                    exe, text, log = waiting.pop(0)
+                    self.commands.append(text)
+                    log.parent.mkdir(exist_ok=True)
+                    with log.open("w") as out:
+                        pipe = dict(stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+                        running.append((subprocess.Popen(exe, start_new_session=True, **pipe), text, log))
+                time.sleep(1)
+                for job in [r for r in running if r[0].poll() is not None]:
+                    running.remove(job)
+                    self.ended(*job)
+        finally:
+            for proc, _, _ in running:  # a failure or an interrupt: nothing keeps training unseen
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def ended(self, proc: subprocess.Popen, text: str, log: Path) -> None:
+        last = (log.read_text().strip().splitlines() or [""])[-1]
+        with self.log.open("a") as phase_log:
+            phase_log.write(f"$ {text}\n{last}\n")
+        print(f"# exit {proc.returncode}: {log.name}: {last}", flush=True)
+        if proc.returncode:
+            raise SystemExit(self.finish(proc.returncode, f"exit {proc.returncode}: {text}"))
 
     def need(self, path: Path | str) -> None:
         """Exit 3 on a cold machine: an earlier phase's file (a Path) or dataset (a str) is missing."""
@@ -420,11 +436,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--domain", choices=list(POOLS), default="math")
     p.add_argument("--serving-t", type=float, default=1.0, help="search: the serving temperature")
     p.add_argument("--seeds", type=int, help="grid: seeds per draft (1); search: replaces its config's seeds")
-    p.add_argument("--candidates", type=int, help="search: candidates (8 fixed + proposals; default 12)")
+    p.add_argument("--candidates", type=int, help="search: candidates (8 fixed + proposals; 12, --quick 9)")
     p.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST .. FIRST + SEEDS - 1")
     p.add_argument("--modes", default="seqkd,online", help="grid: the KD modes (seqkd, online)")
     p.add_argument(
-        "--parallel", type=int, default=1, help="grid: trainings at once, each its own process (GPU: ~6)"
+        "--parallel", type=int, default=1, help="grid: trainings at once, each its own process (1)"
     )
     args = p.parse_args(argv)
     args.modes = args.modes.split(",")

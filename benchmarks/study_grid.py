@@ -8,7 +8,8 @@ k = 1..k_max for every draft and decoding T, both from held-out teacher samples)
 the compiled sampler (c and the verify cost per k, one probe per decoding path) and price the grid's
 tokens per call as `k: auto` does, tokens/call / (c·k + verify_cost[k]) at the best k. The grid's own probe
 ran eager at a token size (not the sampler a user runs) and is not used. Draft weights do not change a
-step's cost, so one architecture's probe prices every draft of the grid.
+step's cost, so the mean of that run's probes (one per draft and decoding path) prices every draft of the
+grid; their spread is printed (round 4c: ~10%, so cells within ~10% of 1x are not decided by it).
 
 Prints two Markdown tables (analytic α; predicted speedup at the best k >= 1 with its 95% bootstrap
 interval, k in brackets; below 1x `k: auto` runs the target alone) and writes DIR/grid_alpha.png and
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -28,22 +30,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evaluate.chained import ChainedEstimate, chained_speedup  # noqa: E402
 from evaluate.probs import is_greedy  # noqa: E402
 
-
-def probe_costs(measure: dict[str, Any]) -> dict[bool, tuple[float, dict[int, float]]]:
-    """{greedy?: (c, verify_cost per k)} from the first draft's compiled probes of MEASURE.json."""
-    probes = measure["drafts"][0]["cost_probes"]
-    if not measure["config"].get("compile"):
-        raise SystemExit("--costs: that run's probe was not compiled: it does not price the sampler")
-    out = {}
-    for path, p in probes.items():
-        out[is_greedy(float(path))] = (p["c"], {int(k): v for k, v in p["verify_cost"].items()})
-    return out
+Costs = tuple[float, dict[int, float]]  # c, verify cost per k (target steps)
+Cells = dict[tuple[float, float], dict[str, Any]]  # (KD T, decode T) -> alpha, speedup, low, high, k
 
 
-def cell(result: dict[str, Any], costs: dict[bool, tuple[float, dict[int, float]]]) -> dict[str, Any]:
+def probe_costs(measure: dict[str, Any]) -> tuple[dict[bool, Costs], str]:
+    """{greedy?: (c, verify cost per k)}: the mean over every draft's compiled probe of MEASURE.json (the
+    probes of one architecture differ run to run: round 4c saw ~10%), and a line saying how far apart."""
+    cfg = measure["config"]
+    if not cfg.get("compile") or cfg.get("cache") != "static":
+        raise SystemExit("--costs: that run's probe was not compiled with a static cache: not the sampler")
+    probes: dict[bool, list[dict[str, Any]]] = {}
+    for draft in measure["drafts"]:
+        for path, probe in draft["cost_probes"].items():
+            probes.setdefault(is_greedy(float(path)), []).append(probe)
+    costs, spread = {}, []
+    for greedy, found in sorted(probes.items()):
+        ks = sorted(set.intersection(*(set(p["verify_cost"]) for p in found)), key=int)
+        c = statistics.fmean(p["c"] for p in found)
+        costs[greedy] = (c, {int(k): statistics.fmean(p["verify_cost"][k] for p in found) for k in ks})
+        steps = [[p["c"] * int(k) + p["verify_cost"][k] for p in found] for k in ks]  # per k, per probe
+        apart = max((max(x) - min(x)) / statistics.fmean(x) for x in steps)
+        spread.append(
+            f"{'greedy' if greedy else 'sampled'}: {len(found)} probes, steps up to {apart:.0%} apart"
+        )
+    return costs, "; ".join(spread)
+
+
+def cell(result: dict[str, Any], costs: dict[bool, Costs]) -> dict[str, Any]:
     """Analytic α and the predicted speedup at the best k >= 1 with its interval (below 1x `k: auto`
     would not speculate: it runs the target alone)."""
-    c, verify = costs[is_greedy(result["temperature"])]
+    greedy = is_greedy(result["temperature"])
+    if greedy not in costs:
+        raise SystemExit(
+            f"--costs: no {'greedy' if greedy else 'sampled'} probe for decode T {result['temperature']:g}"
+        )
+    c, verify = costs[greedy]
     curve = [
         ChainedEstimate(
             p["k"], p["tokens_per_call"] - 1, p["tokens_per_call"], p["low"], p["high"], p["windows"]
@@ -59,14 +81,14 @@ def cell(result: dict[str, Any], costs: dict[bool, tuple[float, dict[int, float]
     return {"alpha": result["analytic"]["alpha"], "speedup": speedup, "low": low, "high": high, "k": est.k}
 
 
-def grid(results: dict[str, Any], costs) -> tuple[list[float], list[float], dict]:
+def price_grid(results: dict[str, Any], costs: dict[bool, Costs]) -> tuple[list[float], list[float], Cells]:
     drafts = sorted(results["drafts"], key=lambda d: d["kd_temperature"])
     temps = results["config"]["temperatures"]
     cells = {(d["kd_temperature"], r["temperature"]): cell(r, costs) for d in drafts for r in d["results"]}
     return [d["kd_temperature"] for d in drafts], temps, cells
 
 
-def tables(kds: list[float], temps: list[float], cells: dict) -> str:
+def tables(kds: list[float], temps: list[float], cells: Cells) -> str:
     head = "| KD T \\ decode T | " + " | ".join(f"{t:g}" for t in temps) + " |"
     rule = "|---" * (len(temps) + 1) + "|"
     best = {t: max(kds, key=lambda kd, t=t: cells[kd, t]["alpha"]) for t in temps}
@@ -92,7 +114,16 @@ def tables(kds: list[float], temps: list[float], cells: dict) -> str:
     return "\n".join(lines)
 
 
-def heatmap(kds, temps, cells, key: str, title: str, label: str, vrange, path: Path) -> None:
+def heatmap(
+    kds: list[float],
+    temps: list[float],
+    cells: Cells,
+    key: str,
+    title: str,
+    label: str,
+    vrange: tuple[float, float],
+    path: Path,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="folder for the two PNGs")
     p.add_argument("--title", default="", help="what the grid is (domain, KD mode, seed)")
     args = p.parse_args(argv)
-    costs = probe_costs(json.loads(args.costs.read_text()))
-    kds, temps, cells = grid(json.loads(args.grid.read_text()), costs)
+    costs, spread = probe_costs(json.loads(args.costs.read_text()))
+    kds, temps, cells = price_grid(json.loads(args.grid.read_text()), costs)
     args.out.mkdir(parents=True, exist_ok=True)
     about = f" ({args.title})" if args.title else ""
     heatmap(
@@ -161,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         (0.5, 1.5),
         args.out / "grid_speedup.png",
     )
+    print(f"Costs: the mean of the compiled probes ({spread}).\n")
     print(tables(kds, temps, cells))
     return 0
 

@@ -117,9 +117,10 @@ class SearchConfig(Strict):
         1,
         ge=1,
         le=8,
-        description="Seeds of one candidate trained at once, each in its own process. On a GPU a small "
-        "draft's training leaves it mostly idle: 3 side by side took the wall time of one on an H200 "
-        "(docs/study.md round 4c). On a CPU keep 1: the processes share its cores.",
+        description="Seeds of one candidate trained at once, each in its own spawned process. On a GPU a "
+        "small draft's training leaves it mostly idle (docs/study.md round 4c: two searches on one H200 "
+        "each trained within 10% of the time one alone took). On a CPU keep 1: the processes share its "
+        "cores.",
     )
     name: str = Field("searched_mix", description="Name under which the winning mixture is registered.")
     register_winner: bool = Field(True, description="Register the winning mixture in the catalog as name@vN.")

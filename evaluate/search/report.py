@@ -60,7 +60,13 @@ def winner_line(summary: dict[str, Any]) -> str:
         if any(p.startswith("vs ") for p in parts)
         else ""
     )
-    return f"Winner {winner['label']}: " + "; ".join(parts) + how + "."
+    line = f"Winner {winner['label']}: " + "; ".join(parts) + how + "."
+    if winner["search"]["objective"] <= 1.0:  # the best is still slower than the target alone
+        line += (
+            f" Even the winner predicts {winner['search']['objective']:.3f}x: at this serving mix the target"
+            " alone is faster than every candidate (k: auto would not speculate)."
+        )
+    return line
 
 
 def markdown(summary: dict[str, Any], published: dict[str, Any]) -> str:

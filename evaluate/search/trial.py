@@ -17,13 +17,16 @@ import hashlib
 import json
 import os
 import shutil
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
+from core.hardware import allowed_cpus
 from core.names import DRAFT_CARD_FILE
 from core.provenance import recorded_command
 from evaluate.search.candidates import Candidate, pool_recipe
@@ -146,7 +149,7 @@ def run_trial(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
     waits for this draft instead of training it again into the same folder."""
     trial.folder.mkdir(parents=True, exist_ok=True)
     with (
-        FileLock(trial.folder / ".train.lock"),
+        _training_lock(trial),
         open(trial.folder / "log.txt", "a") as log,
         contextlib.redirect_stdout(log),
         contextlib.redirect_stderr(log),
@@ -162,26 +165,60 @@ def run_trial(cfg: SearchConfig, trial: Trial, pool_id: str) -> Path:
 
 def train_side_by_side(cfg: SearchConfig, trials: list[Trial], pool_id: str) -> None:
     """Train the drafts of `trials` not trained yet, `cfg.parallel_trainings` at a time, each in a spawned
-    process (CUDA cannot be forked); nothing to do with parallel_trainings 1 (run_trial trains in turn)."""
+    process (CUDA cannot be forked); nothing to do with parallel_trainings 1 (run_trial trains in turn).
+    A failed training is raised naming its trial once the others have finished (their drafts are kept)."""
     todo = [t for t in trials if not (t.draft / DRAFT_CARD_FILE).is_file()]
     workers = min(cfg.parallel_trainings, len(todo))
     if workers < 2:
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    threads = max(1, (os.cpu_count() or 1) // workers)  # CPU threads per process: the cores are shared
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for _ in pool.map(_train_in_worker, [(cfg, t, pool_id, threads) for t in todo]):
-            pass  # map re-raises a worker's exception here
+    threads = max(1, len(allowed_cpus()) // workers)  # the cores are shared
+    spawn = multiprocessing.get_context("spawn")
+    with _worker_threads(threads), ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+        jobs = {pool.submit(_train_in_worker, cfg, t, pool_id, threads): t for t in todo}
+        for job in as_completed(jobs):
+            if (error := job.exception()) is not None:
+                raise RuntimeError(f"training {jobs[job].folder} failed: {error}") from error
 
 
-def _train_in_worker(job: tuple[SearchConfig, Trial, str, int]) -> None:
+@contextlib.contextmanager
+def _worker_threads(threads: int) -> Iterator[None]:
+    """Spawned workers read these when they import their libraries: each gets its share of the cores."""
+    names = ("OMP_NUM_THREADS", "POLARS_MAX_THREADS", "RAYON_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(threads) for name in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _train_in_worker(cfg: SearchConfig, trial: Trial, pool_id: str, threads: int) -> None:
     import torch
 
-    cfg, trial, pool_id, threads = job
     torch.set_num_threads(threads)
     run_trial(cfg, trial, pool_id)
+
+
+@contextlib.contextmanager
+def _training_lock(trial: Trial) -> Iterator[None]:
+    """The trial's .train.lock, saying so when another process holds it (it trains there: wait for it)."""
+    lock = FileLock(trial.folder / ".train.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"[search] {trial.folder}: another process trains it; waiting", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def read_result(trial: Trial, key: dict[str, Any]) -> dict[str, Any] | None:

@@ -121,7 +121,7 @@ def test_side_by_side_runs_each_job_once_in_its_own_log_and_a_failure_stops_the_
     s.run_side_by_side(ok, 2)
     assert len(s.commands) == 2 and all(j[2].exists() for j in ok)
     for name in ("d1", "d2"):
-        assert (args.out / "logs" / f"{name}.log").read_text().strip() == f"finished {name}"
+        assert (args.out / "logs" / f"math-{name}.log").read_text().strip() == f"finished {name}"
 
     slow = job("slow", "import time; time.sleep(60)")
     with pytest.raises(SystemExit) as stop:

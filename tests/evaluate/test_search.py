@@ -189,12 +189,13 @@ def test_seeds_train_each_candidate_once_per_seed_and_compare_paired(
 def test_parallel_trainings_train_the_seeds_at_once_into_the_same_drafts(
     tmp_path, monkeypatch, pool, tiny_teacher
 ):
-    """parallel_trainings: 2 trains both seeds of each candidate in spawned processes, and those drafts are
-    the ones an in-process training of the same trial gives (weights equal)."""
+    """parallel_trainings: 2 trains both seeds of each candidate in spawned processes (the parent finds
+    every draft trained), and those drafts are the ones an in-process training of the same trial gives."""
     import concurrent.futures
 
     from safetensors.torch import load_file
 
+    import evaluate.search.runner as runner
     from evaluate.search.candidates import Candidate
     from evaluate.search.config import load_config
     from evaluate.search.trial import Trial, run_trial
@@ -202,12 +203,16 @@ def test_parallel_trainings_train_the_seeds_at_once_into_the_same_drafts(
     jobs: list[tuple[str, int]] = []
 
     class Spy(concurrent.futures.ProcessPoolExecutor):
-        def map(self, fn, *iterables, **kw):
-            items = list(iterables[0])
-            jobs.extend((job[1].candidate.label, job[1].seed) for job in items)
-            return super().map(fn, items, **kw)
+        def submit(self, fn, cfg, trial, *args):
+            jobs.append((trial.candidate.label, trial.seed))
+            return super().submit(fn, cfg, trial, *args)
+
+    def trained_already(cfg, trial, pool_id):  # the parent's own call: the workers have trained it
+        assert (trial.draft / "tempdraft-draft.json").is_file(), trial.folder
+        return run_trial(cfg, trial, pool_id)
 
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Spy)
+    monkeypatch.setattr(runner, "run_trial", trained_already)
     monkeypatch.setenv("TEMPDRAFT_HOME", str(tmp_path / "home"))
     budget = {"candidates": 3, "max_steps": 8, "train_rows": 48, "eval_prompts": 6}
     config = write_search(
@@ -227,16 +232,15 @@ def test_parallel_trainings_train_the_seeds_at_once_into_the_same_drafts(
     assert all(in_process[name].equal(spawned[name]) for name in spawned)
 
 
-def test_a_trial_in_training_elsewhere_is_waited_for(tmp_path, monkeypatch, pool, tiny_teacher):
+def test_a_trial_in_training_elsewhere_is_waited_for(tmp_path, monkeypatch, capsys, pool, tiny_teacher):
     """While another process holds a trial's .train.lock (it trains there), run_trial on that trial waits
     and writes nothing into the folder; once the lock is free it composes and trains."""
     import subprocess
     import sys
-    import threading
 
     from evaluate.search.candidates import Candidate
     from evaluate.search.config import load_config
-    from evaluate.search.trial import Trial, run_trial
+    from evaluate.search.trial import Trial
 
     monkeypatch.setenv("TEMPDRAFT_HOME", str(tmp_path / "home"))
     budget = {"candidates": 3, "max_steps": 4, "train_rows": 48, "eval_prompts": 6}
@@ -252,18 +256,31 @@ def test_a_trial_in_training_elsewhere_is_waited_for(tmp_path, monkeypatch, pool
         text=True,
     )
     assert holder.stdout.readline().strip() == "held"
+    try:
+        waited_then_trained(cfg, trial, str(pool), holder)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "another process trains it; waiting" in capsys.readouterr().err
+
+
+def waited_then_trained(cfg, trial, pool_id: str, holder) -> None:
+    import threading
+
+    from evaluate.search.trial import run_trial
+
     errors: list[BaseException] = []
 
     def train() -> None:
         try:
-            run_trial(cfg, trial, str(pool))
+            run_trial(cfg, trial, pool_id)
         except BaseException as e:  # noqa: BLE001  (reported by the assertion below)
             errors.append(e)
 
-    waiter = threading.Thread(target=train)
+    waiter = threading.Thread(target=train, daemon=True)
     waiter.start()
     waiter.join(timeout=3)
-    assert waiter.is_alive() and not (trial.folder / "data").exists() and not trial.draft.exists()
+    assert waiter.is_alive() and not (trial.folder / "log.txt").exists()  # opened only under the lock
     holder.communicate("")  # the other training ends: its process exits, the lock is free
     waiter.join(timeout=300)
     assert not waiter.is_alive() and not errors and (trial.draft / "tempdraft-draft.json").is_file()

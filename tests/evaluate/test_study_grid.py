@@ -46,7 +46,7 @@ def test_prices_like_k_auto_and_writes_tables_and_heatmaps(grid_run, tmp_path, c
     own = {}  # the run's own probes as the price list: the script must agree with evaluate's k: auto curve
     for path, probe in results["drafts"][0]["cost_probes"].items():
         own[float(path) == 0] = (probe["c"], {int(k): v for k, v in probe["verify_cost"].items()})
-    kds, temps, cells = grid.grid(results, own)
+    kds, temps, cells = grid.price_grid(results, own)
     assert kds == [0.0, 1.0] and temps == [0.0, 1.0]
     first = results["drafts"][0]  # every draft has its own probe: `own` is the first one's
     for r in first["results"]:
@@ -60,11 +60,12 @@ def test_prices_like_k_auto_and_writes_tables_and_heatmaps(grid_run, tmp_path, c
     with pytest.raises(SystemExit, match="not compiled"):
         grid.main([str(grid_run), "--costs", str(grid_run), "--out", str(tmp_path / "png")])
     compiled = json.loads(grid_run.read_text())
-    compiled["config"]["compile"] = True  # stands in for a compiled run's file: same keys, same probes
+    compiled["config"] |= {"compile": True, "cache": "static"}  # stands in for a compiled run's file
     costs = tmp_path / "measure.json"
     costs.write_text(json.dumps(compiled))
     assert grid.main([str(grid_run), "--costs", str(costs), "--out", str(tmp_path / "png")]) == 0
     table = capsys.readouterr().out
+    assert "greedy: 2 probes" in table and "sampled: 2 probes" in table  # priced by both drafts' probes
     rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
     assert rows.count("| 0") == 2 and rows.count("| 1") == 2  # one α row and one speedup row per KD T
     for png in ("grid_alpha", "grid_speedup"):
