@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 
 from builders.recipe import EngineSpec
+from core.environ import environment_set
 from core.hardware import allowed_cpus, resolve_cpu_threads
 from core.home import tempdraft_home
 
@@ -62,14 +63,6 @@ def quiet_engine_logs() -> None:
     logging.getLogger("vllm").setLevel(os.environ["VLLM_LOGGING_LEVEL"].upper())
 
 
-def _set_env(values: Mapping[str, str | None]) -> None:
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 @contextlib.contextmanager
 def engine_environment(engine: EngineSpec, cpu: bool) -> Iterator[dict[str, str | None]]:
     """The environment the engine's processes inherit when they start; restored afterwards, so the
@@ -97,17 +90,11 @@ def engine_environment(engine: EngineSpec, cpu: bool) -> Iterator[dict[str, str 
         how = "all of them" if binding else "vLLM's default (one kept for its scheduler)"
         if any(name in os.environ for name in BINDING_VARS):
             how = "as set in VLLM_CPU_OMP_THREADS_BIND / VLLM_CPU_NUM_OF_RESERVED_CPU"
-        print(
-            f"[engine] vLLM-CPU on {len(cpus)} core(s): threads bound {how}", file=sys.stderr
-        )
+        print(f"[engine] vLLM-CPU on {len(cpus)} core(s): threads bound {how}", file=sys.stderr)
     # At shutdown vLLM's engine process waits this long for its worker before SIGTERM (default 5 s), while
     # the engine process itself is killed after 5 s: the worker never left on its own here, so the engine
     # process was killed before it unlinked its shared memory ("leaked shared_memory" at exit).
     grace = "VLLM_WORKER_SHUTDOWN_TIMEOUT_SECONDS"
     wanted[grace] = os.environ.get(grace) or "1"
-    saved = {key: os.environ.get(key) for key in wanted}
-    try:
-        _set_env(wanted)
+    with environment_set(wanted):
         yield wanted
-    finally:
-        _set_env(saved)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from typing import Any
 import yaml
 from filelock import FileLock, Timeout
 
+from core.environ import environment_set
 from core.hardware import allowed_cpus
 from core.names import DRAFT_CARD_FILE
 from core.provenance import recorded_command
@@ -176,27 +176,15 @@ def train_side_by_side(cfg: SearchConfig, trials: list[Trial], pool_id: str) -> 
 
     threads = max(1, len(allowed_cpus()) // workers)  # the cores are shared
     spawn = multiprocessing.get_context("spawn")
-    with _worker_threads(threads), ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+    # spawned workers read these when they import their libraries: each gets its share of the cores
+    threading_env = {
+        name: str(threads) for name in ("OMP_NUM_THREADS", "POLARS_MAX_THREADS", "RAYON_NUM_THREADS")
+    }
+    with environment_set(threading_env), ProcessPoolExecutor(workers, mp_context=spawn) as pool:
         jobs = {pool.submit(_train_in_worker, cfg, t, pool_id, threads): t for t in todo}
         for job in as_completed(jobs):
             if (error := job.exception()) is not None:
                 raise RuntimeError(f"training {jobs[job].folder} failed: {error}") from error
-
-
-@contextlib.contextmanager
-def _worker_threads(threads: int) -> Iterator[None]:
-    """Spawned workers read these when they import their libraries: each gets its share of the cores."""
-    names = ("OMP_NUM_THREADS", "POLARS_MAX_THREADS", "RAYON_NUM_THREADS")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update({name: str(threads) for name in names})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _train_in_worker(cfg: SearchConfig, trial: Trial, pool_id: str, threads: int) -> None:
