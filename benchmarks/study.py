@@ -284,12 +284,8 @@ def search(s: Study) -> None:
     )
     sets += f" budget.max_steps={sz['steps']} budget.train_rows={sz['rows']} budget.eval_prompts={sz['eval']}"
     sets += f" distill_overrides.4=run.eval_every={sz['every']} {sz['search']}"  # .4: the yaml's eval_every
-    if s.args.seeds and search_has_seeds():  # --seeds replaces the config's `seeds` (a search without: one)
+    if s.args.seeds:  # replaces the config's `seeds`
         sets += f" seeds=[{','.join(map(str, s.args.seed_list))}]"
-    elif s.args.seeds:
-        print(
-            "# note: evaluate search has no `seeds` field here: it trains its config's one seed", flush=True
-        )
     serving = f"serving.temperatures={{{t}: 1}}"
     s.run(
         "python -m evaluate search evaluate/configs/study_search.yaml",
@@ -305,13 +301,6 @@ def search(s: Study) -> None:
         if c["label"] in corners:
             curve_png = out / "candidates" / c["folder"] / "draft" / "learning_curve.png"
             s.copy(curve_png, f"{name}-curve-{corners[c['label']]}.png")
-
-
-def search_has_seeds() -> bool:
-    sys.path.insert(0, str(REPO))
-    from evaluate.search.config import SearchConfig
-
-    return "seeds" in SearchConfig.model_fields
 
 
 def measure(s: Study) -> None:

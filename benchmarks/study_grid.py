@@ -22,12 +22,10 @@ import argparse
 import json
 import statistics
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from evaluate.chained import ChainedEstimate, chained_speedup  # noqa: E402
 from evaluate.probs import is_greedy  # noqa: E402
 
 Costs = tuple[float, dict[int, float]]  # c, verify cost per k (target steps)
@@ -66,19 +64,22 @@ def cell(result: dict[str, Any], costs: dict[bool, Costs]) -> dict[str, Any]:
             f"--costs: no {'greedy' if greedy else 'sampled'} probe for decode T {result['temperature']:g}"
         )
     c, verify = costs[greedy]
-    curve = [
-        ChainedEstimate(
-            p["k"], p["tokens_per_call"] - 1, p["tokens_per_call"], p["low"], p["high"], p["windows"]
-        )
-        for p in result["k_auto"]["curve"]
-        if p["k"] in verify
-    ]
-    est = max(curve, key=lambda e: chained_speedup(e, c, verify[e.k]))
-    low, high = (
-        chained_speedup(replace(est, tokens_per_call=x), c, verify[est.k]) for x in (est.low, est.high)
+
+    def step(k: int) -> float:  # one step of k drafts, in target steps (what k: auto divides by)
+        return c * k + verify[k]
+
+    best = max(
+        (p for p in result["k_auto"]["curve"] if p["k"] in verify),
+        key=lambda p: p["tokens_per_call"] / step(p["k"]),
     )
-    speedup = chained_speedup(est, c, verify[est.k])
-    return {"alpha": result["analytic"]["alpha"], "speedup": speedup, "low": low, "high": high, "k": est.k}
+    k = best["k"]
+    return {
+        "alpha": result["analytic"]["alpha"],
+        "speedup": best["tokens_per_call"] / step(k),
+        "low": best["low"] / step(k),
+        "high": best["high"] / step(k),
+        "k": k,
+    }
 
 
 def price_grid(results: dict[str, Any], costs: dict[bool, Costs]) -> tuple[list[float], list[float], Cells]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from builders.backends.factory import vllm_available
+from builders.backends.factory import backend_name
 from builders.check import load_pool_rows, plan_requests, plan_summary
 from builders.recipe import Recipe
 from builders.requests import PlannedRequest
@@ -252,7 +252,7 @@ def _with_resolved_machine(recipe: Recipe) -> Recipe:
         device = "cuda"
     dtype = resolve_dtype(recipe.teacher.dtype, device)
     gpu = (device or "").startswith("cuda") or (device is None and _cuda_available())
-    vllm = recipe.engine.backend == "vllm" or (recipe.engine.backend == "auto" and vllm_available())
+    vllm = backend_name(recipe.engine) == "vllm"
     # the manifest says which binding ran: 'default' where no vLLM-CPU engine binds anything
     threads = resolve_cpu_threads(recipe.engine.cpu_threads, len(allowed_cpus()), gpu or not vllm)
     return recipe.model_copy(update={

@@ -126,7 +126,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     started = time.time()
     clock = PhaseClock()
-    auto, k_top = cfg.auto_k, cfg.k_top
+    k_top = cfg.k_top
 
     # 1. Target, tokenizer, prompts.
     with clock("load"):
@@ -161,7 +161,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
         else:
             spec_dec = SpeculativeDecoder(target, draft, k_top, eos, cfg.cache, max_len, cfg.compile)
         with clock("cost probe"):
-            probes = _probe_costs(cfg, target, spec_dec, prompts[0], k_top, auto)
+            probes = _probe_costs(cfg, target, spec_dec, prompts[0])
         rows = [
             _draft_row(run, spec_dec, draft, probes[_probe_path(t, cfg.temperatures)], label, t)
             for t in cfg.temperatures
@@ -187,7 +187,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     return _results(run, command, device, target_path, resolved_dtype, drafts_out, started)
 
 
-def _probe_costs(cfg: EvalConfig, target, spec_dec, prompt: list[int], k_top: int, auto: bool):
+def _probe_costs(cfg: EvalConfig, target, spec_dec, prompt: list[int]):
     """The sampler's step costs per decoding path the sweep runs (greedy and sampling steps differ)."""
     return {
         path: probe_step_costs(
@@ -198,7 +198,9 @@ def _probe_costs(cfg: EvalConfig, target, spec_dec, prompt: list[int], k_top: in
             cache=cfg.cache,
             compile_decode=cfg.compile,
             # a full step of k drafts needs k + 2 tokens of room
-            verify_ks=range(1, max(1, min(k_top, cfg.max_new_tokens - 2)) + 1) if auto else [k_top],
+            verify_ks=range(1, max(1, min(cfg.k_top, cfg.max_new_tokens - 2)) + 1)
+            if cfg.auto_k
+            else [cfg.k_top],
             temperature=path,
             decoder=spec_dec,
         )

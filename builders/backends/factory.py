@@ -15,11 +15,16 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
+def backend_name(engine: EngineSpec) -> str:
+    """The backend a build runs: 'auto' is vLLM where it is installed, else transformers."""
+    if engine.backend == "auto":
+        return "vllm" if vllm_available() else "transformers"
+    return engine.backend
+
+
 def create_backend(engine: EngineSpec, model_path: str, dtype: str, stop_ids: list[int], pad_id: int | None,
                    seed: int) -> Backend:
-    name = engine.backend
-    if name == "auto":
-        name = "vllm" if vllm_available() else "transformers"
+    name = backend_name(engine)
     if name == "vllm":
         if not vllm_available():
             raise TempdraftError(f"engine.backend is vllm but vLLM is not installed: {VLLM_INSTALL_HINT}")

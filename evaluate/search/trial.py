@@ -174,24 +174,15 @@ def train_side_by_side(cfg: SearchConfig, trials: list[Trial], pool_id: str) -> 
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    threads = max(1, len(allowed_cpus()) // workers)  # the cores are shared
+    threads = str(max(1, len(allowed_cpus()) // workers))  # the cores are shared
     spawn = multiprocessing.get_context("spawn")
-    # spawned workers read these when they import their libraries: each gets its share of the cores
-    threading_env = {
-        name: str(threads) for name in ("OMP_NUM_THREADS", "POLARS_MAX_THREADS", "RAYON_NUM_THREADS")
-    }
+    # spawned workers read these when torch and polars start: each gets its share of the cores
+    threading_env = {name: threads for name in ("OMP_NUM_THREADS", "POLARS_MAX_THREADS", "RAYON_NUM_THREADS")}
     with environment_set(threading_env), ProcessPoolExecutor(workers, mp_context=spawn) as pool:
-        jobs = {pool.submit(_train_in_worker, cfg, t, pool_id, threads): t for t in todo}
+        jobs = {pool.submit(run_trial, cfg, t, pool_id): t for t in todo}
         for job in as_completed(jobs):
             if (error := job.exception()) is not None:
                 raise RuntimeError(f"training {jobs[job].folder} failed: {error}") from error
-
-
-def _train_in_worker(cfg: SearchConfig, trial: Trial, pool_id: str, threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    run_trial(cfg, trial, pool_id)
 
 
 @contextlib.contextmanager

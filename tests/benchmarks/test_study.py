@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import study
+
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "benchmarks" / "study.py"
 PHASES = ["pool", "instr-pool", "curve", "search", "measure", "ksweep", "grid"]
@@ -93,19 +95,9 @@ def test_a_cold_machine_fails_fast(tmp_path):
     assert proc.returncode == 3 and "drafts.txt" in proc.stderr
 
 
-def _study_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("study_driver", STUDY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_side_by_side_runs_each_job_once_in_its_own_log_and_a_failure_stops_the_rest(tmp_path):
     """--parallel: jobs run `width` at a time (real processes), each logs to OUT/logs/<folder>.log, a done
     job is skipped, the phase records every command; a failing job kills the running ones and exits."""
-    study = _study_module()
     args = study.parse_args(["grid", "--out", str(tmp_path / "out"), "--state", str(tmp_path / "state")])
     args.out.mkdir(parents=True)
     s = study.Study(args)

@@ -3,25 +3,16 @@ exactly as evaluate's `k: auto` does, refuses an eager probe as the price list, 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
 
+from benchmarks import study_grid as grid
 from evaluate.cli import main
 from evaluate.drafts import save_truncated_draft
 from tests.evaluate.test_cli import dataset  # noqa: F401  (the fixture: a built eval dataset)
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _study_grid():
-    spec = importlib.util.spec_from_file_location("study_grid", REPO / "benchmarks/study_grid.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture()
@@ -41,7 +32,6 @@ def grid_run(tmp_path, tiny_teacher_dir, dataset) -> Path:  # noqa: F811
 
 
 def test_prices_like_k_auto_and_writes_tables_and_heatmaps(grid_run, tmp_path, capsys):
-    grid = _study_grid()
     results = json.loads(grid_run.read_text())
     own = {}  # the run's own probes as the price list: the script must agree with evaluate's k: auto curve
     for path, probe in results["drafts"][0]["cost_probes"].items():
