@@ -62,13 +62,15 @@ run.log_every=64 run.checkpoint_every=null run.early_stopping.patience=6 run.ear
 DOLLY_MAX_CHARS = 1200  # instruction + context: prompt + 128 response tokens stay under optim.max_length
 # fmt: off
 SIZES = {  # False: GPU sizes (pool ... ksweep: round 4's, study_r4.sh's); True (--quick): CPU rehearsal
-    False: dict(prompts=3072, tokens=128, steps=1536, every=32, candidates=12, rows=2048, eval=96,
-                eval_set=64, kd_t=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0], search="",
+    False: dict(prompts=3072, tokens=128, steps=1536, online_steps=3072, checkpoint=256, every=32,
+                candidates=12, rows=2048, eval=96, eval_set=64, kd_t=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+                search="",
                 measure="--num-prompts 16 --max-new-tokens 128 --cache static --compile true --device cuda",
                 ksweep="--device cuda --num-prompts 12 --max-new-tokens 96 --cache static --compile",
                 grid="--num-prompts 1 --max-new-tokens 16 --k-max 4 --device cuda"),  # α: 64 samples
-    True: dict(prompts=48, tokens=24, steps=8, every=4, candidates=9, rows=24, eval=2, eval_set=4,
-               kd_t=[0.0, 1.0], search="cache=dynamic compile=false parallel_trainings=1",  # CPU: eager
+    True: dict(prompts=48, tokens=24, steps=8, online_steps=12, checkpoint=4, every=4, candidates=9, rows=24,
+               eval=2, eval_set=4, kd_t=[0.0, 1.0],
+               search="cache=dynamic compile=false parallel_trainings=1",  # CPU: eager
                measure="--num-prompts 2 --max-new-tokens 16 --device cpu",
                ksweep="--device cpu --num-prompts 2 --max-new-tokens 16",
                grid="--num-prompts 1 --max-new-tokens 8 --k-max 2 --device cpu"),
@@ -149,20 +151,22 @@ class Study:
                 self.run(line, *argv, done=done)
             return
         env = dict(self.env, OMP_NUM_THREADS=str(max(1, len(os.sched_getaffinity(0)) // width)))
-        waiting = []
-        for line, argv, done in jobs:
+        gpus, waiting = self.args.gpus, []
+        for i, (line, argv, done) in enumerate(jobs):
             log = self.args.out / "logs" / f"{self.args.domain}-{done.parent.name}.log"
-            if (prepared := self.command(line, argv, done, f" > {log}")) is not None:
-                waiting.append((*prepared, log))
+            gpu = gpus[i % len(gpus)] if gpus else None  # --gpus: round-robin over the jobs
+            note = f" > {log}" + (f" (CUDA_VISIBLE_DEVICES={gpu})" if gpu else "")
+            if (prepared := self.command(line, argv, done, note)) is not None:
+                waiting.append((*prepared, log, dict(env, CUDA_VISIBLE_DEVICES=gpu) if gpu else env))
         running: list[tuple[subprocess.Popen, str, Path]] = []
         try:
             while waiting or running:
                 while waiting and len(running) < width:
-                    exe, text, log = waiting.pop(0)
+                    exe, text, log, job_env = waiting.pop(0)
                     self.commands.append(text)
                     log.parent.mkdir(exist_ok=True)
-                    with log.open("w") as out:
-                        pipe = dict(stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+                    with log.open("a") as out:  # a resumed training appends to its killed run's log
+                        pipe = dict(stdout=out, stderr=subprocess.STDOUT, env=job_env, cwd=REPO)
                         running.append((subprocess.Popen(exe, start_new_session=True, **pipe), text, log))
                 time.sleep(1)
                 for job in [r for r in running if r[0].poll() is not None]:
@@ -228,10 +232,18 @@ def merge_into(path: Path, new: dict[str, Any]) -> None:
 
 
 def train_job(s: Study, mode: str, t: float, folder: Path, seed: int | None = None) -> Job:
-    sets = f"{DISTILL} dataset.id={s.pool} dataset.config=t{tag(t)} optim.max_steps={s.sz['steps']} "
-    sets += f"run.eval_every={s.sz['every']} run.output_dir={folder}" + (f" run.seed={seed}" if seed else "")
-    sets += f" loss.temperature={max(t, 0.1):g}" if mode == "online" else ""  # = KD T; 0.1 stands in for 0
-    return f"python -m distill train {KD[mode]}", flags("--set", *sets.split()), folder / CARD
+    """SeqKD: the converged budget (~30 s on an H200). Online: twice the steps (round 4c's T = 0 online draft
+    still improved at 1,536), a checkpoint every `checkpoint` steps, and --resume when a killed call
+    left one, so a draft longer than a 10-minute device call finishes in the next."""
+    online = mode == "online"
+    sets = f"{DISTILL} dataset.id={s.pool} dataset.config=t{tag(t)} run.eval_every={s.sz['every']} "
+    sets += f"optim.max_steps={s.sz['online_steps' if online else 'steps']} run.output_dir={folder}"
+    sets += f" run.seed={seed}" if seed else ""
+    if online:  # loss T = KD T; 0.1 stands in for 0
+        sets += f" loss.temperature={max(t, 0.1):g} run.checkpoint_every={s.sz['checkpoint']}"
+        sets += " run.keep_checkpoints=1"
+    resume = ["--resume"] if online and list((folder / "checkpoints").glob("step_*.pt")) else []
+    return f"python -m distill train {KD[mode]}", [*flags("--set", *sets.split()), *resume], folder / CARD
 
 
 def train(s: Study, mode: str, t: float, folder: Path, seed: int | None = None) -> None:
@@ -347,7 +359,7 @@ def grid(s: Study) -> None:
             eval_set(s)
         jobs = [
             train_job(s, mode, t, s.args.state / "grid" / s.args.domain / f"{mode}-t{tag(t)}-s{seed}", seed)
-            for mode in s.args.modes
+            for mode in sorted(s.args.modes, key="online".__ne__)  # the long (online) trainings first
             for t in s.sz["kd_t"]
         ]
         s.run_side_by_side(jobs, s.args.parallel)
@@ -431,8 +443,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--parallel", type=int, default=1, help="grid: trainings at once, each its own process (1)"
     )
+    p.add_argument("--gpus", default="", help="grid --parallel: spread the trainings over these GPUs (0,1)")
     args = p.parse_args(argv)
-    args.modes = args.modes.split(",")
+    args.modes, args.gpus = args.modes.split(","), [g for g in args.gpus.split(",") if g]
     if set(args.modes) - set(KD) or (args.seeds or 1) < 1 or (args.inputs and args.phase != "merge"):
         p.error("--modes takes seqkd,online; --seeds >= 1; only merge takes files")
     args.seed_list = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
@@ -447,8 +460,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def exit_on_sigterm() -> None:
+    """A device call's `timeout` sends SIGTERM: exit through the `finally` that kills side-by-side trainings
+    (own process groups, which the signal does not reach) instead of leaving them running unseen."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_on_sigterm()
     if not args.dry_run:
         args.out.mkdir(parents=True, exist_ok=True)
         args.state.mkdir(parents=True, exist_ok=True)

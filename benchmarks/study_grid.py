@@ -19,7 +19,10 @@ DIR/grid_speedup.png (rows: KD temperature; columns: decoding temperature; each 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import math
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -30,6 +33,11 @@ from evaluate.probs import is_greedy  # noqa: E402
 
 Costs = tuple[float, dict[int, float]]  # c, verify cost per k (target steps)
 Cells = dict[tuple[float, float], dict[str, Any]]  # (KD T, decode T) -> alpha, speedup, low, high, k
+
+
+def read(path: Path) -> dict[str, Any]:
+    """A results.json, or its gzip (docs/study keeps the large ones compressed)."""
+    return json.loads(gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_text())
 
 
 def probe_costs(measure: dict[str, Any]) -> tuple[dict[bool, Costs], str]:
@@ -82,36 +90,104 @@ def cell(result: dict[str, Any], costs: dict[bool, Costs]) -> dict[str, Any]:
     }
 
 
-def price_grid(results: dict[str, Any], costs: dict[bool, Costs]) -> tuple[list[float], list[float], Cells]:
-    drafts = sorted(results["drafts"], key=lambda d: d["kd_temperature"])
-    temps = results["config"]["temperatures"]
-    cells = {(d["kd_temperature"], r["temperature"]): cell(r, costs) for d in drafts for r in d["results"]}
-    return [d["kd_temperature"] for d in drafts], temps, cells
+def arm(name: str) -> str:
+    """The KD mode of a study.py grid draft (`online-t0_4-s1` -> `online`); other names are one arm."""
+    found = re.fullmatch(r"(.+)-t\d+_\d+-s\d+", name)
+    return found.group(1) if found else "draft"
 
 
-def tables(kds: list[float], temps: list[float], cells: Cells) -> str:
+def price_grid(results: dict[str, Any], costs: dict[bool, Costs]) -> Cells:
+    """One grid run (one seed): {(arm, KD T, decode T): cell}."""
+    return {
+        (arm(d["name"]), d["kd_temperature"], r["temperature"]): cell(r, costs)
+        for d in results["drafts"]
+        for r in d["results"]
+    }
+
+
+def over_seeds(runs: list[Cells]) -> Cells:
+    """Mean over the runs (training seeds) holding each cell. `se` of the mean speedup combines each run's
+    bootstrap interval over held-out samples (half-width / 1.96) with the spread between seeds."""
+    out: Cells = {}
+    for key in sorted({key for run in runs for key in run}):
+        found = [run[key] for run in runs if key in run]
+        n, speedups = len(found), [f["speedup"] for f in found]
+        within = math.sqrt(sum(((f["high"] - f["low"]) / 3.92) ** 2 for f in found)) / n
+        between = statistics.stdev(speedups) / math.sqrt(n) if n > 1 else 0.0
+        out[key] = {
+            "alpha": statistics.fmean(f["alpha"] for f in found),
+            "speedup": statistics.fmean(speedups),
+            "se": math.hypot(within, between),
+            "k": statistics.mode(f["k"] for f in found),
+            "seeds": n,
+        }
+    return out
+
+
+def axes(cells: Cells) -> tuple[list[str], list[float], list[float]]:
+    """(arms, KD temperatures, decoding temperatures) of the cells."""
+    return tuple(sorted({key[i] for key in cells}) for i in range(3))  # type: ignore[return-value]
+
+
+def ci(se: float) -> str:
+    return f"±{1.96 * se:.3f}"
+
+
+def arm_tables(name: str, cells: Cells) -> str:
+    """Analytic α and predicted speedup (±95% half-width, k) of one arm, rows KD T, columns decoding T."""
+    _, kds, temps = axes(cells)
     head = "| KD T \\ decode T | " + " | ".join(f"{t:g}" for t in temps) + " |"
     rule = "|---" * (len(temps) + 1) + "|"
-    best = {t: max(kds, key=lambda kd, t=t: cells[kd, t]["alpha"]) for t in temps}
-    lines = ["Analytic α (best KD T of each column in bold):", "", head, rule]
+    seeds = sorted({cells[key]["seeds"] for key in cells if key[0] == name})
+    lines = [
+        f"**{name}** ({'/'.join(map(str, seeds))} seed(s), mean): analytic α, each column's best in bold",
+        "",
+    ]
+    lines += [head, rule]
+    best = {t: max(kds, key=lambda kd, t=t: cells[name, kd, t]["alpha"]) for t in temps}
     for kd in kds:
-        vals = [f"{cells[kd, t]['alpha']:.3f}" for t in temps]
+        vals = [f"{cells[name, kd, t]['alpha']:.3f}" for t in temps]
         vals = [f"**{v}**" if best[t] == kd else v for v, t in zip(vals, temps, strict=True)]
         lines.append(f"| {kd:g} | " + " | ".join(vals) + " |")
     lines += [
         "",
-        "Predicted speedup at the best k >= 1, compiled sampler's costs (95% CI) [k]; < 1: k auto = 0:",
+        f"**{name}**: predicted speedup at the best k >= 1 (±95%) [k]; < 1: `k: auto` runs the target alone",
         "",
-        head,
-        rule,
     ]
+    lines += [head, rule]
     for kd in kds:
-        vals = [cells[kd, t] for t in temps]
+        vals = [cells[name, kd, t] for t in temps]
         lines.append(
-            f"| {kd:g} | "
-            + " | ".join(f"{v['speedup']:.2f} ({v['low']:.2f}–{v['high']:.2f}) [{v['k']}]" for v in vals)
-            + " |"
+            f"| {kd:g} | " + " | ".join(f"{v['speedup']:.2f} {ci(v['se'])} [{v['k']}]" for v in vals) + " |"
         )
+    return "\n".join(lines)
+
+
+def comparisons(cells: Cells) -> str:
+    """Per decoding T: each arm's diagonal (KD T = decode T) against that arm's best KD T, and with two arms
+    the best of one against the best of the other. Intervals treat the cells as independent (the samples are
+    shared, so a paired interval would be narrower: these are conservative)."""
+    arms, kds, temps = axes(cells)
+    lines = ["| decode T | " + " | ".join(f"{a}: best KD T, speedup; diagonal − best" for a in arms)]
+    lines[0] += " | " + (f"{arms[0]} best − {arms[1]} best (Δ speedup ±95%) |" if len(arms) == 2 else "")
+    lines.append("|---" * (len(arms) + 1 + (len(arms) == 2)) + "|")
+    for t in temps:
+        row, bests = [f"{t:g}"], []
+        for a in arms:
+            best = max(kds, key=lambda kd, a=a: cells[a, kd, t]["speedup"])
+            b = cells[a, best, t]
+            bests.append(b)
+            text = f"{best:g}, {b['speedup']:.3f}"
+            if t in kds and best != t:
+                d = cells[a, t, t]
+                text += f"; {d['speedup'] - b['speedup']:+.3f} {ci(math.hypot(d['se'], b['se']))}"
+            elif t in kds:
+                text += "; diagonal is best"
+            row.append(text)
+        if len(arms) == 2:
+            diff = bests[0]["speedup"] - bests[1]["speedup"]
+            row.append(f"{diff:+.3f} {ci(math.hypot(bests[0]['se'], bests[1]['se']))}")
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -133,15 +209,13 @@ def heatmap(
 
     values = [[cells[kd, t][key] for t in temps] for kd in kds]
     fig, ax = plt.subplots(figsize=(1.0 * len(temps) + 3, 0.55 * len(kds) + 2))
-    im = ax.imshow(values, cmap="RdYlGn" if key == "speedup" else "viridis", vmin=vrange[0], vmax=vrange[1])
+    im = ax.imshow(values, cmap="viridis" if key == "alpha" else "RdYlGn", vmin=vrange[0], vmax=vrange[1])
     for j, t in enumerate(temps):
         top = max(range(len(kds)), key=lambda i, t=t: cells[kds[i], t][key])
         ax.add_patch(Rectangle((j - 0.5, top - 0.5), 1, 1, fill=False, lw=2, color="black"))
         for i, kd in enumerate(kds):
             v = cells[kd, t]
-            text = f"{v[key]:.2f}" + (
-                f"\n±{(v['high'] - v['low']) / 2:.2f} k{v['k']}" if key == "speedup" else ""
-            )
+            text = f"{v[key]:.2f}" + (f"\n±{1.96 * v['se']:.2f} k{v['k']}" if key != "alpha" else "")
             ax.text(
                 j,
                 i,
@@ -149,7 +223,7 @@ def heatmap(
                 ha="center",
                 va="center",
                 fontsize=7,
-                color="black" if key == "speedup" else "white",
+                color="white" if key == "alpha" else "black",
             )
     ax.set_xticks(range(len(temps)), [f"{t:g}" for t in temps])
     ax.set_yticks(range(len(kds)), [f"{kd:g}" for kd in kds])
@@ -164,37 +238,66 @@ def heatmap(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("grid", type=Path, help="the grid's evaluate run results.json")
-    p.add_argument("--costs", type=Path, required=True, help="a compiled evaluate run's results.json")
-    p.add_argument("--out", type=Path, required=True, help="folder for the two PNGs")
-    p.add_argument("--title", default="", help="what the grid is (domain, KD mode, seed)")
-    args = p.parse_args(argv)
-    costs, spread = probe_costs(json.loads(args.costs.read_text()))
-    kds, temps, cells = price_grid(json.loads(args.grid.read_text()), costs)
-    args.out.mkdir(parents=True, exist_ok=True)
-    about = f" ({args.title})" if args.title else ""
-    heatmap(
-        kds,
-        temps,
-        cells,
-        "alpha",
-        f"analytic α, KD T × decode T{about}",
-        "α",
-        (0, 1),
-        args.out / "grid_alpha.png",
+    p.add_argument(
+        "grids", type=Path, nargs="+", help="the grid's evaluate run results.json[.gz], one per seed"
     )
-    heatmap(
-        kds,
-        temps,
-        cells,
-        "speedup",
-        f"predicted speedup at the best k{about}, ±: half 95% CI",
-        "speedup over target alone (×)",
-        (0.5, 1.5),
-        args.out / "grid_speedup.png",
+    p.add_argument("--costs", type=Path, required=True, help="a compiled evaluate run's results.json")
+    p.add_argument("--out", type=Path, required=True, help="folder for the PNGs and grid_cells.json")
+    p.add_argument("--title", default="", help="what the grid is (domain, seeds)")
+    args = p.parse_args(argv)
+    costs, spread = probe_costs(read(args.costs))
+    cells = over_seeds([price_grid(read(path), costs) for path in args.grids])
+    arms, kds, temps = axes(cells)
+    args.out.mkdir(parents=True, exist_ok=True)
+    about = f", {args.title}" if args.title else ""
+    for a in arms:
+        mine = {(kd, t): cells[a, kd, t] for kd in kds for t in temps}
+        heatmap(
+            kds,
+            temps,
+            mine,
+            "alpha",
+            f"analytic α, KD T × decode T ({a}{about})",
+            "α",
+            (0, 1),
+            args.out / f"grid_alpha_{a}.png",
+        )
+        heatmap(
+            kds,
+            temps,
+            mine,
+            "speedup",
+            f"predicted speedup at the best k ({a}{about}), ±: 95% CI",
+            "speedup over target alone (×)",
+            (0.5, 1.5),
+            args.out / f"grid_speedup_{a}.png",
+        )
+    if len(arms) == 2:
+        diff = {
+            (kd, t): {
+                "speedup": cells[arms[0], kd, t]["speedup"] - cells[arms[1], kd, t]["speedup"],
+                "se": math.hypot(cells[arms[1], kd, t]["se"], cells[arms[0], kd, t]["se"]),
+                "k": cells[arms[0], kd, t]["k"],
+            }
+            for kd in kds
+            for t in temps
+        }
+        heatmap(
+            kds,
+            temps,
+            diff,
+            "speedup",
+            f"{arms[0]} − {arms[1]}: predicted speedup, same KD T{about}",
+            "Δ predicted speedup (×)",
+            (-0.5, 0.5),
+            args.out / f"grid_{arms[0]}_minus_{arms[1]}.png",
+        )
+    (args.out / "grid_cells.json").write_text(
+        json.dumps([{"arm": a, "kd_t": kd, "decode_t": t, **v} for (a, kd, t), v in cells.items()], indent=1)
     )
     print(f"Costs: the mean of the compiled probes ({spread}).\n")
-    print(tables(kds, temps, cells))
+    print("\n\n".join(arm_tables(a, cells) for a in arms))
+    print("\nDiagonal and arms, predicted speedup per decoding T:\n\n" + comparisons(cells))
     return 0
 
 

@@ -8,9 +8,12 @@ GPU sizes are study_r4.sh's, and `merge` unions results.json files by run key.
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,7 +61,8 @@ def test_gpu_sizes_are_round_4s(tmp_path):
     grid = listing(tmp_path, "grid", "--seeds", "3", "--first-seed", "1")
     trains = [a for a in grid if a[2] == "distill"]
     assert len(trains) == 3 * 2 * 6  # seeds x (seqkd, online) x pool temperatures
-    assert "loss.temperature=0.1" in trains[6] and "run.seed=1" in trains[0]
+    assert "loss.temperature=0.1" in trains[0] and "run.seed=1" in trains[0]  # online first: it is longer
+    assert "optim.max_steps=3072" in trains[0] and "optim.max_steps=1536" in trains[6]
     runs = [a for a in grid if a[2:4] == ["evaluate", "run"]]
     assert len(runs) == 3 and all(a.count("--drafts") == 12 for a in runs)
     assert "0,0.2,0.4,0.6,0.8,1.0,1.2,1.5,2.0" in runs[0]
@@ -121,3 +125,65 @@ def test_side_by_side_runs_each_job_once_in_its_own_log_and_a_failure_stops_the_
     assert stop.value.code == 5 and not slow[2].exists()  # the slow one was killed, not waited for
     entry = json.loads((args.out / "results.json").read_text())["runs"]["grid/math/s0"]
     assert entry["rc"] == 5 and "raise SystemExit(5)" in entry["error"]
+
+
+def test_online_trainings_resume_from_a_checkpoint_and_seqkd_ones_start_over(tmp_path):
+    args = study.parse_args(["grid", "--out", str(tmp_path / "out"), "--state", str(tmp_path / "state")])
+    s = study.Study(args)
+    for mode in ("online", "seqkd"):
+        folder = tmp_path / mode
+        _, argv, _ = study.train_job(s, mode, 1.0, folder)
+        assert "--resume" not in argv  # nothing to resume yet
+        (folder / "checkpoints").mkdir(parents=True)
+        (folder / "checkpoints" / "step_00000256.pt").write_bytes(b"x")
+        _, argv, _ = study.train_job(s, mode, 1.0, folder)
+        assert ("--resume" in argv) == (mode == "online")
+        assert ("run.checkpoint_every=256" in argv) == (mode == "online")
+
+
+def test_gpus_spread_side_by_side_jobs_round_robin(tmp_path):
+    args = study.parse_args(
+        ["grid", "--gpus", "3,3,5", "--out", str(tmp_path / "out"), "--state", str(tmp_path / "state")]
+    )
+    args.out.mkdir(parents=True)
+    s = study.Study(args)
+    s.start("grid/math/s0")
+    jobs = []
+    for i in range(4):
+        done = tmp_path / f"d{i}" / "done"
+        done.parent.mkdir()
+        code = f"import os; open({str(done)!r}, 'w').write(os.environ['CUDA_VISIBLE_DEVICES'])"
+        jobs.append(("python -c", [code], done))
+    s.run_side_by_side(jobs, 4)
+    assert [job[2].read_text() for job in jobs] == ["3", "3", "5", "3"]
+
+
+def test_sigterm_kills_the_side_by_side_jobs(tmp_path):
+    """What a device call's `timeout` does: SIGTERM to the driver; its trainings (own process groups, which
+    the signal does not reach) must not keep running unseen."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    driver = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from pathlib import Path
+from benchmarks import study
+study.exit_on_sigterm()
+args = study.parse_args(["grid", "--out", {str(tmp_path / "out")!r}, "--state", {str(tmp_path / "state")!r}])
+args.out.mkdir(parents=True)
+s = study.Study(args)
+s.start("grid/math/s0")
+code = "import os, time; open(os.path.join({str(pids)!r}, str(os.getpid())), 'w').close(); time.sleep(120)"
+s.run_side_by_side([("python -c", [code], Path({str(tmp_path)!r}) / f"d{{i}}" / "done") for i in range(2)], 2)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", driver])
+    deadline = time.time() + 60
+    while len(list(pids.iterdir())) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    children = [int(p.name) for p in pids.iterdir()]
+    assert len(children) == 2, "the jobs did not start"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    for pid in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # killed and reaped by the driver

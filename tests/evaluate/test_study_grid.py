@@ -1,10 +1,13 @@
-"""benchmarks/study_grid.py on a real `evaluate run` of two tiny drafts: it prices the grid's tokens per call
-exactly as evaluate's `k: auto` does, refuses an eager probe as the price list, and writes its PNGs."""
+"""benchmarks/study_grid.py on a real `evaluate run` of tiny drafts: it prices the grid's tokens per call
+exactly as evaluate's `k: auto` does, refuses an eager probe as the price list, averages seeds, compares KD
+modes (online vs seqkd) and writes its PNGs."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -17,12 +20,15 @@ from tests.evaluate.test_cli import dataset  # noqa: F401  (the fixture: a built
 
 @pytest.fixture()
 def grid_run(tmp_path, tiny_teacher_dir, dataset) -> Path:  # noqa: F811
-    """`evaluate run --k auto --analytic-samples` of drafts with KD temperatures 0 and 1 (1 and 2 layers)."""
+    """`evaluate run --k auto --analytic-samples` of two KD modes (named as study.py names them) at KD
+    temperatures 0 and 1; the online drafts have 2 layers, the seqkd ones 1."""
     drafts = []
-    for layers, kd_t in ((1, 0.0), (2, 1.0)):
-        d = save_truncated_draft(tiny_teacher_dir, layers, tmp_path / f"kd{kd_t:g}")
-        (d / "tempdraft-draft.json").write_text(json.dumps({"name": f"kd{kd_t:g}", "kd_temperature": kd_t}))
-        drafts += ["--drafts", str(d)]
+    for mode, layers in (("seqkd", 1), ("online", 2)):
+        for kd_t in (0.0, 1.0):
+            name = f"{mode}-t{kd_t:.1f}-s0".replace(".", "_")
+            d = save_truncated_draft(tiny_teacher_dir, layers, tmp_path / name)
+            (d / "tempdraft-draft.json").write_text(json.dumps({"name": name, "kd_temperature": kd_t}))
+            drafts += ["--drafts", str(d)]
     out = tmp_path / "grid"
     args = ["run", "--target", str(tiny_teacher_dir), *drafts, "--prompts", str(dataset), "--k", "auto"]
     args += ["--temperatures", "0,1", "--k-max", "3", "--max-new-tokens", "8", "--analytic-samples", "3"]
@@ -36,11 +42,11 @@ def test_prices_like_k_auto_and_writes_tables_and_heatmaps(grid_run, tmp_path, c
     own = {}  # the run's own probes as the price list: the script must agree with evaluate's k: auto curve
     for path, probe in results["drafts"][0]["cost_probes"].items():
         own[float(path) == 0] = (probe["c"], {int(k): v for k, v in probe["verify_cost"].items()})
-    kds, temps, cells = grid.price_grid(results, own)
-    assert kds == [0.0, 1.0] and temps == [0.0, 1.0]
+    cells = grid.price_grid(results, own)
+    assert grid.axes(cells) == (["online", "seqkd"], [0.0, 1.0], [0.0, 1.0])
     first = results["drafts"][0]  # every draft has its own probe: `own` is the first one's
     for r in first["results"]:
-        got = cells[first["kd_temperature"], r["temperature"]]
+        got = cells[grid.arm(first["name"]), first["kd_temperature"], r["temperature"]]
         best = max(r["k_auto"]["curve"], key=lambda c: c["predicted_speedup"])
         assert got["k"] == best["k"]
         assert math.isclose(got["speedup"], best["predicted_speedup"], rel_tol=1e-9)
@@ -51,12 +57,58 @@ def test_prices_like_k_auto_and_writes_tables_and_heatmaps(grid_run, tmp_path, c
         grid.main([str(grid_run), "--costs", str(grid_run), "--out", str(tmp_path / "png")])
     compiled = json.loads(grid_run.read_text())
     compiled["config"] |= {"compile": True, "cache": "static"}  # stands in for a compiled run's file
-    costs = tmp_path / "measure.json"
-    costs.write_text(json.dumps(compiled))
+    costs = tmp_path / "measure.json.gz"  # gzip, as docs/study keeps its large files
+    costs.write_bytes(gzip.compress(json.dumps(compiled).encode()))
     assert grid.main([str(grid_run), "--costs", str(costs), "--out", str(tmp_path / "png")]) == 0
     table = capsys.readouterr().out
-    assert "greedy: 2 probes" in table and "sampled: 2 probes" in table  # priced by both drafts' probes
+    assert "greedy: 4 probes" in table and "sampled: 4 probes" in table  # priced by every draft's probes
     rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ")]
-    assert rows.count("| 0") == 2 and rows.count("| 1") == 2  # one α row and one speedup row per KD T
-    for png in ("grid_alpha", "grid_speedup"):
-        assert (tmp_path / "png" / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+    # per mode an α and a speedup row per KD T, and the comparison's row per decoding T
+    assert rows.count("| 0") == 5 and rows.count("| 1") == 5
+    assert "online best − seqkd best" in table
+    for png in ("alpha_online", "alpha_seqkd", "speedup_online", "speedup_seqkd", "online_minus_seqkd"):
+        assert (tmp_path / "png" / f"grid_{png}.png").read_bytes()[:4] == b"\x89PNG"
+    saved = json.loads((tmp_path / "png" / "grid_cells.json").read_text())
+    assert len(saved) == 2 * 2 * 2 and {c["arm"] for c in saved} == {"online", "seqkd"}
+
+
+def cells_of(speedups: dict[tuple[str, float, float], tuple[float, float]]) -> grid.Cells:
+    """Priced cells with the given (speedup, 95% half-width)."""
+    return {
+        key: {"alpha": 0.5, "speedup": s, "low": s - h, "high": s + h, "k": 2}
+        for key, (s, h) in speedups.items()
+    }
+
+
+def test_seeds_average_and_their_spread_widens_the_interval():
+    a = cells_of({("seqkd", 0.0, 0.0): (1.0, 0.0392), ("seqkd", 1.0, 0.0): (0.9, 0.0392)})
+    b = cells_of({("seqkd", 0.0, 0.0): (1.2, 0.0392)})  # the second seed lacks one cell
+    got = grid.over_seeds([a, b])
+    one = got["seqkd", 0.0, 0.0]
+    assert one["seeds"] == 2 and one["speedup"] == pytest.approx(1.1)
+    within = math.sqrt(2 * 0.02**2) / 2  # each run's se: its 95% half-width 0.0392 / 1.96 = 0.02
+    between = statistics.stdev([1.0, 1.2]) / math.sqrt(2)
+    assert one["se"] == pytest.approx(math.hypot(within, between))
+    alone = got["seqkd", 1.0, 0.0]
+    assert alone["seeds"] == 1 and alone["se"] == pytest.approx(0.02) and alone["speedup"] == 0.9
+
+
+def test_comparisons_name_each_arms_best_and_the_diagonal_gap():
+    se = 0.02 * 1.96  # the 95% half-width of se 0.02
+    cells = grid.over_seeds(
+        [
+            cells_of(
+                {
+                    ("online", 0.0, 0.0): (1.00, se),
+                    ("online", 1.0, 0.0): (1.20, se),
+                    ("seqkd", 0.0, 0.0): (1.10, se),
+                    ("seqkd", 1.0, 0.0): (1.05, se),
+                }
+            )
+        ]
+    )
+    (row,) = [line for line in grid.comparisons(cells).splitlines() if line.startswith("| 0 |")]
+    online, seqkd, diff = row.strip("| ").split(" | ")[1:]
+    assert online.startswith("1, 1.200; -0.200")  # online's diagonal (KD 0) trails its best (KD 1)
+    assert seqkd == "0, 1.100; diagonal is best"
+    assert diff == f"+0.100 ±{1.96 * math.hypot(0.02, 0.02):.3f}"
