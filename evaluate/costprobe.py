@@ -13,10 +13,13 @@ Everything runs in the sampler's mode (cache kind, compiled decode forwards, war
   predicted speedup tokens_per_call / (c·k + verify_cost[k]) carries every overhead the sampler has.
   Round 4 of docs/study.md timed bare forwards instead and predicted ~1.3x too high.
 - without `verify_ks`, only the draft alone: c = its decode step / the target's (the paper's model).
+Each quantity is the median of `rounds` timed rounds in which target and sampler alternate; `spread[k]`
+says how far apart the rounds put k's step (a probe's own noise, next to the prediction it prices).
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -28,17 +31,26 @@ if TYPE_CHECKING:  # annotations only: importing transformers is slow
 from evaluate.kvcache import CacheKind
 from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder
 
+# Timed rounds per probe (after the warm-up), target and sampler alternating; each quantity is their median.
+# Round 4c of docs/study.md: single-round compiled probes of one architecture put some k's step 16-19% apart.
+ROUNDS = 5
 
-def _decode_step_s(model, prompt_ids, steps: int, cache: CacheKind, compile_decode: bool, temperature: float):
-    """Seconds per decode step of `model` alone (exactly `steps` steps: no EOS), after warm-up."""
+
+def _decode_timer(model, prompt_ids, steps: int, cache: CacheKind, compile_decode: bool, temperature: float):
+    """Warm `model`'s decoder up (compile, then capture every graph on a GPU); returns a function that times
+    one run of exactly `steps` steps (no EOS): seconds per decode step."""
     import torch
 
     dec = AutoregressiveDecoder(model, [], cache, len(prompt_ids) + steps + 8, compile_decode)
     g = torch.Generator(device=dec.device)
-    for _ in range(2 if compile_decode else 1):  # compile, then (GPU) capture every graph
+    for _ in range(2 if compile_decode else 1):
         dec.generate(prompt_ids, steps if compile_decode else 2, temperature, g.manual_seed(1))
-    gen = dec.generate(prompt_ids, steps, temperature, g.manual_seed(0))
-    return gen.decode_s / max(gen.target_calls, 1)
+
+    def timed() -> float:
+        gen = dec.generate(prompt_ids, steps, temperature, g.manual_seed(0))
+        return gen.decode_s / max(gen.target_calls, 1)
+
+    return timed
 
 
 @contextmanager
@@ -60,22 +72,52 @@ def _full_steps_s(gen: Generation, k: int) -> tuple[float, int, float]:
     return sum(s.draft_s + s.target_s + between for s in full), len(full), sum(s.draft_s for s in full)
 
 
-def _sampler_costs(decoder, prompt_ids, ks, steps: int, temperature: float, compile_decode: bool):
-    """Per k: (full-step seconds, steps, draft seconds) of `steps`-ish sampler steps at `temperature`."""
+def _sampler_timer(decoder, prompt_ids, ks, steps: int, temperature: float, compile_decode: bool):
+    """Warm the sampler up at each k; returns a function that times one run per k: {k: (full-step seconds,
+    steps, draft seconds)} of `steps`-ish sampler steps at `temperature`."""
     import torch
 
     room = decoder.max_len - len(prompt_ids) - decoder.k - 2
+    tokens = {k: min(steps * (k + 1), room) for k in ks}
     g = torch.Generator(device=decoder.device)
-    out = {}
     with _no_eos(decoder):
         for k in ks:
-            tokens = min(steps * (k + 1), room)
             for _ in range(2 if compile_decode else 1):
-                decoder.generate(prompt_ids, tokens, temperature, g.manual_seed(1), k=k)
-            gen = decoder.generate(prompt_ids, tokens, temperature, g.manual_seed(0), k=k)
-            out[k] = _full_steps_s(gen, k)
-    if missing := [k for k, (_, n, _) in out.items() if n == 0]:
-        raise ValueError(f"no full step of k = {missing} fits {room} tokens of room: probe smaller k")
+                decoder.generate(prompt_ids, tokens[k], temperature, g.manual_seed(1), k=k)
+
+    def timed() -> dict[int, tuple[float, int, float]]:
+        with _no_eos(decoder):
+            out = {
+                k: _full_steps_s(
+                    decoder.generate(prompt_ids, tokens[k], temperature, g.manual_seed(0), k=k), k
+                )
+                for k in ks
+            }
+        if missing := [k for k, (_, n, _) in out.items() if n == 0]:
+            raise ValueError(f"no full step of k = {missing} fits {room} tokens of room: probe smaller k")
+        return out
+
+    return timed
+
+
+Round = tuple[float, float, dict[int, float]]  # (target step s, c, each k's sampler step in target steps)
+
+
+def combine(rounds: list[Round]) -> dict[str, Any]:
+    """The probe from its timed rounds: the median of each quantity, each in the round's own target steps
+    (a slow round, e.g. another process on the host, moves a median of 5 rounds no more than its neighbours
+    do), and how far apart the rounds put each k's step (`spread`: (max - min) / median)."""
+    unit = statistics.median(r[0] for r in rounds)
+    c = statistics.median(r[1] for r in rounds)
+    out: dict[str, Any] = {"target_step_s": unit, "draft_step_s": c * unit, "c": c, "rounds": len(rounds)}
+    if rounds[0][2]:
+        ks = list(rounds[0][2])
+        step = {k: statistics.median(r[2][k] for r in rounds) for k in ks}
+        out["step_s"] = {k: step[k] * unit for k in ks}
+        out["verify_cost"] = {k: step[k] - c * k for k in ks}
+        out["spread"] = {
+            k: (max(r[2][k] for r in rounds) - min(r[2][k] for r in rounds)) / step[k] for k in ks
+        }
     return out
 
 
@@ -89,25 +131,29 @@ def probe_step_costs(
     verify_ks: Sequence[int] = (),
     temperature: float = 0.0,
     decoder: SpeculativeDecoder | None = None,
+    rounds: int = ROUNDS,
 ) -> dict[str, Any]:
     """c, the target step and (with `verify_ks`) each k's verify cost, as the module docstring says.
     `decoder`: the SpeculativeDecoder the caller will time (reused: no second compile); else one is built
     for `draft`."""
     t0 = time.perf_counter()
-    out: dict[str, Any] = {"temperature": temperature, "compiled": compile_decode}
-    out["target_step_s"] = _decode_step_s(target, prompt_ids, steps, cache, compile_decode, temperature)
+    target_step = _decode_timer(target, prompt_ids, steps, cache, compile_decode, temperature)
+    timed: list[Round] = []
     if not verify_ks:
-        out["draft_step_s"] = _decode_step_s(draft, prompt_ids, steps, cache, compile_decode, temperature)
-        out["c"] = out["draft_step_s"] / out["target_step_s"]
+        draft_step = _decode_timer(draft, prompt_ids, steps, cache, compile_decode, temperature)
+        for _ in range(rounds):
+            unit = target_step()
+            timed.append((unit, draft_step() / unit, {}))
     else:
         if decoder is None:
             max_len = len(prompt_ids) + steps * (max(verify_ks) + 1) + max(verify_ks) + 8
             decoder = SpeculativeDecoder(target, draft, max(verify_ks), [], cache, max_len, compile_decode)
-        per_k = _sampler_costs(decoder, prompt_ids, verify_ks, steps, temperature, compile_decode)
-        drafted = sum(k * n for k, (_, n, _) in per_k.items())
-        out["draft_step_s"] = sum(d for _, _, d in per_k.values()) / max(drafted, 1)
-        out["c"] = out["draft_step_s"] / out["target_step_s"]
-        out["step_s"] = {k: s / max(n, 1) for k, (s, n, _) in per_k.items()}
-        out["verify_cost"] = {k: s / out["target_step_s"] - out["c"] * k for k, s in out["step_s"].items()}
+        sampler = _sampler_timer(decoder, prompt_ids, verify_ks, steps, temperature, compile_decode)
+        for _ in range(rounds):  # target and sampler alternate: drift on the host hits both alike
+            unit, per_k = target_step(), sampler()
+            drafted = sum(k * n for k, (_, n, _) in per_k.items())
+            c = sum(d for _, _, d in per_k.values()) / max(drafted, 1) / unit
+            timed.append((unit, c, {k: s / max(n, 1) / unit for k, (s, n, _) in per_k.items()}))
+    out = {"temperature": temperature, "compiled": compile_decode} | combine(timed)
     out["seconds"] = time.perf_counter() - t0
     return out

@@ -83,12 +83,15 @@ class Scorer:
 
     def _mode(self) -> dict[str, Any]:
         """What a saved cost probe must match to be reused on resume."""
+        from evaluate.costprobe import ROUNDS  # imports torch: only when a probe is needed
+
         return {
             "cache": self.cfg.cache,
             "compile": self.cfg.compile,
             "k_max": self.cfg.k_max,
             "device": self.device,
-            "probe": "sampler steps",  # evaluate/costprobe.py; older folders timed bare forwards
+            # evaluate/costprobe.py; older folders timed bare forwards, then one round of sampler steps
+            "probe": f"sampler steps, median of {ROUNDS} rounds",
             "temperature": self._probe_temperature(),
         }
 

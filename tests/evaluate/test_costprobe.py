@@ -2,14 +2,15 @@
 
 c·k + verify_cost[k] must be exactly the speculative sampler's own measured step (in target steps), the
 probe must get its steps even when the caller's decoder would stop at the first token (EOS), and it must
-hand that decoder back unchanged.
+hand that decoder back unchanged. Each quantity is the median of its timed rounds, so one slow round (a
+busy host) does not move it.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from evaluate.costprobe import probe_step_costs
+from evaluate.costprobe import combine, probe_step_costs
 from evaluate.specdec import SpeculativeDecoder
 
 
@@ -20,7 +21,8 @@ def test_costs_add_up_to_the_samplers_step(tiny_pair, tiny_prompts, temperature)
         target, draft, tiny_prompts[0], steps=6, verify_ks=[1, 2, 3], temperature=temperature
     )
     assert probe["temperature"] == temperature and probe["c"] > 0 and probe["target_step_s"] > 0
-    assert set(probe["verify_cost"]) == set(probe["step_s"]) == {1, 2, 3}
+    assert set(probe["verify_cost"]) == set(probe["step_s"]) == set(probe["spread"]) == {1, 2, 3}
+    assert probe["rounds"] == 5 and all(s >= 0 for s in probe["spread"].values())
     for k, step_s in probe["step_s"].items():
         assert probe["c"] * k + probe["verify_cost"][k] == pytest.approx(step_s / probe["target_step_s"])
         assert probe["verify_cost"][k] > 0
@@ -52,3 +54,31 @@ def test_a_k_without_room_for_a_full_step_is_an_error_not_a_zero_cost(tiny_pair,
     spec = SpeculativeDecoder(target, draft, 3, eos_token_ids=[], max_len=len(prompt) + 8)  # room: 3 tokens
     with pytest.raises(ValueError, match=r"no full step of k = \[3\]"):
         probe_step_costs(target, draft, prompt, steps=6, verify_ks=[3], decoder=spec)
+
+
+def test_the_median_round_prices_and_one_slow_round_moves_nothing():
+    """Rounds as (target step s, c, each k's step in target steps); round 3 ran on a busy host: its target
+    step is 3x slower and its k = 2 step 2x. The probe is the median round's values, its invariant holds,
+    and `spread` reports the slow round."""
+    rounds = [
+        (0.010, 0.20, {1: 1.50, 2: 1.80}),
+        (0.011, 0.21, {1: 1.52, 2: 1.82}),
+        (0.030, 0.40, {1: 1.51, 2: 3.60}),
+        (0.009, 0.19, {1: 1.49, 2: 1.78}),
+        (0.010, 0.20, {1: 1.50, 2: 1.81}),
+    ]
+    probe = combine(rounds)
+    assert probe["rounds"] == 5 and probe["target_step_s"] == 0.010 and probe["c"] == 0.20
+    assert probe["verify_cost"] == pytest.approx({1: 1.50 - 0.20, 2: 1.81 - 0.40})
+    for k in (1, 2):
+        assert probe["c"] * k + probe["verify_cost"][k] == pytest.approx(probe["step_s"][k] / 0.010)
+    assert probe["spread"][2] == pytest.approx((3.60 - 1.78) / 1.81) and probe["spread"][1] < 0.03
+    # a mean would have moved: the slow round alone adds (3.60 - 1.81) / 5 = 0.36 target steps to k = 2
+    assert sum(r[2][2] for r in rounds) / 5 - 1.81 > 0.3
+
+
+def test_rounds_without_verify_ks_give_c_alone(tiny_pair, tiny_prompts):
+    target, draft, _ = tiny_pair
+    probe = probe_step_costs(target, draft, tiny_prompts[0], steps=4, rounds=3)
+    assert probe["rounds"] == 3 and "spread" not in probe
+    assert probe["draft_step_s"] == pytest.approx(probe["c"] * probe["target_step_s"])
