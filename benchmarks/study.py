@@ -287,14 +287,20 @@ def curve(s: Study) -> None:
 
 
 def search(s: Study) -> None:
-    t, sz, out, name = s.args.serving_t, s.sz, s.args.state / "search", f"search-t{tag(s.args.serving_t)}"
-    s.start(f"search/{s.args.domain}/t{t:g}")
+    """SeqKD candidates; `--modes online`: online KD ones (round 4d: online beat SeqKD from decode T 0.4 up),
+    with the online budget, in their own folder."""
+    online = s.args.modes == ["online"]
+    t, sz, kind = s.args.serving_t, s.sz, "search-online" if online else "search"
+    out, name = s.args.state / kind, f"{kind}-t{tag(t)}"
+    s.start(f"{kind}/{s.args.domain}/t{t:g}")
     s.need(s.pool)
     sets = (
-        f"pool={s.pool} output_dir={out} name=study_searched_t{tag(t)} "
+        f"pool={s.pool} output_dir={out} name=study_{kind.replace('-', '_')}ed_t{tag(t)} "
         f"budget.candidates={s.args.candidates or sz['candidates']}"
     )
-    sets += f" budget.max_steps={sz['steps']} budget.train_rows={sz['rows']} budget.eval_prompts={sz['eval']}"
+    sets += f" distill={KD['online']}" if online else ""
+    sets += f" budget.max_steps={sz['online_steps' if online else 'steps']} budget.train_rows={sz['rows']}"
+    sets += f" budget.eval_prompts={sz['eval']}"
     sets += f" distill_overrides.4=run.eval_every={sz['every']} {sz['search']}"  # .4: the yaml's eval_every
     if s.args.seeds:  # replaces the config's `seeds`
         sets += f" seeds=[{','.join(map(str, s.args.seed_list))}]"
@@ -308,24 +314,22 @@ def search(s: Study) -> None:
     if s.args.dry_run:
         return
     shutil.copy(out / "search.json", s.args.state / f"{name}.json")  # measure reads every search's finalists
-    corners = {"greedy SeqKD (T=0)": "T0", "single T=1": "T1"}  # the corner drafts' learning curves
-    for c in json.loads((out / "search.json").read_text())["candidates"]:
-        if c["label"] in corners:
+    for c in json.loads((out / "search.json").read_text())["candidates"]:  # the corner drafts' curves
+        if c["weights"] in ({"0": 1.0}, {"1": 1.0}):
             curve_png = out / "candidates" / c["folder"] / "draft" / "learning_curve.png"
-            s.copy(curve_png, f"{name}-curve-{corners[c['label']]}.png")
+            s.copy(curve_png, f"{name}-curve-T{next(iter(c['weights']))}.png")
 
 
 def measure(s: Study) -> None:
     """Every search's finalists (winner, best fixed candidate, greedy SeqKD), once each, measured."""
     s.start(f"measure/{s.args.domain}")
-    s.need(next(s.args.state.glob("search-t*.json"), s.args.state / "search-t1_0.json"))
-    drafts, out = ["<finalists of STATE/search-t*.json>"] if s.args.dry_run else [], s.args.state / "measure"
-    for path in [] if s.args.dry_run else sorted(s.args.state.glob("search-t*.json")):
+    s.need(next(s.args.state.glob("search*-t*.json"), s.args.state / "search-t1_0.json"))
+    drafts, out = ["<finalists of STATE/search*-t*.json>"] if s.args.dry_run else [], s.args.state / "measure"
+    for path in [] if s.args.dry_run else sorted(s.args.state.glob("search*-t*.json")):  # SeqKD and online
         result = json.loads(path.read_text())
         folder = {c["label"]: c["folder"] for c in result["candidates"]}
-        found = [
-            str(s.args.state / "search" / "candidates" / folder[f] / "draft") for f in result["finalists"]
-        ]
+        where = Path(result["config"]["output_dir"]) / "candidates"
+        found = [str(where / folder[f] / "draft") for f in result["finalists"]]
         drafts += [d for d in found if d not in drafts]
     if not s.args.dry_run:
         (s.args.state / "drafts.txt").write_text("\n".join(drafts) + "\n")
@@ -439,7 +443,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, help="grid: seeds per draft (1); search: replaces its config's seeds")
     p.add_argument("--candidates", type=int, help="search: candidates (8 fixed + proposals; 12, --quick 9)")
     p.add_argument("--first-seed", type=int, default=0, help="the seeds are FIRST .. FIRST + SEEDS - 1")
-    p.add_argument("--modes", default="seqkd,online", help="grid: the KD modes (seqkd, online)")
+    p.add_argument(
+        "--modes",
+        default="seqkd,online",
+        help="grid: the KD modes (seqkd, online); search: online = online KD",
+    )
     p.add_argument(
         "--parallel", type=int, default=1, help="grid: trainings at once, each its own process (1)"
     )

@@ -2,7 +2,8 @@
 
 A candidate is a weight per pool temperature (summing to 1). The fixed candidates are always scored, so
 the search's answer is never worse, on its own prompts, than what a user would write by hand:
-every single temperature (T = 0 is greedy SeqKD, the common practice), the uniform mixture, and the
+every single temperature (T = 0 with the SeqKD config is greedy SeqKD, the common practice), the uniform
+mixture, and the
 shipped `recipes/mix_high_temp.yaml` (each of its components' share spread evenly over the pool
 temperatures it selects; skipped when a component selects none).
 """
@@ -37,9 +38,15 @@ def normalised(raw: dict[float, float]) -> dict[float, float]:
     return {t: w for t, w in shares.items() if w > 0}
 
 
-def fixed_candidates(grid: list[float]) -> tuple[list[Candidate], list[str]]:
-    """The candidates every search scores, and notes on the hand recipes it could not compose."""
-    out = [Candidate("greedy SeqKD (T=0)" if t == 0 else f"single T={t:g}", {t: 1.0}, "fixed") for t in grid]
+# How a candidate's draft is trained (distill's loss.mode), as the labels name it.
+KD_NAMES = {"seqkd": "SeqKD", "online": "online KD", "topk": "top-k KD"}
+
+
+def fixed_candidates(grid: list[float], kd: str = "seqkd") -> tuple[list[Candidate], list[str]]:
+    """The candidates every search scores, and notes on the hand recipes it could not compose. `kd`: the
+    distill config's loss mode (names the T = 0 candidate: greedy SeqKD, greedy online KD, ...)."""
+    greedy = f"greedy {KD_NAMES[kd]} (T=0)"
+    out = [Candidate(greedy if t == 0 else f"single T={t:g}", {t: 1.0}, "fixed") for t in grid]
     out.append(Candidate("uniform", normalised(dict.fromkeys(grid, 1.0)), "fixed"))
     notes = []
     mix, why = hand_recipe_weights(MIX_HIGH_TEMP, grid)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluate.report import json_safe
+from evaluate.search.candidates import KD_NAMES
 
 
 def _weights(r: dict[str, Any]) -> str:
@@ -31,7 +32,7 @@ def _verify(summary: dict[str, Any]) -> str:
     )
 
 
-_BASELINE = {"greedy": "greedy SeqKD", "best_single": "the best single temperature"}
+_BASELINE = {"greedy": "greedy", "best_single": "the best single temperature"}  # greedy: T = 0 data
 
 
 def _relative(p: dict[str, float] | None) -> str:
@@ -72,7 +73,8 @@ def winner_line(summary: dict[str, Any]) -> str:
 def markdown(summary: dict[str, Any], published: dict[str, Any]) -> str:
     serving = ", ".join(f"T={t} ({w:.0%})" for t, w in summary["serving"].items())
     lines = [
-        f"# Recipe search: pool {summary['pool']}, serving {serving}",
+        f"# Recipe search: pool {summary['pool']}, serving {serving}, drafts trained by "
+        f"{KD_NAMES[summary.get('kd', 'seqkd')]}",
         "",
         f"`{summary['command']}`",
         "",

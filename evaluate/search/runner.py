@@ -201,7 +201,9 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
     folder, grid, problems = pool_problems(cfg)
     if problems or folder is None:
         raise TempdraftError("; ".join(m for _, m in problems))
-    fixed, notes = fixed_candidates(grid)
+    base = load_distill(cfg.distill, cfg.distill_overrides)
+    kd = base.loss.mode
+    fixed, notes = fixed_candidates(grid, kd)
     pool_id = pinned_pool_id(cfg, folder)
     shares = cfg.serving.shares()
     sets = load_eval_sets(folder, grid, list(shares), cfg.budget.eval_prompts)
@@ -211,7 +213,7 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
                 raise TempdraftError(
                     f"the pool has no validation samples at T={t:g} for one half of the split"
                 )
-    teacher = load_distill(cfg.distill, cfg.distill_overrides).teacher.model
+    teacher = base.teacher.model
     scorer = Scorer(cfg, teacher, sets)
     seeds = cfg.replicate_seeds()
     boots = {h: Bootstrap(shares, sets.prompt_ids(h), len(seeds), cfg.seed) for h in ("search", "confirm")}
@@ -253,6 +255,7 @@ def search(cfg: SearchConfig, command: str) -> dict[str, Any]:
         "config": cfg.model_dump(mode="json"),
         "pool": pool_id,
         "grid": grid,
+        "kd": kd,  # how every candidate's draft trains (distill's loss.mode)
         "serving": {f"{t:g}": w for t, w in shares.items()},
         "c": scorer.c,
         "cost_probe": scorer.cost_probe,

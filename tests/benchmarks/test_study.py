@@ -68,6 +68,14 @@ def test_gpu_sizes_are_round_4s(tmp_path):
     assert "0,0.2,0.4,0.6,0.8,1.0,1.2,1.5,2.0" in runs[0]
 
 
+def test_an_online_search_uses_the_online_config_budget_and_folder(tmp_path):
+    (seqkd,) = listing(tmp_path, "search")
+    (online,) = listing(tmp_path, "search", "--modes", "online")
+    assert not any(a.startswith("distill=") for a in seqkd) and "budget.max_steps=1536" in seqkd
+    assert "distill=distill/configs/online_fkl.yaml" in online and "budget.max_steps=3072" in online
+    assert f"output_dir={tmp_path / 'state' / 'search-online'}" in online
+
+
 def test_merge_unions_runs_by_key(tmp_path):
     for name, key in (("a", "grid/math/s0"), ("b", "grid/math/s1")):
         (tmp_path / name).mkdir()

@@ -174,9 +174,7 @@ def test_seeds_train_each_candidate_once_per_seed_and_compare_paired(
     winner = by_label[summary["winner"]]
     assert set(winner["paired"]["confirm"]) == {"greedy", "best_single"}
     md = (out / "search.md").read_text()
-    assert (
-        "vs greedy SeqKD: greedy SeqKD (T=0) (paired, search)" in md and f"Winner {winner['label']}: " in md
-    )
+    assert "vs greedy: greedy SeqKD (T=0) (paired, search)" in md and f"Winner {winner['label']}: " in md
     assert "[search] Winner" in capsys.readouterr().err
 
     # A rerun reuses every seed's draft and score.
@@ -184,6 +182,28 @@ def test_seeds_train_each_candidate_once_per_seed_and_compare_paired(
     assert len(list((out / "candidates").iterdir())) == 6
     assert main(["search", str(config)]) == 0
     assert {p: p.stat().st_mtime_ns for p in (out / "candidates").glob("*/*.*")} == stamps
+
+
+def test_an_online_kd_search_trains_online_drafts_and_names_its_baseline_so(
+    tmp_path, monkeypatch, pool, tiny_teacher
+):
+    """distill: an online config -> every candidate trains by online KD against the live teacher; the T = 0
+    candidate is greedy online KD (not 'greedy SeqKD'), and search.md says how the drafts trained."""
+    monkeypatch.setenv("TEMPDRAFT_HOME", str(tmp_path / "home"))
+    budget = {"candidates": 3, "max_steps": 6, "train_rows": 48, "eval_prompts": 6}
+    config = write_search(tmp_path, pool, tiny_teacher, budget=budget, register_winner=False)
+    online = tmp_path / "online.yaml"
+    online.write_text(yaml.safe_dump(base_config(pool, tiny_teacher, tmp_path / "unused", "online")))
+    assert main(["search", str(config), "--set", f"distill={online}"]) == 0
+    out = tmp_path / "search"
+    summary = json.loads((out / "search.json").read_text())
+    assert summary["kd"] == "online" and summary["baselines"]["greedy"] == "greedy online KD (T=0)"
+    for r in summary["candidates"]:
+        card = json.loads((out / "candidates" / r["folder"] / "draft" / "tempdraft-draft.json").read_text())
+        assert card["mode"] == "online" and card["loss_temperature"] == 1.0, r["label"]
+    md = (out / "search.md").read_text()
+    assert "drafts trained by online KD" in md.splitlines()[0]
+    assert "vs greedy: greedy online KD (T=0) (paired, search)" in md
 
 
 def test_parallel_trainings_train_the_seeds_at_once_into_the_same_drafts(
