@@ -6,12 +6,14 @@
     instr-pool  the same on Dolly-15k prompts (= pool --domain instructions; prompt files derived first)
     curve       distill train: learning curves, SeqKD on T = 0 and T = 1 data, online KD on T = 1
     search      evaluate search evaluate/configs/study_search.yaml for --serving-t (1.0, 0.6, ...); --seeds N
-                replaces its `seeds: [0, 1, 2]` (round 4 ran one seed: --seeds 1)
+                replaces its `seeds: [0, 1, 2]` (round 4 ran one seed: --seeds 1); --modes online: online
+                KD candidates (distill/configs/online_fkl.yaml, the online budget, STATE/search-online)
     measure     evaluate run: every search's finalists, compiled sampler at k auto
     ksweep      benchmarks/bench_chained.py: measured tokens per call at k = 1..4 vs the predictions
     grid        KD-T x decode-T: builders run recipes/study/gsm8k_eval.yaml (held-out teacher samples at
                 decode T 0 ... 1, 1.2, 1.5, 2.0); per seed (--seeds N --first-seed S) distill train SeqKD
-                and online KD on each pool temperature (--parallel N: N at once, logs in OUT/logs/);
+                and online KD on each pool temperature (--parallel N: N at once, logs in OUT/logs/;
+                --gpus 0,0,1: round-robin over GPUs; online drafts checkpoint and resume after a cut call);
                 evaluate run: analytic α and predicted speedup at k auto per draft and decode T (evaluate
                 has no analytic-only mode: the sampler runs beside, at a token size; price the grid with a
                 compiled run's probe: benchmarks/study_grid.py)
@@ -19,7 +21,7 @@
 
 GPU machine (the search needs optuna; wheels land in ~/site, the GGUF in ~/models, data in ~/data; the state
 under ~/r4 lives while the machine stays warm; with two GPUs, one phase per GPU through CUDA_VISIBLE_DEVICES,
-each with its own --out, as docs/study.md round 4c ran them):
+each with its own --out, as docs/study.md rounds 4c-4d ran them; a grid's trainings over both: --gpus):
     ../shared/tools/gpu-stage optuna==5.0.0 colorlog==6.12.0   # here (in-memory optuna needs no sqlalchemy);
                                                                 # then its three calls, back to back
     export PYTHONPATH=~/site; python benchmarks/study.py pool --out $OUT     # on the GPU machine
