@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -94,16 +95,27 @@ def main() -> int:
                     "steps": xs,
                 }
             )
-    machine = f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.device}"
+    cpu = (
+        next(
+            (
+                x.split(":", 1)[1].strip()
+                for x in Path("/proc/cpuinfo").read_text().splitlines()
+                if "model name" in x
+            ),
+            platform.machine(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.machine()
+    )
+    machine = f"{cpu} x{os.cpu_count()}, 1-min load at the end {os.getloadavg()[0]:.1f}, "
+    machine += f"torch {torch.__version__}, {args.device}"
     if args.device == "cuda":
         machine = torch.cuda.get_device_name() + ", " + machine
     print(
         f"\nMachine: {machine}; threads {torch.get_num_threads()}; {args.repeats} probes per arm, T = "
         f"{args.temperature:g}, {args.steps} steps per round, {cache} cache, compile {args.compile}\n"
     )
-    print(
-        "| timed rounds | k | step (target steps), median | apart: (max − min) / median | CV | s/probe |"
-    )
+    print("| timed rounds | k | step (target steps), median | apart: (max − min) / median | CV | s/probe |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(

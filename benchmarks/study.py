@@ -154,9 +154,11 @@ class Study:
             return
         env = dict(self.env, OMP_NUM_THREADS=str(max(1, len(os.sched_getaffinity(0)) // width)))
         gpus, waiting = self.args.gpus, []
-        for i, (line, argv, done) in enumerate(jobs):
+        todo = 0  # --gpus: round-robin over the jobs left to run (a resumed call spreads them again)
+        for line, argv, done in jobs:
             log = self.args.out / "logs" / f"{self.args.domain}-{done.parent.name}.log"
-            gpu = gpus[i % len(gpus)] if gpus else None  # --gpus: round-robin over the jobs
+            gpu = gpus[todo % len(gpus)] if gpus else None
+            todo += not done.exists()
             note = f" > {log}" + (f" (CUDA_VISIBLE_DEVICES={gpu})" if gpu else "")
             if (prepared := self.command(line, argv, done, note)) is not None:
                 waiting.append((*prepared, log, dict(env, CUDA_VISIBLE_DEVICES=gpu) if gpu else env))
@@ -297,7 +299,7 @@ def search(s: Study) -> None:
     s.start(f"{kind}/{s.args.domain}/t{t:g}")
     s.need(s.pool)
     sets = (
-        f"pool={s.pool} output_dir={out} name=study_{kind.replace('-', '_')}ed_t{tag(t)} "
+        f"pool={s.pool} output_dir={out} name=study_searched{'_online' if online else ''}_t{tag(t)} "
         f"budget.candidates={s.args.candidates or sz['candidates']}"
     )
     sets += f" distill={KD['online']}" if online else ""

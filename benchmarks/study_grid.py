@@ -1,19 +1,22 @@
-"""KD-T x decode-T tables and heatmaps of one `benchmarks/study.py grid` run (docs/study.md, round 4c).
+"""KD-T x decode-T tables and heatmaps of `benchmarks/study.py grid` runs (docs/study.md, rounds 4c-4d).
 
-    python benchmarks/study_grid.py GRID.json --costs MEASURE.json --out DIR [--title "math, SeqKD, seed 0"]
+    python benchmarks/study_grid.py GRID.json[.gz] [GRID.json ...] --costs MEASURE.json --out DIR [--title T]
 
-GRID.json: the grid's `evaluate run` results (analytic α and the chained tokens per target call at
-k = 1..k_max for every draft and decoding T, both from held-out teacher samples). MEASURE.json: an
+GRID.json: a grid's `evaluate run` results (analytic α and the chained tokens per target call at
+k = 1..k_max for every draft and decoding T, both from held-out teacher samples), one per training seed;
+drafts are grouped into arms by their study.py names (`online-t0_4-s1` -> online). MEASURE.json: an
 `evaluate run --compile true --cache static` on the same GPU (`study.py measure`): its cost probes time
 the compiled sampler (c and the verify cost per k, one probe per decoding path) and price the grid's
 tokens per call as `k: auto` does, tokens/call / (c·k + verify_cost[k]) at the best k. The grid's own probe
 ran eager at a token size (not the sampler a user runs) and is not used. Draft weights do not change a
 step's cost, so the mean of that run's probes (one per draft and decoding path) prices every draft of the
-grid; their spread is printed (round 4c: ~10%, so cells within ~10% of 1x are not decided by it).
+grid; their spread is printed (round 4c: up to 16-19%, so cells within ~10% of 1x are not decided by it).
 
-Prints two Markdown tables (analytic α; predicted speedup at the best k >= 1 with its 95% bootstrap
-interval, k in brackets; below 1x `k: auto` runs the target alone) and writes DIR/grid_alpha.png and
-DIR/grid_speedup.png (rows: KD temperature; columns: decoding temperature; each column's best KD T framed).
+Prints per arm two Markdown tables (analytic α; predicted speedup at the best k >= 1 with its 95% interval,
+k in brackets; below 1x `k: auto` runs the target alone; means over seeds) and a comparison per decoding T
+(each arm's diagonal against its best KD T; with two arms, best against best). Writes
+DIR/grid_alpha_<arm>.png, DIR/grid_speedup_<arm>.png, with two arms DIR/grid_<arm0>_minus_<arm1>.png (rows:
+KD temperature; columns: decoding temperature; each column's best framed), and DIR/grid_cells.json.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from evaluate.probs import is_greedy  # noqa: E402
 
 Costs = tuple[float, dict[int, float]]  # c, verify cost per k (target steps)
-Cells = dict[tuple[float, float], dict[str, Any]]  # (KD T, decode T) -> alpha, speedup, low, high, k
+Cells = dict[tuple[str, float, float], dict[str, Any]]  # (arm, KD T, decode T) -> alpha, speedup, ..., k
+Grid = dict[tuple[float, float], dict[str, Any]]  # one arm's (KD T, decode T) -> its cell (heatmaps)
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -56,7 +60,7 @@ def probe_costs(measure: dict[str, Any]) -> tuple[dict[bool, Costs], str]:
         c = statistics.fmean(p["c"] for p in found)
         costs[greedy] = (c, {int(k): statistics.fmean(p["verify_cost"][k] for p in found) for k in ks})
         steps = [[p["c"] * int(k) + p["verify_cost"][k] for p in found] for k in ks]  # per k, per probe
-        apart = max((max(x) - min(x)) / statistics.fmean(x) for x in steps)
+        apart = max((max(x) - min(x)) / statistics.median(x) for x in steps)
         spread.append(
             f"{'greedy' if greedy else 'sampled'}: {len(found)} probes, steps up to {apart:.0%} apart"
         )
@@ -105,20 +109,27 @@ def price_grid(results: dict[str, Any], costs: dict[bool, Costs]) -> Cells:
     }
 
 
+# 97.5% quantiles of Student's t for 1..9 degrees of freedom (the seed spread of 2..10 seeds); more: 1.96.
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262)
+
+
 def over_seeds(runs: list[Cells]) -> Cells:
-    """Mean over the runs (training seeds) holding each cell. `se` of the mean speedup combines each run's
-    bootstrap interval over held-out samples (half-width / 1.96) with the spread between seeds."""
+    """Mean over the runs (training seeds) holding each cell. The seeds are scored on the same held-out
+    samples (study.py builds one eval set), so sample noise does not average out over seeds: the interval
+    combines the mean of the runs' bootstrap half-widths with the seed spread's t interval (n - 1 degrees of
+    freedom). `se` is that half-width / 1.96 (the tables print ±1.96·se)."""
     out: Cells = {}
     for key in sorted({key for run in runs for key in run}):
         found = [run[key] for run in runs if key in run]
         n, speedups = len(found), [f["speedup"] for f in found]
-        within = math.sqrt(sum(((f["high"] - f["low"]) / 3.92) ** 2 for f in found)) / n
-        between = statistics.stdev(speedups) / math.sqrt(n) if n > 1 else 0.0
+        within = statistics.fmean((f["high"] - f["low"]) / 2 for f in found)
+        t975 = T975[n - 2] if 1 < n <= 10 else 1.96
+        between = t975 * statistics.stdev(speedups) / math.sqrt(n) if n > 1 else 0.0
         out[key] = {
             "alpha": statistics.fmean(f["alpha"] for f in found),
             "speedup": statistics.fmean(speedups),
-            "se": math.hypot(within, between),
-            "k": statistics.mode(f["k"] for f in found),
+            "se": math.hypot(within, between) / 1.96,
+            "k": statistics.mode(f["k"] for f in found),  # the speedup is each seed's own best k, averaged
             "seeds": n,
         }
     return out
@@ -129,13 +140,18 @@ def axes(cells: Cells) -> tuple[list[str], list[float], list[float]]:
     return tuple(sorted({key[i] for key in cells}) for i in range(3))  # type: ignore[return-value]
 
 
+def kds_of(cells: Cells, arm: str) -> list[float]:
+    """The KD temperatures this arm has drafts for."""
+    return sorted({kd for a, kd, _ in cells if a == arm})
+
+
 def ci(se: float) -> str:
     return f"±{1.96 * se:.3f}"
 
 
 def arm_tables(name: str, cells: Cells) -> str:
     """Analytic α and predicted speedup (±95% half-width, k) of one arm, rows KD T, columns decoding T."""
-    _, kds, temps = axes(cells)
+    kds, temps = kds_of(cells, name), axes(cells)[2]
     head = "| KD T \\ decode T | " + " | ".join(f"{t:g}" for t in temps) + " |"
     rule = "|---" * (len(temps) + 1) + "|"
     seeds = sorted({cells[key]["seeds"] for key in cells if key[0] == name})
@@ -166,14 +182,17 @@ def arm_tables(name: str, cells: Cells) -> str:
 def comparisons(cells: Cells) -> str:
     """Per decoding T: each arm's diagonal (KD T = decode T) against that arm's best KD T, and with two arms
     the best of one against the best of the other. Intervals treat the cells as independent (the samples are
-    shared, so a paired interval would be narrower: these are conservative)."""
-    arms, kds, temps = axes(cells)
+    shared, so a paired interval would be narrower: these are conservative). The best is picked on the same
+    cells it is scored on, so "diagonal − best" leans negative and best − best away from 0 (a winner's
+    curse of the order of a cell's interval)."""
+    arms, _, temps = axes(cells)
     lines = ["| decode T | " + " | ".join(f"{a}: best KD T, speedup; diagonal − best" for a in arms)]
     lines[0] += " | " + (f"{arms[0]} best − {arms[1]} best (Δ speedup ±95%) |" if len(arms) == 2 else "")
     lines.append("|---" * (len(arms) + 1 + (len(arms) == 2)) + "|")
     for t in temps:
         row, bests = [f"{t:g}"], []
         for a in arms:
+            kds = kds_of(cells, a)
             best = max(kds, key=lambda kd, a=a: cells[a, kd, t]["speedup"])
             b = cells[a, best, t]
             bests.append(b)
@@ -194,7 +213,7 @@ def comparisons(cells: Cells) -> str:
 def heatmap(
     kds: list[float],
     temps: list[float],
-    cells: Cells,
+    cells: Grid,
     key: str,
     title: str,
     label: str,
@@ -215,7 +234,8 @@ def heatmap(
         ax.add_patch(Rectangle((j - 0.5, top - 0.5), 1, 1, fill=False, lw=2, color="black"))
         for i, kd in enumerate(kds):
             v = cells[kd, t]
-            text = f"{v[key]:.2f}" + (f"\n±{1.96 * v['se']:.2f} k{v['k']}" if key != "alpha" else "")
+            text = f"{v[key]:.2f}" + (f"\n±{1.96 * v['se']:.2f}" if key != "alpha" else "")
+            text += f" k{v['k']}" if key != "alpha" and v.get("k") else ""  # a difference has no one k
             ax.text(
                 j,
                 i,
@@ -247,10 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     costs, spread = probe_costs(read(args.costs))
     cells = over_seeds([price_grid(read(path), costs) for path in args.grids])
-    arms, kds, temps = axes(cells)
+    arms, _, temps = axes(cells)
     args.out.mkdir(parents=True, exist_ok=True)
     about = f", {args.title}" if args.title else ""
     for a in arms:
+        kds = kds_of(cells, a)
         mine = {(kd, t): cells[a, kd, t] for kd in kds for t in temps}
         heatmap(
             kds,
@@ -273,11 +294,11 @@ def main(argv: list[str] | None = None) -> int:
             args.out / f"grid_speedup_{a}.png",
         )
     if len(arms) == 2:
+        kds = sorted(set(kds_of(cells, arms[0])) & set(kds_of(cells, arms[1])))
         diff = {
             (kd, t): {
                 "speedup": cells[arms[0], kd, t]["speedup"] - cells[arms[1], kd, t]["speedup"],
                 "se": math.hypot(cells[arms[1], kd, t]["se"], cells[arms[0], kd, t]["se"]),
-                "k": cells[arms[0], kd, t]["k"],
             }
             for kd in kds
             for t in temps

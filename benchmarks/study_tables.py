@@ -9,10 +9,12 @@ the mixture comparison, the empirical cells and the out-of-domain table. Numbers
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.study_grid import read  # noqa: E402
 
 
 def ci(pair: list[float], fmt: str = "{:.3f}") -> str:
@@ -195,7 +197,7 @@ def out_of_domain(res: dict[str, Any]) -> list[str]:
 
 
 def main() -> int:
-    res = json.loads(Path(sys.argv[1]).read_text())
+    res = read(Path(sys.argv[1]))  # docs/study keeps large results gzipped
     print(
         "\n".join(
             grid_tables(res)

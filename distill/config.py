@@ -93,7 +93,8 @@ class LossSpec(Strict):
         gt=0,
         description="Loss temperature: both distributions are softmax(logits / T). online: default 1.0; "
         "low values (0.1-0.2) teach only the teacher's top tokens and the draft collapses at other decoding "
-        "temperatures, while 0.8-1.0 served every decoding T <= 1 best (docs/study.md, round 4d). "
+        "temperatures, while 0.8-1.0 did as well or better at every decoding T <= 1 (one seed; "
+        "docs/study.md, round 4d). "
         "topk: leave unset (the temperature the log-probs were stored at) - "
         "a top-k cannot be re-tempered exactly "
         "because its tail is unknown. seqkd: not used.",

@@ -136,6 +136,8 @@ def probe_step_costs(
     """c, the target step and (with `verify_ks`) each k's verify cost, as the module docstring says.
     `decoder`: the SpeculativeDecoder the caller will time (reused: no second compile); else one is built
     for `draft`."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1 (got {rounds})")
     t0 = time.perf_counter()
     target_step = _decode_timer(target, prompt_ids, steps, cache, compile_decode, temperature)
     timed: list[Round] = []

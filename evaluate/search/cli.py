@@ -6,7 +6,8 @@
 Writes <output_dir>/search.json, search.md, candidates.png, recipe.yaml (the winning pool recipe), draft/
 (the winning draft) and candidates/<key>/ (data, draft, log and result of each candidate and seed);
 registers the winning mixture as `name@vN`. Progress (candidates, best so far, ETA) goes to stderr; the
-last line says how the winner compares, paired, with greedy SeqKD and the best single temperature.
+last line says how the winner compares, paired, with the greedy candidate (single T = 0: greedy SeqKD
+with a SeqKD config) and the best single temperature.
 """
 
 from __future__ import annotations

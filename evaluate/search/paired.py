@@ -107,8 +107,8 @@ def combine(boot: Bootstrap, reps: Half) -> dict[str, Any]:
 
 
 def baselines(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The arms every candidate is compared with: greedy SeqKD (single T = 0, when the pool has T = 0) and
-    the best single temperature by the search objective."""
+    """The arms every candidate is compared with: the greedy candidate (single T = 0, when the pool has
+    T = 0) and the best single temperature by the search objective."""
     singles = [r for r in results if r["origin"] == "fixed" and len(r["weights"]) == 1]
     out = {}
     greedy = next((r for r in singles if r["weights"] == {"0": 1.0}), None)

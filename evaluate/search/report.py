@@ -2,8 +2,8 @@
 
 candidates.png: predicted speedup of every candidate at the serving temperature(s) on the search half,
 with its 95% interval (bootstrap over prompts and seeds), sorted; finalists also show their confirm-half
-value. search.md and the console also give each candidate's paired difference from greedy SeqKD and from
-the best single temperature (evaluate.search.paired), naming the baseline each number uses.
+value. search.md and the console also give each candidate's paired difference from the greedy candidate
+(T = 0) and from the best single temperature (evaluate.search.paired), naming the baseline each number uses.
 """
 
 from __future__ import annotations
@@ -32,7 +32,13 @@ def _verify(summary: dict[str, Any]) -> str:
     )
 
 
-_BASELINE = {"greedy": "greedy", "best_single": "the best single temperature"}  # greedy: T = 0 data
+# How a baseline is described; greedy: its own label (greedy SeqKD (T=0), greedy online KD (T=0), ...).
+_BASELINE = {"greedy": "", "best_single": "the best single temperature"}
+
+
+def _named(name: str, label: str) -> str:
+    what = _BASELINE[name]
+    return label if not what or label.startswith(what) else f"{what} ({label})"
 
 
 def _relative(p: dict[str, float] | None) -> str:
@@ -45,15 +51,14 @@ def winner_line(summary: dict[str, Any]) -> str:
     parts = []
     for name, baseline in summary["baselines"].items():
         if baseline == winner["label"]:
-            parts.append(f"is {_BASELINE[name]} itself")
+            parts.append(f"is {_BASELINE[name] or baseline} itself")
             continue
         halves = [
             f"{_relative(winner['paired'][h][name])} {h} half"
             for h in ("search", "confirm")
             if name in winner.get("paired", {}).get(h, {})
         ]
-        named = baseline if baseline.startswith(_BASELINE[name]) else f"{_BASELINE[name]} ({baseline})"
-        parts.append(f"vs {named}: " + ", ".join(halves))
+        parts.append(f"vs {_named(name, baseline)}: " + ", ".join(halves))
     seeds = len(summary["seeds"])
     how = (
         f" (relative difference in predicted speedup, 95% paired bootstrap over prompts"
@@ -86,7 +91,7 @@ def markdown(summary: dict[str, Any], published: dict[str, Any]) -> str:
         "",
         "| candidate | origin | weights | steps | α (search) | best k | predicted speedup (search, 95% CI) "
         "| confirm | "
-        + " | ".join(f"vs {_BASELINE[n]}: {b} (paired, search)" for n, b in summary["baselines"].items())
+        + " | ".join(f"vs {_named(n, b)} (paired, search)" for n, b in summary["baselines"].items())
         + " |",
         "|---|---|---|---|---|---|---|---|" + "---|" * len(summary["baselines"]),
     ]

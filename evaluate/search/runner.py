@@ -3,13 +3,13 @@
     python -m evaluate search evaluate/configs/search_t1.yaml [--set budget.candidates=24]
 
 1. check the config and the pool; split the pool's validation prompts into a search and a confirm half;
-2. score the fixed candidates (single temperatures, greedy SeqKD, uniform, mix_high_temp), then let an
-   optuna sampler propose mixture weights over the pool's temperatures until `budget.candidates`
+2. score the fixed candidates (single temperatures, the greedy one = single T = 0, uniform, mix_high_temp),
+   then let an optuna sampler propose mixture weights over the pool's temperatures until `budget.candidates`
    candidates are scored; every candidate is composed from the pool and trained by `distill` once per
    seed in `seeds`, each draft scored by chained acceptance at the serving temperature(s) on the search
    half, the candidate's objective the mean over its seeds;
-3. confirm the winner, the best fixed candidate, the best single temperature and greedy SeqKD on the
-   confirm half; compare every candidate with greedy SeqKD and the best single temperature, paired
+3. confirm the winner, the best fixed candidate, the best single temperature and the greedy candidate on the
+   confirm half; compare every candidate with the greedy candidate and the best single temperature, paired
    (evaluate.search.paired: bootstrap over prompts and seeds);
 4. write recipe.yaml (the winner's pool recipe: `python -m builders run` composes it without sampling),
    register it as `name@vN`, copy the winning draft to `draft/`, and write search.json, search.md and
@@ -290,7 +290,8 @@ def _confirm(
 
 def _finalists(results: list[dict[str, Any]], bases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The winner (best on the search half), the best fixed candidate, the best single temperature and
-    greedy SeqKD, in that order (the baselines are confirmed too: the paired comparisons need them)."""
+    the greedy candidate, in that order (the baselines are confirmed too: the paired comparisons need
+    them)."""
     ranked = sorted(results, key=lambda r: -r["search"]["objective"])
     picks = [ranked[0], next(r for r in ranked if r["origin"] == "fixed"), bases["best_single"]]
     picks += [bases["greedy"]] if "greedy" in bases else []

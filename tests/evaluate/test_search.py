@@ -174,7 +174,7 @@ def test_seeds_train_each_candidate_once_per_seed_and_compare_paired(
     winner = by_label[summary["winner"]]
     assert set(winner["paired"]["confirm"]) == {"greedy", "best_single"}
     md = (out / "search.md").read_text()
-    assert "vs greedy: greedy SeqKD (T=0) (paired, search)" in md and f"Winner {winner['label']}: " in md
+    assert "vs greedy SeqKD (T=0) (paired, search)" in md and f"Winner {winner['label']}: " in md
     assert "[search] Winner" in capsys.readouterr().err
 
     # A rerun reuses every seed's draft and score.
@@ -203,7 +203,7 @@ def test_an_online_kd_search_trains_online_drafts_and_names_its_baseline_so(
         assert card["mode"] == "online" and card["loss_temperature"] == 1.0, r["label"]
     md = (out / "search.md").read_text()
     assert "drafts trained by online KD" in md.splitlines()[0]
-    assert "vs greedy: greedy online KD (T=0) (paired, search)" in md
+    assert "vs greedy online KD (T=0) (paired, search)" in md
 
 
 def test_parallel_trainings_train_the_seeds_at_once_into_the_same_drafts(

@@ -80,21 +80,23 @@ def cells_of(speedups: dict[tuple[str, float, float], tuple[float, float]]) -> g
     }
 
 
-def test_seeds_average_and_their_spread_widens_the_interval():
-    a = cells_of({("seqkd", 0.0, 0.0): (1.0, 0.0392), ("seqkd", 1.0, 0.0): (0.9, 0.0392)})
-    b = cells_of({("seqkd", 0.0, 0.0): (1.2, 0.0392)})  # the second seed lacks one cell
-    got = grid.over_seeds([a, b])
-    one = got["seqkd", 0.0, 0.0]
-    assert one["seeds"] == 2 and one["speedup"] == pytest.approx(1.1)
-    within = math.sqrt(2 * 0.02**2) / 2  # each run's se: its 95% half-width 0.0392 / 1.96 = 0.02
-    between = statistics.stdev([1.0, 1.2]) / math.sqrt(2)
-    assert one["se"] == pytest.approx(math.hypot(within, between))
-    alone = got["seqkd", 1.0, 0.0]
-    assert alone["seeds"] == 1 and alone["se"] == pytest.approx(0.02) and alone["speedup"] == 0.9
+def test_seeds_scored_on_shared_samples_do_not_narrow_the_interval_and_their_spread_widens_it():
+    """The grid's seeds are scored on one eval set: two seeds with the same result keep one seed's
+    interval (no 1/sqrt(2)); seeds that disagree add a t interval of their spread (1 degree of freedom)."""
+    same = cells_of({("seqkd", 0.0, 0.0): (1.0, 0.04)})
+    twice = grid.over_seeds([same, same])["seqkd", 0.0, 0.0]
+    assert twice["seeds"] == 2 and twice["speedup"] == 1.0 and 1.96 * twice["se"] == pytest.approx(0.04)
+    apart = grid.over_seeds(
+        [cells_of({("seqkd", 0.0, 0.0): (1.0, 0.0)}), cells_of({("seqkd", 0.0, 0.0): (1.2, 0.0)})]
+    )["seqkd", 0.0, 0.0]
+    assert apart["speedup"] == pytest.approx(1.1)
+    assert 1.96 * apart["se"] == pytest.approx(12.706 * statistics.stdev([1.0, 1.2]) / math.sqrt(2))
+    one = grid.over_seeds([same, cells_of({("seqkd", 1.0, 0.0): (0.9, 0.02)})])  # a cell only one seed has
+    assert one["seqkd", 1.0, 0.0]["seeds"] == 1 and 1.96 * one["seqkd", 1.0, 0.0]["se"] == pytest.approx(0.02)
 
 
 def test_comparisons_name_each_arms_best_and_the_diagonal_gap():
-    se = 0.02 * 1.96  # the 95% half-width of se 0.02
+    se = 0.02 * 1.96  # the 95% half-width of se 0.02 (one seed: the interval is the run's own)
     cells = grid.over_seeds(
         [
             cells_of(
