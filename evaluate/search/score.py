@@ -21,7 +21,7 @@ import torch
 
 from builders.requests import temperature_tag
 from distill.data import read_columns
-from evaluate.analytic import teacher_forced_betas
+from evaluate.analytic import batched_betas
 from evaluate.chained import ChainedEstimate, chained_acceptance, chained_speedup, step_weighted_sums
 from registry.dataset import config_files
 
@@ -124,7 +124,7 @@ class TemperatureScore:
 def score_temperature(
     target, draft, samples: list[Sample], t: float, k_max: int, cost: Cost, seed: int
 ) -> TemperatureScore:
-    betas = [teacher_forced_betas(target, draft, p, r, t) for _, p, r in samples]
+    betas = batched_betas(target, draft, [(p, r) for _, p, r in samples], t)
     flat = torch.cat(betas) if betas else torch.zeros(0)
     curve = chained_acceptance(betas, k_max, seed=seed, weighting="steps")
     best = max(curve, key=cost.speedup)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluate.analytic import analytic_alpha, teacher_forced_betas
+from evaluate import analytic
+from evaluate.analytic import analytic_alpha, batched_betas, teacher_forced_betas
 from evaluate.metrics import alpha_with_se
 from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder
 
@@ -51,3 +52,27 @@ def test_analytic_alpha_matches_empirical_alpha_on_fresh_samples(tiny_pair, tiny
     # three joint standard errors.
     tolerance = 3 * (se_e**2 + se_a**2) ** 0.5
     assert abs(analytic.alpha - empirical) < tolerance, (analytic.alpha, empirical, tolerance)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_batched_betas_equal_one_sample_at_a_time(tiny_pair, tiny_prompts, monkeypatch, temperature):
+    """Right-padded batches (prompts and responses of different lengths, an empty response among them)
+    give every sample the β it gets alone, in order, in fewer forwards than samples."""
+    target, draft, _ = tiny_pair
+    gen = torch.Generator().manual_seed(0)
+    samples = [
+        (p, torch.randint(0, 1000, (n,), generator=gen).tolist())
+        for p, n in zip(tiny_prompts[:7], (5, 17, 0, 30, 1, 12, 24), strict=True)
+    ]
+    forwards = []
+    hook = target.get_output_embeddings().register_forward_pre_hook(lambda *_: forwards.append(1))
+    try:
+        together = batched_betas(target, draft, samples, temperature)
+    finally:
+        hook.remove()
+    monkeypatch.setattr(analytic, "LOGIT_BUDGET", 1)  # every sample its own forward
+    alone = batched_betas(target, draft, samples, temperature)
+    assert len(forwards) < len(samples) and len(together) == len(alone) == len(samples)
+    for (_, response), a, b in zip(samples, together, alone, strict=True):
+        assert a.shape == (len(response),)
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
