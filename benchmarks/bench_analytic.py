@@ -16,38 +16,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_sampler_overhead import load_models  # noqa: E402
+from benchmarks.bench_models import add_model_args, load, machine_line  # noqa: E402
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--teacher", default=None, help="a model folder instead of random SmolLM2-shaped weights")
     p.add_argument("--samples", type=int, default=16)
     p.add_argument("--prompt-len", type=int, default=96)
     p.add_argument("--response-len", type=int, default=128)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--quick", action="store_true", help="a 2-layer target, 1-layer draft: seconds (smoke)")
-    p.add_argument("--out", type=Path, default=None)
+    add_model_args(p)
     args = p.parse_args()
 
     import torch
 
     from evaluate import analytic
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    target, draft = load_models(args)
+    target, draft = load(args)
     g = torch.Generator().manual_seed(0)
     # prompt lengths vary by up to a half, as real prompts do: the batches carry padding
     samples = [
@@ -80,12 +72,9 @@ def main() -> int:
     analytic.LOGIT_BUDGET = budget
     diff = max(float((a - b).abs().max()) for a, b in zip(*results.values(), strict=True))
     best = {name: min(xs) for name, xs in seconds.items()}
-    machine = f"{platform.machine()} x{os.cpu_count()}, 1-min load at the end {os.getloadavg()[0]:.1f}, "
-    machine += f"torch {torch.__version__}, {args.device}"
-    if args.device == "cuda":
-        machine = torch.cuda.get_device_name() + ", " + machine
+    machine = machine_line(args.device)
     print(
-        f"Machine: {machine}; threads {torch.get_num_threads()}; {args.samples} samples of ~{args.prompt_len}"
+        f"Machine: {machine}; {args.samples} samples of ~{args.prompt_len}"
         f" + {args.response_len} tokens, T = {args.temperature:g}, best of {args.repeats}"
     )
     print("| arm | s (best) | samples/s |\n|---|---|---|")

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -25,33 +23,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_sampler_overhead import load_models  # noqa: E402
+from benchmarks.bench_models import add_model_args, load, machine_line  # noqa: E402
 
 ARMS = (1, 5)  # timed rounds per probe: the old probe, the probe now
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--teacher", default=None, help="a model folder instead of random SmolLM2-shaped weights")
     p.add_argument("--compile", action="store_true", help="static cache + compiled decode (the GPU sampler)")
     p.add_argument("--k-max", type=int, default=4)
     p.add_argument("--steps", type=int, default=16, help="sampler steps per timed round (evaluate's: 16)")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=6, help="probes per arm")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--quick", action="store_true", help="a 2-layer target, 1-layer draft: seconds (smoke)")
-    p.add_argument("--out", type=Path, default=None)
+    add_model_args(p)
     args = p.parse_args()
-
-    import torch
 
     from evaluate.costprobe import probe_step_costs
     from evaluate.specdec import SpeculativeDecoder
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    target, draft = load_models(args)
+    target, draft = load(args)
     prompt = list(range(100, 164))  # 64 tokens; the probe ignores EOS, so any ids do
     cache = "static" if args.compile else "dynamic"
     ks = range(1, args.k_max + 1)
@@ -95,24 +85,9 @@ def main() -> int:
                     "steps": xs,
                 }
             )
-    cpu = (
-        next(
-            (
-                x.split(":", 1)[1].strip()
-                for x in Path("/proc/cpuinfo").read_text().splitlines()
-                if "model name" in x
-            ),
-            platform.machine(),
-        )
-        if Path("/proc/cpuinfo").exists()
-        else platform.machine()
-    )
-    machine = f"{cpu} x{os.cpu_count()}, 1-min load at the end {os.getloadavg()[0]:.1f}, "
-    machine += f"torch {torch.__version__}, {args.device}"
-    if args.device == "cuda":
-        machine = torch.cuda.get_device_name() + ", " + machine
+    machine = machine_line(args.device)
     print(
-        f"\nMachine: {machine}; threads {torch.get_num_threads()}; {args.repeats} probes per arm, T = "
+        f"\nMachine: {machine}; {args.repeats} probes per arm, T = "
         f"{args.temperature:g}, {args.steps} steps per round, {cache} cache, compile {args.compile}\n"
     )
     print("| timed rounds | k | step (target steps), median | apart: (max − min) / median | CV | s/probe |")
