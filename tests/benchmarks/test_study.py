@@ -195,3 +195,24 @@ s.run_side_by_side([("python -c", [code], Path({str(tmp_path)!r}) / f"d{{i}}" / 
     for pid in children:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # killed and reaped by the driver
+
+
+def test_study_curves_draws_every_drafts_held_out_curve(tmp_path):
+    from benchmarks import study_curves
+
+    def card(mode: str, kd: float, alphas: list[float], best: int) -> dict:
+        curve = [{"step": 32 * i, "acceptance": {f"{kd:g}": a}} for i, a in enumerate(alphas)]
+        return {"mode": mode, "kd_temperature": kd, "eval": {"curve": curve}, "training": {"best_step": best}}
+
+    drafts = {
+        "online-t1_0-s0": card("online", 1.0, [0.1, 0.4, 0.5, 0.49], 64),
+        "seqkd-t0_0-s0": card("seqkd", 0.0, [0.1, 0.5, 0.6], 64),
+    }
+    runs = tmp_path / "results.json"
+    runs.write_text(json.dumps({"runs": {"grid/math/s0": {"outputs": {"drafts": drafts}}}}))
+    png = tmp_path / "curves.png"
+    assert study_curves.main([str(runs), "grid/math/s0", "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert study_curves.curves(drafts, "t", tmp_path / "again.png") == ["online-t1_0-s0", "seqkd-t0_0-s0"]
+    with pytest.raises(SystemExit, match="no grid run with draft cards"):
+        study_curves.main([str(runs), "grid/math/s9", "--out", str(png)])
