@@ -31,6 +31,8 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
+from benchmarks.bench_models import load_models  # noqa: E402
+
 MODULES = ("specdec", "kvcache", "probs")
 
 
@@ -47,37 +49,6 @@ def export_baseline(ref: str, out: Path) -> None:
             src = src.replace(f"from evaluate.{other} import", f"from evaluate_base.{other} import")
         (pkg / f"{name}.py").write_text(src)
     print(f"wrote {pkg} ({ref})")
-
-
-def smollm2_shape(device: str, dtype: torch.dtype, layers: int):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=49152,
-        hidden_size=576,
-        intermediate_size=1536,
-        num_hidden_layers=layers,
-        num_attention_heads=9,
-        num_key_value_heads=3,
-        max_position_embeddings=2048,
-        rope_theta=100000.0,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    return LlamaForCausalLM(config).to(device=device, dtype=dtype).eval()
-
-
-def load_models(args):
-    from distill.models import first_n_layers
-
-    dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
-    if args.teacher:
-        from transformers import AutoModelForCausalLM
-
-        target = AutoModelForCausalLM.from_pretrained(args.teacher, dtype=dtype).to(args.device).eval()
-    else:
-        target = smollm2_shape(args.device, dtype, 2 if args.quick else 30)
-    return target, first_n_layers(target, 1 if args.quick else 4)
 
 
 def step_split(gens, k: int) -> dict:

@@ -246,8 +246,16 @@ def train_job(s: Study, mode: str, t: float, folder: Path, seed: int | None = No
     if online:  # loss T = KD T; 0.1 stands in for 0
         sets += f" loss.temperature={max(t, 0.1):g} run.checkpoint_every={s.sz['checkpoint']}"
         sets += " run.keep_checkpoints=1"
-    resume = ["--resume"] if online and list((folder / "checkpoints").glob("step_*.pt")) else []
+    resume = ["--resume"] if online and _checkpoints(folder) else []
     return f"python -m distill train {KD[mode]}", [*flags("--set", *sets.split()), *resume], folder / CARD
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    """The resumable checkpoints a killed training left (distill.checkpoint owns their names)."""
+    sys.path.insert(0, str(REPO))
+    from distill.checkpoint import list_checkpoints  # imports torch: only for online trainings
+
+    return list_checkpoints(folder)
 
 
 def train(s: Study, mode: str, t: float, folder: Path, seed: int | None = None) -> None:
@@ -325,7 +333,7 @@ def search(s: Study) -> None:
 
 
 def measure(s: Study) -> None:
-    """Every search's finalists (winner, best fixed candidate, greedy SeqKD), once each, measured."""
+    """Every search's finalists (winner, best fixed candidate, best single T, greedy), once each, measured."""
     s.start(f"measure/{s.args.domain}")
     s.need(next(s.args.state.glob("search*-t*.json"), s.args.state / "search-t1_0.json"))
     drafts, out = ["<finalists of STATE/search*-t*.json>"] if s.args.dry_run else [], s.args.state / "measure"
