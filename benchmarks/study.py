@@ -17,6 +17,8 @@
                 evaluate run: analytic α and predicted speedup at k auto per draft and decode T (evaluate
                 has no analytic-only mode: the sampler runs beside, at a token size; price the grid with a
                 compiled run's probe: benchmarks/study_grid.py)
+    grid-measure  evaluate run: the grid drafts of --modes for each seed (--first-seed S, --seeds N),
+                compiled sampler at k auto, decode T 0 ... 1.0 (measured beside the grid's prediction)
     merge       OUT/results.json gains the runs of each results.json given (other machines or sessions)
 
 GPU machine (the search needs optuna; wheels land in ~/site, the GGUF in ~/models, data in ~/data; the state
@@ -56,6 +58,7 @@ POOLS = {
     "instructions": ("study_instr_grid", "study_instr_eval"),
 }
 DECODE_T = "0,0.2,0.4,0.6,0.8,1.0,1.2,1.5,2.0"  # the grid's decoding temperatures
+MEASURE_T = "0,0.2,0.4,0.6,0.8,1.0"  # grid-measure's: the issue's goal (> 1x at T <= 0.6) and up to 1
 KD = {"seqkd": "distill/configs/seqkd.yaml", "online": "distill/configs/online_fkl.yaml"}
 # The study's distill settings on top of distill/configs/*.yaml: 32-row steps, held-out α every `every`
 # steps, early stopping with patience 6 (192 steps at the GPU size).
@@ -345,13 +348,36 @@ def measure(s: Study) -> None:
         drafts += [d for d in found if d not in drafts]
     if not s.args.dry_run:
         (s.args.state / "drafts.txt").write_text("\n".join(drafts) + "\n")
+    measured(s, drafts, "0,0.6,0.8,1.0", out, "measure")
+
+
+def measured(
+    s: Study, drafts: list, temperatures: str, out: Path, name: str, done: Path | None = None
+) -> None:
+    """evaluate run of `drafts` with the compiled sampler at k auto on the pool's validation prompts; its
+    reports copied to OUT as NAME-<file>."""
     line = f"python -m evaluate run --target {TEACHER} --prompts {s.pool} --split validation --temperatures"
     s.run(
-        f"{line} 0,0.6,0.8,1.0 --k auto --k-max 6 {s.sz['measure']} --output-dir {out}",
+        f"{line} {temperatures} --k auto --k-max 6 {s.sz['measure']} --output-dir {out}",
         *flags("--drafts", *drafts),
+        done=done,
     )
     for f in ("results.json", "results.md", "k_curve.png", "speedup_vs_temperature.png"):
-        s.copy(out / f, f"measure-{f}")
+        s.copy(out / f, f"{name}-{f}")
+
+
+def grid_measure(s: Study) -> None:
+    """The grid drafts of `--modes` and each seed, measured like `measure` at decode T 0 ... 1.0: the
+    sampler's speedup and its own probe's prediction beside the grid's analytic one."""
+    part = modes_part(s)
+    for seed in s.args.seed_list:
+        name = f"grid-measure-{s.args.domain}-s{seed}{part}"
+        s.start(f"grid-measure/{s.args.domain}/s{seed}{part}")
+        drafts = [grid_draft(s, mode, t, seed) for mode in s.args.modes for t in s.sz["kd_t"]]
+        for draft in drafts:
+            s.need(draft / CARD)
+        out = s.args.state / name
+        measured(s, drafts, MEASURE_T, out, name, done=out / "results.json")
 
 
 def ksweep(s: Study) -> None:
@@ -365,8 +391,17 @@ def ksweep(s: Study) -> None:
     s.copy(out, "ksweep.json")
 
 
+def modes_part(s: Study) -> str:
+    """The name part of a seed's grid that --modes splits (`-online`); empty for both modes."""
+    return "" if s.args.modes == list(KD) else "-" + "+".join(s.args.modes)
+
+
+def grid_draft(s: Study, mode: str, t: float, seed: int) -> Path:
+    return s.args.state / "grid" / s.args.domain / f"{mode}-t{tag(t)}-s{seed}"
+
+
 def grid(s: Study) -> None:
-    part = "" if s.args.modes == list(KD) else "-" + "+".join(s.args.modes)  # --modes splits a seed's grid
+    part = modes_part(s)
     for seed in s.args.seed_list:
         name = f"grid-{s.args.domain}-s{seed}{part}"
         s.start(f"grid/{s.args.domain}/s{seed}{part}")
@@ -374,7 +409,7 @@ def grid(s: Study) -> None:
             s.need(s.pool)
             eval_set(s)
         jobs = [
-            train_job(s, mode, t, s.args.state / "grid" / s.args.domain / f"{mode}-t{tag(t)}-s{seed}", seed)
+            train_job(s, mode, t, grid_draft(s, mode, t, seed), seed)
             for mode in sorted(s.args.modes, key="online".__ne__)  # the long (online) trainings first
             for t in s.sz["kd_t"]
         ]
@@ -438,7 +473,7 @@ def instruction_files(s: Study) -> tuple[Path, Path]:
 
 
 PHASES = {"pool": pool, "instr-pool": pool, "curve": curve, "search": search, "measure": measure}
-PHASES |= {"ksweep": ksweep, "grid": grid}
+PHASES |= {"ksweep": ksweep, "grid": grid, "grid-measure": grid_measure}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -458,7 +493,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--modes",
         default="seqkd,online",
-        help="grid: the KD modes (seqkd, online); search: online = online KD",
+        help="grid, grid-measure: the KD modes (seqkd, online); search: online = online KD",
     )
     p.add_argument(
         "--parallel", type=int, default=1, help="grid: trainings at once, each its own process (1)"

@@ -1,10 +1,11 @@
 """Write a sweep's results: results.json, results.md (one table) and PNG plots.
 
-Plots: speedup vs decoding T per draft (measured solid, cost-model prediction dotted, assisted generation
-dashed), α vs T per draft (empirical with ±1 s.e. bars, analytic as crosses), draft × decode-T heatmaps of
-the speedup and of α (the paper's Figure 2 layout: drafts with a KD temperature sorted by it, then every
-other draft, e.g. a mixture, as its own row named by its name; fixed colour scales, so small differences
-do not fill the map), and with k: auto the predicted speedup vs k per temperature (k_curve.png).
+Plots: speedup vs decoding T per draft (measured solid, the prediction at the k run dotted with its 95%
+interval - `predicted_at_run` - assisted generation dashed), α vs T per draft (empirical with ±1 s.e.
+bars, analytic as crosses), draft × decode-T heatmaps of the speedup and of α (the paper's Figure 2
+layout: drafts with a KD temperature sorted by it, then every other draft, e.g. a mixture, as its own row
+named by its name; fixed colour scales, so small differences do not fill the map), and with k: auto the
+predicted speedup vs k per temperature (k_curve.png).
 """
 
 from __future__ import annotations
@@ -92,6 +93,21 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def predicted_at_run(row: dict[str, Any]) -> tuple[float, float, float, str]:
+    """The prediction to hold the measured speedup against: with k: auto, the curve's entry at the k the
+    sampler ran (probe-priced, chained, its 95% interval: what the choice of k was made on); else the
+    paper's formula with the run's own verify cost; else without it. (value, low, high, which)."""
+    for point in (row.get("k_auto") or {}).get("curve", []):
+        if point["k"] == row["k"]:
+            low, high = point["predicted_speedup_low"], point["predicted_speedup_high"]
+            return point["predicted_speedup"], low, high, "k: auto's prediction (probe, chained)"
+    if "predicted_speedup_with_verify_cost" in row:
+        value = row["predicted_speedup_with_verify_cost"]
+        return value, value, value, "formula with the run's verify cost"
+    value = row["predicted_speedup"]
+    return value, value, value, "formula"
+
+
 def _plot_curves(results: dict[str, Any], out: Path) -> list[Path]:
     import matplotlib
 
@@ -103,12 +119,15 @@ def _plot_curves(results: dict[str, Any], out: Path) -> list[Path]:
     for d in results["drafts"]:
         ts = [r["temperature"] for r in d["results"]]
         (line,) = ax.plot(ts, [r["speedup"] for r in d["results"]], "o-", label=f"{d['name']} (measured)")
-        ax.plot(
+        predicted = [predicted_at_run(r) for r in d["results"]]
+        ax.errorbar(
             ts,
-            [r["predicted_speedup"] for r in d["results"]],
-            ":",
+            [p[0] for p in predicted],
+            yerr=[[p[0] - p[1] for p in predicted], [p[2] - p[0] for p in predicted]],
+            fmt=":",
+            capsize=2,
             color=line.get_color(),
-            label=f"{d['name']} (cost model)",
+            label=f"{d['name']} ({predicted[0][3]})",
         )
         if all("assisted" in r for r in d["results"]):
             ax.plot(
@@ -121,7 +140,8 @@ def _plot_curves(results: dict[str, Any], out: Path) -> list[Path]:
             )
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("decoding temperature")
-    ax.set_ylabel("speedup over target alone")
+    ax.set_ylabel("speedup over target alone (×)")
+    ax.set_title("measured speedup vs the prediction at the k run (95% interval)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     written.append(out / "speedup_vs_temperature.png")

@@ -22,7 +22,7 @@ from benchmarks import study
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "benchmarks" / "study.py"
-PHASES = ["pool", "instr-pool", "curve", "search", "measure", "ksweep", "grid"]
+PHASES = ["pool", "instr-pool", "curve", "search", "measure", "ksweep", "grid", "grid-measure"]
 
 
 def listing(tmp_path: Path, *args: str) -> list[list[str]]:
@@ -74,6 +74,19 @@ def test_an_online_search_uses_the_online_config_budget_and_folder(tmp_path):
     assert not any(a.startswith("distill=") for a in seqkd) and "budget.max_steps=1536" in seqkd
     assert "distill=distill/configs/online_fkl.yaml" in online and "budget.max_steps=3072" in online
     assert f"output_dir={tmp_path / 'state' / 'search-online'}" in online
+
+
+def test_grid_measure_runs_the_compiled_sampler_on_each_seeds_grid_drafts(tmp_path):
+    runs = listing(tmp_path, "grid-measure", "--modes", "online", "--first-seed", "1", "--seeds", "2")
+    assert len(runs) == 2 and all(a[2:4] == ["evaluate", "run"] for a in runs)
+    for seed, argv in zip((1, 2), runs, strict=True):
+        drafts = [argv[i + 1] for i, a in enumerate(argv) if a == "--drafts"]
+        grid = tmp_path / "state" / "grid" / "math"
+        assert drafts == [
+            str(grid / f"online-t{t}-s{seed}") for t in ("0_0", "0_2", "0_4", "0_6", "0_8", "1_0")
+        ]
+        assert "--compile" in argv and argv[argv.index("--temperatures") + 1] == "0,0.2,0.4,0.6,0.8,1.0"
+        assert argv[argv.index("--output-dir") + 1].endswith(f"grid-measure-math-s{seed}-online")
 
 
 def test_merge_unions_runs_by_key(tmp_path):

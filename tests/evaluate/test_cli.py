@@ -14,6 +14,7 @@ import torch
 
 from evaluate.cli import main
 from evaluate.drafts import save_truncated_draft
+from evaluate.report import predicted_at_run
 from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,6 +128,8 @@ def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset,
     assert "| first2 | 1 | 0 |" in table and "| first2 | 1 | 1 |" in table
     for png in ("speedup_vs_temperature", "alpha_vs_temperature", "heatmap_kd_vs_decode_temperature"):
         assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+    for r in d["results"]:  # a fixed k: no curve, so the formula with the run's own verify cost
+        assert predicted_at_run(r)[0] == r["predicted_speedup_with_verify_cost"] != r["predicted_speedup"]
 
 
 def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teacher_dir, dataset, capsys):
@@ -155,6 +158,15 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
         assert r["k"] == max(auto["chosen_k"], 1)  # k = 0 ("do not speculate") is still measured at k = 1
         assert r["analytic"]["chained"]["k"] == r["k"]
         assert all(c["low"] <= c["tokens_per_call"] <= c["high"] for c in auto["curve"])
+        # the report holds the measurement against the curve at the k the sampler ran, even when auto said 0
+        value, low, high, which = predicted_at_run(r)
+        ran = next(c for c in auto["curve"] if c["k"] == r["k"])
+        assert (value, low, high) == (
+            ran["predicted_speedup"],
+            ran["predicted_speedup_low"],
+            ran["predicted_speedup_high"],
+        )
+        assert low <= value <= high and which.startswith("k: auto")
     assert "assisted" not in d["results"][0]  # baselines are opt-in
     assert "(auto: " in (out / "results.md").read_text()
     for png in ("k_curve", "heatmap_kd_vs_decode_temperature", "heatmap_alpha_kd_vs_decode_temperature"):
