@@ -229,3 +229,22 @@ def test_study_curves_draws_every_drafts_held_out_curve(tmp_path):
     assert study_curves.curves(drafts, "t", tmp_path / "again.png") == ["online-t1_0-s0", "seqkd-t0_0-s0"]
     with pytest.raises(SystemExit, match="no grid run with draft cards"):
         study_curves.main([str(runs), "grid/math/s9", "--out", str(png)])
+
+
+def test_study_measured_holds_each_cell_against_the_prediction_at_the_k_run(tmp_path, capsys):
+    from benchmarks import study_grid, study_measured
+
+    path = ROOT / "docs/study/r4e/measure_online_s1.json.gz"  # a compiled grid-measure run (H200)
+    assert study_measured.main([str(path), "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    for png in ("measured_speedup.png", "measured_vs_predicted.png"):
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+    (draft,) = [d for d in study_grid.read(path)["drafts"] if d["name"] == "online-t0_8-s1"]
+    (hot,) = [r for r in draft["results"] if r["temperature"] == 1.0]
+    assert hot["k_auto"]["chosen_k"] == 0 and hot["k"] == 1  # "do not speculate", measured at k = 1
+    (at_k1,) = [c for c in hot["k_auto"]["curve"] if c["k"] == 1]
+    row = next(
+        line for line in text.split("Measured / predicted")[1].splitlines() if "online-t0_8-s1" in line
+    )
+    assert row.split(" | ")[-1].startswith(f"{hot['speedup'] / at_k1['predicted_speedup']:.2f} (")
+    assert f"**{hot['speedup']:.2f}×** k 1 (auto 0)" in text  # above 1: bold

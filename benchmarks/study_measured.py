@@ -1,0 +1,128 @@
+"""Measured speedups of a compiled `evaluate run` (study.py measure / grid-measure) as tables and PNGs.
+
+    .venv/bin/python benchmarks/study_measured.py docs/study/r4e/measure_online_s1.json.gz \
+        --out docs/study/r4e/measured > docs/study/r4e/measured.md
+
+Prints two Markdown tables, rows = drafts (by KD T), columns = decoding T: the measured speedup with the k
+the sampler ran (and `k: auto`'s choice when it said 0 = "do not speculate"), and measured / predicted,
+where predicted is `evaluate.report.predicted_at_run` (k: auto's probe-priced chained prediction at the k
+run, with its 95% interval). Writes OUT/measured_speedup.png (heatmap) and OUT/measured_vs_predicted.png
+(each cell, prediction interval as error bars, y = x for reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.study_grid import read  # noqa: E402
+from evaluate.report import predicted_at_run  # noqa: E402
+
+
+def cells(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (draft, decoding T): measured speedup, k run and chosen, the prediction at the k run."""
+    out = []
+    for d in sorted(results["drafts"], key=lambda d: (d["kd_temperature"] is None, d["kd_temperature"] or 0)):
+        for r in d["results"]:
+            value, low, high, _ = predicted_at_run(r)
+            chosen = (r.get("k_auto") or {}).get("chosen_k", r["k"])
+            out.append(
+                dict(draft=d["name"], t=r["temperature"], speedup=r["speedup"], k=r["k"], chosen=chosen)
+            )
+            out[-1] |= dict(predicted=value, low=low, high=high)
+    return out
+
+
+def table(rows: list[dict[str, Any]], text) -> list[str]:
+    drafts, temps = list(dict.fromkeys(r["draft"] for r in rows)), sorted({r["t"] for r in rows})
+    by = {(r["draft"], r["t"]): r for r in rows}
+    lines = [
+        "| draft \\ decode T | " + " | ".join(f"{t:g}" for t in temps) + " |",
+        "|---" * (len(temps) + 1) + "|",
+    ]
+    for name in drafts:
+        lines.append(f"| {name} | " + " | ".join(text(by[name, t]) for t in temps) + " |")
+    return lines
+
+
+def measured_text(r: dict[str, Any]) -> str:
+    k = f"k {r['k']}" + (" (auto 0)" if r["chosen"] == 0 else "")
+    return f"**{r['speedup']:.2f}×** {k}" if r["speedup"] > 1 else f"{r['speedup']:.2f}× {k}"
+
+
+def ratio_text(r: dict[str, Any]) -> str:
+    return f"{r['speedup'] / r['predicted']:.2f} ({r['predicted']:.2f} [{r['low']:.2f}, {r['high']:.2f}])"
+
+
+def plots(rows: list[dict[str, Any]], out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    drafts, temps = list(dict.fromkeys(r["draft"] for r in rows)), sorted({r["t"] for r in rows})
+    by = {(r["draft"], r["t"]): r for r in rows}
+    grid = np.array([[by[d, t]["speedup"] for t in temps] for d in drafts])
+    fig, ax = plt.subplots(figsize=(1.1 * len(temps) + 2.5, 0.5 * len(drafts) + 1.8))
+    image = ax.imshow(grid, cmap="RdBu", vmin=0.6, vmax=1.4, aspect="auto")
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(temps)), [f"{t:g}" for t in temps])
+    ax.set_yticks(range(len(drafts)), drafts)
+    ax.set_xlabel("decoding temperature")
+    ax.set_title(f"measured speedup over the target alone (×), k auto — {title}", fontsize=9)
+    fig.colorbar(image, label="speedup (×)")
+    fig.tight_layout()
+    fig.savefig(out / "measured_speedup.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name in drafts:
+        mine = [r for r in rows if r["draft"] == name]
+        ys = [r["predicted"] for r in mine]
+        err = [
+            [y - r["low"] for y, r in zip(ys, mine, strict=True)],
+            [r["high"] - y for y, r in zip(ys, mine, strict=True)],
+        ]
+        ax.errorbar(ys, [r["speedup"] for r in mine], xerr=err, fmt="o", capsize=2, ms=4, label=name)
+    lo, hi = (
+        min(grid.min(), min(r["low"] for r in rows)) - 0.05,
+        max(grid.max(), max(r["high"] for r in rows)) + 0.05,
+    )
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, label="measured = predicted")
+    ax.axhline(1.0, color="grey", lw=0.5, ls=":")
+    ax.set_xlabel("predicted speedup at the k run (×, 95% interval)")
+    ax.set_ylabel("measured speedup (×)")
+    ax.set_title(f"measured vs k: auto's prediction — {title}", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "measured_vs_predicted.png", dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", type=Path, help="an evaluate run's results.json (or .json.gz)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
+    p.add_argument("--title", default="", help="what the drafts are (for the PNG titles)")
+    args = p.parse_args(argv)
+    results = read(args.results)
+    rows = cells(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plots(rows, args.out, args.title or results["target"]["name"])
+    ratios = [r["speedup"] / r["predicted"] for r in rows]
+    print("Measured speedup (decode phase, target alone / speculative), k the sampler ran:\n")
+    print("\n".join(table(rows, measured_text)))
+    print("\nMeasured / predicted (the prediction at the k run, 95% interval):\n")
+    print("\n".join(table(rows, ratio_text)))
+    print(f"\nmeasured / predicted over {len(rows)} cells: {min(ratios):.2f} to {max(ratios):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
