@@ -15,8 +15,8 @@
                 and online KD on each pool temperature (--parallel N: N at once, logs in OUT/logs/;
                 --gpus 0,0,1: round-robin over GPUs; online drafts checkpoint and resume after a cut call);
                 evaluate run: analytic α and predicted speedup at k auto per draft and decode T (evaluate
-                has no analytic-only mode: the sampler runs beside, at a token size; price the grid with a
-                compiled run's probe: benchmarks/study_grid.py)
+                has no analytic-only mode: the sampler runs beside, at a token size, and its eager probe
+                times one round; price the grid with a compiled run's probe: benchmarks/study_grid.py)
     grid-measure  evaluate run: the grid drafts of --modes for each seed (--first-seed S, --seeds N),
                 compiled sampler at k auto, decode T 0 ... 1.0 (measured beside the grid's prediction)
     merge       OUT/results.json gains the runs of each results.json given (other machines or sessions)
@@ -72,13 +72,13 @@ SIZES = {  # False: GPU sizes (pool ... ksweep: round 4's, study_r4.sh's); True 
                 search="",
                 measure="--num-prompts 16 --max-new-tokens 128 --cache static --compile true --device cuda",
                 ksweep="--device cuda --num-prompts 12 --max-new-tokens 96 --cache static --compile",
-                grid="--num-prompts 1 --max-new-tokens 16 --k-max 4 --device cuda"),  # α: 64 samples
+                grid="--num-prompts 1 --max-new-tokens 16 --k-max 4 --probe-rounds 1 --device cuda"),
     True: dict(prompts=48, tokens=24, steps=8, online_steps=12, checkpoint=4, every=4, candidates=9, rows=24,
                eval=2, eval_set=4, kd_t=[0.0, 1.0],
                search="cache=dynamic compile=false parallel_trainings=1",  # CPU: eager
                measure="--num-prompts 2 --max-new-tokens 16 --device cpu",
                ksweep="--device cpu --num-prompts 2 --max-new-tokens 16",
-               grid="--num-prompts 1 --max-new-tokens 8 --k-max 2 --device cpu"),
+               grid="--num-prompts 1 --max-new-tokens 8 --k-max 2 --probe-rounds 1 --device cpu"),
 }
 # fmt: on
 

@@ -66,6 +66,12 @@ class EvalConfig(BaseModel):
         description="Held-out teacher samples per temperature for the "
         "analytic α (dataset rows at that temperature, else the target-alone outputs).",
     )
+    probe_rounds: int = Field(
+        default=5,
+        ge=1,
+        description="Timed rounds of the cost probe per draft and decoding path; it keeps their median "
+        "(1: a quick, noisier price, for runs whose speedup columns are not used).",
+    )
     baselines: list[Literal["assisted", "vllm"]] = Field(
         default=[],
         description="Opt-in: also time transformers assisted generation ('assisted'; it roughly doubles "

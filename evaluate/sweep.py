@@ -203,6 +203,7 @@ def _probe_costs(cfg: EvalConfig, target, spec_dec, prompt: list[int]):
             else [cfg.k_top],
             temperature=path,
             decoder=spec_dec,
+            rounds=cfg.probe_rounds,
         )
         for path in sorted({_probe_path(t, cfg.temperatures) for t in cfg.temperatures})
     }

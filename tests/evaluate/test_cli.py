@@ -139,7 +139,7 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
     out = tmp_path / "out"
     args = ["run", "--target", str(tiny_teacher_dir), "--drafts", str(draft), "--prompts", str(dataset)]
     args += ["--temperatures", "0,1", "--k", "auto", "--k-max", "3", "--max-new-tokens", "8"]
-    args += ["--num-prompts", "4", "--threads", "1", "--output-dir", str(out)]
+    args += ["--num-prompts", "4", "--threads", "1", "--probe-rounds", "2", "--output-dir", str(out)]
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "sweep ETA" in err and "[evaluate] phase costs: " in err
@@ -148,6 +148,7 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
     assert d["cost_probe"]["compiled"] is False and set(d["cost_probe"]["verify_cost"]) == {"1", "2", "3"}
     # greedy and sampling steps are priced by their own probe (the sampled one is also `cost_probe`)
     assert set(d["cost_probes"]) == {"0", "1"} and d["cost_probe"] == d["cost_probes"]["1"]
+    assert [d["cost_probes"][p]["rounds"] for p in ("0", "1")] == [2, 2]  # --probe-rounds (default 5)
     assert [d["cost_probes"][p]["temperature"] for p in ("0", "1")] == [0.0, 1.0]
     for r in d["results"]:
         auto = r["k_auto"]
