@@ -354,8 +354,8 @@ def measure(s: Study) -> None:
 def measured(
     s: Study, drafts: list, temperatures: str, out: Path, name: str, done: Path | None = None
 ) -> None:
-    """evaluate run of `drafts` with the compiled sampler at k auto on the pool's validation prompts; its
-    reports copied to OUT as NAME-<file>."""
+    """evaluate run of `drafts` at k auto on the pool's validation prompts at the measure sizes (on the GPU:
+    the compiled sampler); its reports copied to OUT as NAME-<file>."""
     line = f"python -m evaluate run --target {TEACHER} --prompts {s.pool} --split validation --temperatures"
     s.run(
         f"{line} {temperatures} --k auto --k-max 6 {s.sz['measure']} --output-dir {out}",
