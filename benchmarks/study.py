@@ -19,6 +19,8 @@
                 times one round; price the grid with a compiled run's probe: benchmarks/study_grid.py)
     grid-measure  evaluate run: the grid drafts of --modes for each seed (--first-seed S, --seeds N),
                 compiled sampler at k auto, decode T 0 ... 1.0 (measured beside the grid's prediction)
+    kcurve      evaluate run --measure-every-k: the KD T 0.8 grid draft of each of --modes (seed --first-seed)
+                at decode T 0, 0.6, 1.0 and every k = 1..4, measured against k: auto's predicted curve
     merge       OUT/results.json gains the runs of each results.json given (other machines or sessions)
 
 GPU machine (the search needs optuna; wheels land in ~/site, the GGUF in ~/models, data in ~/data; the state
@@ -352,13 +354,13 @@ def measure(s: Study) -> None:
 
 
 def measured(
-    s: Study, drafts: list, temperatures: str, out: Path, name: str, done: Path | None = None
+    s: Study, drafts: list, temperatures: str, out: Path, name: str, done: Path | None = None, more: str = ""
 ) -> None:
     """evaluate run of `drafts` at k auto on the pool's validation prompts at the measure sizes (on the GPU:
-    the compiled sampler); its reports copied to OUT as NAME-<file>."""
+    the compiled sampler) + `more` arguments; its reports copied to OUT as NAME-<file>."""
     line = f"python -m evaluate run --target {TEACHER} --prompts {s.pool} --split validation --temperatures"
     s.run(
-        f"{line} {temperatures} --k auto --k-max 6 {s.sz['measure']} --output-dir {out}",
+        f"{line} {temperatures} --k auto {more or '--k-max 6'} {s.sz['measure']} --output-dir {out}",
         *flags("--drafts", *drafts),
         done=done,
     )
@@ -378,6 +380,21 @@ def grid_measure(s: Study) -> None:
             s.need(draft / CARD)
         out = s.args.state / name
         measured(s, drafts, MEASURE_T, out, name, done=out / "results.json")
+
+
+def kcurve(s: Study) -> None:
+    """The KD T 0.8 grid draft of each mode (--modes, seed --first-seed; the study's fastest online draft)
+    at decode T 0, 0.6 and 1.0, the sampler run at every k = 1..4: measured speedup over k against
+    k: auto's predicted curve (evaluate run --measure-every-k)."""
+    seed, part = s.args.first_seed, modes_part(s)
+    name = f"kcurve-{s.args.domain}-s{seed}{part}"
+    s.start(f"kcurve/{s.args.domain}/s{seed}{part}")
+    kd = max(t for t in s.sz["kd_t"] if t <= 0.8)  # --quick trains KD T 0 and 1 only
+    drafts = [grid_draft(s, mode, kd, seed) for mode in s.args.modes]
+    for draft in drafts:
+        s.need(draft / CARD)
+    out = s.args.state / name
+    measured(s, drafts, "0,0.6,1.0", out, name, out / "results.json", "--k-max 4 --measure-every-k true")
 
 
 def ksweep(s: Study) -> None:
@@ -473,7 +490,7 @@ def instruction_files(s: Study) -> tuple[Path, Path]:
 
 
 PHASES = {"pool": pool, "instr-pool": pool, "curve": curve, "search": search, "measure": measure}
-PHASES |= {"ksweep": ksweep, "grid": grid, "grid-measure": grid_measure}
+PHASES |= {"ksweep": ksweep, "grid": grid, "grid-measure": grid_measure, "kcurve": kcurve}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -493,7 +510,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--modes",
         default="seqkd,online",
-        help="grid, grid-measure: the KD modes (seqkd, online); search: online = online KD",
+        help="grid, grid-measure, kcurve: the KD modes (seqkd, online); search: online = online KD",
     )
     p.add_argument(
         "--parallel", type=int, default=1, help="grid: trainings at once, each its own process (1)"

@@ -114,10 +114,11 @@ T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262)
 
 
 def over_seeds(runs: list[Cells]) -> Cells:
-    """Mean over the runs (training seeds) holding each cell. The seeds are scored on the same held-out
-    samples (study.py builds one eval set), so sample noise does not average out over seeds: the interval
-    combines the mean of the runs' bootstrap half-widths with the seed spread's t interval (n - 1 degrees of
-    freedom). `se` is that half-width / 1.96 (the tables print ±1.96·se)."""
+    """Mean over the runs (training seeds) holding each cell. Seeds run on one machine are scored on the
+    same held-out samples (study.py builds one eval set), so sample noise does not average out over seeds:
+    the interval combines the mean of the runs' bootstrap half-widths with the seed spread's t interval
+    (n - 1 degrees of freedom); for seeds scored on a re-sampled eval set (another machine) it is
+    conservative. `se` is that half-width / 1.96 (the tables print ±1.96·se)."""
     out: Cells = {}
     for key in sorted({key for run in runs for key in run}):
         found = [run[key] for run in runs if key in run]

@@ -66,6 +66,11 @@ class EvalConfig(BaseModel):
         description="Held-out teacher samples per temperature for the "
         "analytic α (dataset rows at that temperature, else the target-alone outputs).",
     )
+    measure_every_k: bool = Field(
+        default=False,
+        description="With k: auto, also run the sampler at every other k = 1..k_max: each k's measured "
+        "speedup beside its prediction (k_curve.png), k_max - 1 more sampler runs per cell.",
+    )
     probe_rounds: int = Field(
         default=5,
         ge=1,
@@ -150,6 +155,8 @@ def semantic_problems(cfg: EvalConfig) -> list[tuple[str, str]]:
             problems.append(("prompts", str(e)))
     if cfg.k == "auto" and not cfg.analytic:
         problems.append(("k", "k: auto picks k from the analytic samples: set analytic: true"))
+    if cfg.measure_every_k and cfg.k != "auto":
+        problems.append(("measure_every_k", "measures the k: auto curve: set k: auto"))
     if cfg.compile and cfg.cache != "static":
         problems.append(("compile", "torch.compile needs fixed shapes: set cache: static"))
     out = Path(cfg.output_dir).expanduser()

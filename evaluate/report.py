@@ -252,7 +252,8 @@ def _plot_heatmaps(results: dict[str, Any], out: Path) -> list[Path]:
 
 
 def _plot_k_curve(results: dict[str, Any], out: Path) -> Path | None:
-    """Predicted speedup vs k per (draft, temperature), 95% interval as error bars, the chosen k ringed."""
+    """Predicted speedup vs k per (draft, temperature), 95% interval as error bars, the chosen k ringed;
+    with measure_every_k the measured speedup at each k as squares."""
     cells = [(d, r) for d in results["drafts"] for r in d["results"] if r.get("k_auto")]
     if not cells:
         return None
@@ -281,10 +282,15 @@ def _plot_k_curve(results: dict[str, Any], out: Path) -> Path | None:
         )
         if chosen:
             ax.plot([chosen], [ys[ks.index(chosen)]], "o", ms=13, mfc="none", color=bars[0].get_color())
+        measured = [(c["k"], c["measured_speedup"]) for c in curve if "measured_speedup" in c]
+        if measured:  # measure_every_k: the sampler's speedup at each k, squares on the same colour
+            ax.plot(*zip(*measured, strict=True), "s--", ms=6, color=bars[0].get_color(), label="  measured")
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("k (draft tokens per target call)")
     ax.set_ylabel("predicted speedup over target alone (×)")
-    ax.set_title("k: auto — chained tokens per call / (c·k + verify cost)", fontsize=9)
+    measured = any("measured_speedup" in c for _, r in cells for c in r["k_auto"]["curve"])
+    title = "k: auto — chained tokens per call / (c·k + verify cost)"
+    ax.set_title(title + ("; squares: measured" if measured else ""), fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     path = out / "k_curve.png"

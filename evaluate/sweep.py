@@ -134,7 +134,8 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     prompts = prompt_set.prompts
     max_len = max(len(p) for p in prompts) + cfg.max_new_tokens + k_top + 2
     hf_on = "assisted" in cfg.baselines
-    cells = len(cfg.temperatures) * (1 + len(cfg.drafts))
+    runs_per_draft = cfg.k_max if cfg.auto_k and cfg.measure_every_k else 1  # the chosen k, or every k
+    cells = len(cfg.temperatures) * (1 + runs_per_draft * len(cfg.drafts))
     sweep = SweepProgress(len(prompts) * cells * (2 if hf_on else 1))
 
     # 2. Target alone per temperature.
@@ -271,6 +272,8 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
         row["analytic"] = _analytic_row(analytic, source, curve, run_k, gens, row, probe)
     if cfg.auto_k:
         row["k_auto"] = {"c": probe["c"], "weighting": "steps", "curve": curve, "chosen_k": chosen}
+        if cfg.measure_every_k:
+            _measure_curve(run, spec_dec, curve, label, t, run_k, row["speedup"])
     if run.hf_on:
         with clock("baseline: assisted generation"):
             assisted = _hf(run.target, run.prompts, cfg, t, run.eos, run.pad, run_k, assistant=draft)
@@ -282,6 +285,20 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
         assisted["speedup_vs_target_alone"] = alone_row["s_per_token_e2e"] / assisted["s_per_token"]
         row["assisted"] = assisted
     return row
+
+
+def _measure_curve(run: _Run, spec_dec, curve, label: str, t: float, run_k: int, run_speedup: float) -> None:
+    """measure_every_k: the sampler at each other k of the curve; each point gains `measured_speedup`."""
+    alone_row = run.alone_rows[f"{t:g}"]
+    for point in curve:
+        if point["k"] == run_k:
+            point["measured_speedup"] = run_speedup
+            continue
+        with run.clock("speculative sampler"):
+            gens = run_decoder(
+                spec_dec, run.prompts, run.cfg, t, f"{label} k={point['k']}", run.sweep, point["k"]
+            )
+        point["measured_speedup"] = speculative_summary(gens, alone_row, point["k"])["speedup"]
 
 
 def _vllm_rows(rows, vllm_alone, target_path, draft_path, prompts, eos, cfg: EvalConfig, dtype: str) -> None:

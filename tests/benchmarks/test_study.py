@@ -22,7 +22,7 @@ from benchmarks import study
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "benchmarks" / "study.py"
-PHASES = ["pool", "instr-pool", "curve", "search", "measure", "ksweep", "grid", "grid-measure"]
+PHASES = ["pool", "instr-pool", "curve", "search", "measure", "ksweep", "grid", "grid-measure", "kcurve"]
 
 
 def listing(tmp_path: Path, *args: str) -> list[list[str]]:
@@ -87,6 +87,15 @@ def test_grid_measure_runs_the_compiled_sampler_on_each_seeds_grid_drafts(tmp_pa
         ]
         assert "--compile" in argv and argv[argv.index("--temperatures") + 1] == "0,0.2,0.4,0.6,0.8,1.0"
         assert argv[argv.index("--output-dir") + 1].endswith(f"grid-measure-math-s{seed}-online")
+
+
+def test_kcurve_measures_every_k_of_the_kd_0_8_drafts(tmp_path):
+    (run,) = listing(tmp_path, "kcurve", "--first-seed", "1")
+    drafts = [run[i + 1] for i, a in enumerate(run) if a == "--drafts"]
+    grid = tmp_path / "state" / "grid" / "math"
+    assert drafts == [str(grid / "seqkd-t0_8-s1"), str(grid / "online-t0_8-s1")]
+    assert run[run.index("--measure-every-k") + 1] == "true" and run[run.index("--k-max") + 1] == "4"
+    assert run.count("--k-max") == 1 and "--compile" in run
 
 
 def test_merge_unions_runs_by_key(tmp_path):

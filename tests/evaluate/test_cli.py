@@ -139,7 +139,8 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
     out = tmp_path / "out"
     args = ["run", "--target", str(tiny_teacher_dir), "--drafts", str(draft), "--prompts", str(dataset)]
     args += ["--temperatures", "0,1", "--k", "auto", "--k-max", "3", "--max-new-tokens", "8"]
-    args += ["--num-prompts", "4", "--threads", "1", "--probe-rounds", "2", "--output-dir", str(out)]
+    args += ["--num-prompts", "4", "--threads", "1", "--probe-rounds", "2", "--measure-every-k", "true"]
+    args += ["--output-dir", str(out)]
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "sweep ETA" in err and "[evaluate] phase costs: " in err
@@ -168,6 +169,12 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
             ran["predicted_speedup_high"],
         )
         assert low <= value <= high and which.startswith("k: auto")
+        # --measure-every-k: the sampler ran at every k of the curve; the chosen k's run is the row's
+        assert ran["measured_speedup"] == r["speedup"] and all(
+            c["measured_speedup"] > 0 for c in auto["curve"]
+        )
+        for other in {1, 2, 3} - {r["k"]}:  # its progress lines name each extra run
+            assert f"'mixture' k={other} T={r['temperature']:g}: prompt 3/3" in err
     assert "assisted" not in d["results"][0]  # baselines are opt-in
     assert "(auto: " in (out / "results.md").read_text()
     for png in ("k_curve", "heatmap_kd_vs_decode_temperature", "heatmap_alpha_kd_vs_decode_temperature"):
@@ -213,9 +220,11 @@ def test_missing_files_are_reported_together(tmp_path, capsys):
             str(tmp_path / "o"),
             "--compile",
             "true",
+            "--measure-every-k",
+            "true",
         ]
     )
     assert code == 2
     err = capsys.readouterr().err
-    for path in ("target:", "drafts.0:", "prompts:", "compile:"):
+    for path in ("target:", "drafts.0:", "prompts:", "compile:", "measure_every_k:"):
         assert f"  - {path}" in err, err
