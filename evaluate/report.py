@@ -284,13 +284,14 @@ def _plot_k_curve(results: dict[str, Any], out: Path) -> Path | None:
             ax.plot([chosen], [ys[ks.index(chosen)]], "o", ms=13, mfc="none", color=bars[0].get_color())
         measured = [(c["k"], c["measured_speedup"]) for c in curve if "measured_speedup" in c]
         if measured:  # measure_every_k: the sampler's speedup at each k, squares on the same colour
-            ax.plot(*zip(*measured, strict=True), "s--", ms=6, color=bars[0].get_color(), label="  measured")
+            label = f"{d['name']} T={r['temperature']:g} measured"
+            ax.plot(*zip(*measured, strict=True), "s--", ms=6, color=bars[0].get_color(), label=label)
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("k (draft tokens per target call)")
-    ax.set_ylabel("predicted speedup over target alone (×)")
-    measured = any("measured_speedup" in c for _, r in cells for c in r["k_auto"]["curve"])
+    any_measured = any("measured_speedup" in c for _, r in cells for c in r["k_auto"]["curve"])
+    ax.set_ylabel(("" if any_measured else "predicted ") + "speedup over target alone (×)")
     title = "k: auto — chained tokens per call / (c·k + verify cost)"
-    ax.set_title(title + ("; squares: measured" if measured else ""), fontsize=9)
+    ax.set_title(title + ("; squares: measured" if any_measured else ""), fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     path = out / "k_curve.png"
