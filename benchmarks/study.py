@@ -18,7 +18,8 @@
                 has no analytic-only mode: the sampler runs beside, at a token size, and its eager probe
                 times one round; price the grid with a compiled run's probe: benchmarks/study_grid.py)
     grid-measure  evaluate run: the grid drafts of --modes for each seed (--first-seed S, --seeds N),
-                compiled sampler at k auto, decode T 0 ... 1.0 (measured beside the grid's prediction)
+                compiled sampler at k auto, decode T 0 ... 1.0 on the pool's validation prompts (each cell
+                against its own probe's prediction: benchmarks/study_measured.py)
     kcurve      evaluate run --measure-every-k: the KD T 0.8 grid draft of each of --modes (seed --first-seed)
                 at decode T 0, 0.6, 1.0 and every k = 1..4, measured against k: auto's predicted curve
     merge       OUT/results.json gains the runs of each results.json given (other machines or sessions)
@@ -353,18 +354,16 @@ def measure(s: Study) -> None:
     measured(s, drafts, "0,0.6,0.8,1.0", out, "measure")
 
 
-def measured(
-    s: Study, drafts: list, temperatures: str, out: Path, name: str, done: Path | None = None, more: str = ""
-) -> None:
-    """evaluate run of `drafts` at k auto on the pool's validation prompts at the measure sizes (on the GPU:
-    the compiled sampler) + `more` arguments; its reports copied to OUT as NAME-<file>."""
+def measured(s: Study, drafts: list, temperatures: str, out: Path, name: str, **how: Any) -> None:
+    """evaluate run of `drafts` at k auto (how: k_max=6, every_k=False: also measure every k, done=None) on
+    the pool's validation prompts at the measure sizes (on the GPU: the compiled sampler); its reports
+    copied to OUT as NAME-<file>."""
+    k_max, every_k, done = how.get("k_max", 6), how.get("every_k", False), how.get("done")
     line = f"python -m evaluate run --target {TEACHER} --prompts {s.pool} --split validation --temperatures"
-    s.run(
-        f"{line} {temperatures} --k auto {more or '--k-max 6'} {s.sz['measure']} --output-dir {out}",
-        *flags("--drafts", *drafts),
-        done=done,
-    )
-    for f in ("results.json", "results.md", "k_curve.png", "speedup_vs_temperature.png"):
+    line += f" {temperatures} --k auto --k-max {k_max}" + (" --measure-every-k true" if every_k else "")
+    s.run(f"{line} {s.sz['measure']} --output-dir {out}", *flags("--drafts", *drafts), done=done)
+    reports = ("results.json", "results.md", "k_curve.png", "speedup_vs_temperature.png")
+    for f in (*reports, "heatmap_kd_vs_decode_temperature.png"):
         s.copy(out / f, f"{name}-{f}")
 
 
@@ -394,7 +393,7 @@ def kcurve(s: Study) -> None:
     for draft in drafts:
         s.need(draft / CARD)
     out = s.args.state / name
-    measured(s, drafts, "0,0.6,1.0", out, name, out / "results.json", "--k-max 4 --measure-every-k true")
+    measured(s, drafts, "0,0.6,1.0", out, name, done=out / "results.json", k_max=4, every_k=True)
 
 
 def ksweep(s: Study) -> None:

@@ -6,8 +6,8 @@
 Prints two Markdown tables, rows = drafts (by KD T), columns = decoding T: the measured speedup with the k
 the sampler ran (and `k: auto`'s choice when it said 0 = "do not speculate"), and measured / predicted,
 where predicted is `evaluate.report.predicted_at_run` (k: auto's probe-priced chained prediction at the k
-run, with its 95% interval). Writes OUT/measured_speedup.png (heatmap) and OUT/measured_vs_predicted.png
-(each cell, prediction interval as error bars, y = x for reference).
+run, with its 95% interval). Writes OUT/measured_vs_predicted.png (each cell, prediction interval as error
+bars, y = x for reference) and evaluate's heatmaps of the measured speedup and α (`plot_heatmaps`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.study_grid import read  # noqa: E402
-from evaluate.report import predicted_at_run  # noqa: E402
+from evaluate.report import heatmap_rows, plot_heatmaps, predicted_at_run  # noqa: E402
 
 
 def cells(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (draft, decoding T): measured speedup, k run and chosen, the prediction at the k run."""
     out = []
-    for d in sorted(results["drafts"], key=lambda d: (d["kd_temperature"] is None, d["kd_temperature"] or 0)):
+    for d in heatmap_rows(results):  # evaluate's draft order: by KD T, then the others
         for r in d["results"]:
             value, low, high, _ = predicted_at_run(r)
             chosen = (r.get("k_auto") or {}).get("chosen_k", r["k"])
@@ -58,29 +58,14 @@ def ratio_text(r: dict[str, Any]) -> str:
     return f"{r['speedup'] / r['predicted']:.2f} ({r['predicted']:.2f} [{r['low']:.2f}, {r['high']:.2f}])"
 
 
-def plots(rows: list[dict[str, Any]], out: Path, title: str) -> None:
+def plot_vs_predicted(rows: list[dict[str, Any]], out: Path, title: str) -> None:
+    """OUT/measured_vs_predicted.png: each cell's measured speedup against the prediction at the k run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    drafts, temps = list(dict.fromkeys(r["draft"] for r in rows)), sorted({r["t"] for r in rows})
-    by = {(r["draft"], r["t"]): r for r in rows}
-    grid = np.array([[by[d, t]["speedup"] for t in temps] for d in drafts])
-    fig, ax = plt.subplots(figsize=(1.1 * len(temps) + 2.5, 0.5 * len(drafts) + 1.8))
-    image = ax.imshow(grid, cmap="RdBu", vmin=0.6, vmax=1.4, aspect="auto")
-    for (i, j), v in np.ndenumerate(grid):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8)
-    ax.set_xticks(range(len(temps)), [f"{t:g}" for t in temps])
-    ax.set_yticks(range(len(drafts)), drafts)
-    ax.set_xlabel("decoding temperature")
-    ax.set_title(f"measured speedup over the target alone (×), k auto — {title}", fontsize=9)
-    fig.colorbar(image, label="speedup (×)")
-    fig.tight_layout()
-    fig.savefig(out / "measured_speedup.png", dpi=120)
-    plt.close(fig)
-
+    drafts = list(dict.fromkeys(r["draft"] for r in rows))
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for name in drafts:
         mine = [r for r in rows if r["draft"] == name]
@@ -90,10 +75,8 @@ def plots(rows: list[dict[str, Any]], out: Path, title: str) -> None:
             [r["high"] - y for y, r in zip(ys, mine, strict=True)],
         ]
         ax.errorbar(ys, [r["speedup"] for r in mine], xerr=err, fmt="o", capsize=2, ms=4, label=name)
-    lo, hi = (
-        min(grid.min(), min(r["low"] for r in rows)) - 0.05,
-        max(grid.max(), max(r["high"] for r in rows)) + 0.05,
-    )
+    lo = min(min(r["speedup"], r["low"]) for r in rows) - 0.05
+    hi = max(max(r["speedup"], r["high"]) for r in rows) + 0.05
     ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, label="measured = predicted")
     ax.axhline(1.0, color="grey", lw=0.5, ls=":")
     ax.set_xlabel("predicted speedup at the k run (×, 95% interval)")
@@ -114,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     results = read(args.results)
     rows = cells(results)
     args.out.mkdir(parents=True, exist_ok=True)
-    plots(rows, args.out, args.title or results["target"]["name"])
+    plot_vs_predicted(rows, args.out, args.title or results["target"]["name"])
+    plot_heatmaps(results, args.out)
     ratios = [r["speedup"] / r["predicted"] for r in rows]
     print("Measured speedup (decode phase, target alone / speculative), k the sampler ran:\n")
     print("\n".join(table(rows, measured_text)))

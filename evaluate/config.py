@@ -68,8 +68,9 @@ class EvalConfig(BaseModel):
     )
     measure_every_k: bool = Field(
         default=False,
-        description="With k: auto, also run the sampler at every other k = 1..k_max: each k's measured "
-        "speedup beside its prediction (k_curve.png), k_max - 1 more sampler runs per cell.",
+        description="With k: auto, also run the sampler at every other k it prices (1..min(k_max, "
+        "max_new_tokens - 2)): each k's measured speedup beside its prediction (k_curve.png), one more "
+        "sampler run per k and cell.",
     )
     probe_rounds: int = Field(
         default=5,

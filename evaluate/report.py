@@ -5,7 +5,8 @@ interval - `predicted_at_run` - assisted generation dashed), α vs T per draft (
 bars, analytic as crosses), draft × decode-T heatmaps of the speedup and of α (the paper's Figure 2
 layout: drafts with a KD temperature sorted by it, then every other draft, e.g. a mixture, as its own row
 named by its name; fixed colour scales, so small differences do not fill the map), and with k: auto the
-predicted speedup vs k per temperature (k_curve.png).
+predicted speedup vs k per temperature (k_curve.png; with measure_every_k the measured speedup at each k as
+squares).
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def _plot_curves(results: dict[str, Any], out: Path) -> list[Path]:
     return written
 
 
-def _heatmap_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+def heatmap_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Drafts with a KD temperature sorted by it, then the others (mixtures, baselines) in config order."""
     kd = sorted(
         (d for d in results["drafts"] if d.get("kd_temperature") is not None),
@@ -206,8 +207,8 @@ HEATMAPS = {  # file stem: (result key, title, colour-bar label, colour range)
 }
 
 
-def _plot_heatmaps(results: dict[str, Any], out: Path) -> list[Path]:
-    rows = _heatmap_rows(results)
+def plot_heatmaps(results: dict[str, Any], out: Path) -> list[Path]:
+    rows = heatmap_rows(results)
     if not rows:
         return []
     import matplotlib
@@ -321,7 +322,7 @@ def write_report(results: dict[str, Any], output_dir: str | Path) -> dict[str, s
     paths["markdown"].write_text(markdown_table(results))
     for p in _plot_curves(results, out):
         paths[p.stem] = p
-    for p in _plot_heatmaps(results, out):
+    for p in plot_heatmaps(results, out):
         paths[p.stem] = p
     curve = _plot_k_curve(results, out)
     if curve:

@@ -8,7 +8,7 @@ Order (each timed part is warmed up first, so lazy initialisation is not billed 
   3. per draft: probe c (and, for k: auto, the verify cost of each k) in the sampler's cache/compile mode;
      then per temperature the analytic α and per-position β from one teacher-forced pass, the chained
      prediction of tokens per call (k = 1..k_max for auto, else at k), the chosen k (auto), the speculative
-     sampler at that k, and the baselines.
+     sampler at that k (with measure_every_k also at every other priced k), and the baselines.
 k: auto picks, per temperature, the k with the highest predicted speedup tokens_per_call(k) / (c·k + v(k))
 (`evaluate.chained.best_k`, v = measured verify cost), tokens_per_call from β with start positions weighted
 like the sampler's steps (`chained_acceptance(weighting="steps")`; the uniform average is reported beside).
@@ -134,9 +134,10 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     prompts = prompt_set.prompts
     max_len = max(len(p) for p in prompts) + cfg.max_new_tokens + k_top + 2
     hf_on = "assisted" in cfg.baselines
-    runs_per_draft = cfg.k_max if cfg.auto_k and cfg.measure_every_k else 1  # the chosen k, or every k
+    runs_per_draft = len(_priced_ks(cfg)) if cfg.measure_every_k else 1  # the chosen k, or every priced k
     cells = len(cfg.temperatures) * (1 + runs_per_draft * len(cfg.drafts))
-    sweep = SweepProgress(len(prompts) * cells * (2 if hf_on else 1))
+    hf_cells = len(cfg.temperatures) * (1 + len(cfg.drafts)) if hf_on else 0  # generate, assisted at one k
+    sweep = SweepProgress(len(prompts) * (cells + hf_cells))
 
     # 2. Target alone per temperature.
     run = _Run(cfg, target, prompt_set, eos, pad, hf_on, sweep, clock)
@@ -198,16 +199,19 @@ def _probe_costs(cfg: EvalConfig, target, spec_dec, prompt: list[int]):
             steps=16,
             cache=cfg.cache,
             compile_decode=cfg.compile,
-            # a full step of k drafts needs k + 2 tokens of room
-            verify_ks=range(1, max(1, min(cfg.k_top, cfg.max_new_tokens - 2)) + 1)
-            if cfg.auto_k
-            else [cfg.k_top],
+            verify_ks=_priced_ks(cfg),
             temperature=path,
             decoder=spec_dec,
             rounds=cfg.probe_rounds,
         )
         for path in sorted({_probe_path(t, cfg.temperatures) for t in cfg.temperatures})
     }
+
+
+def _priced_ks(cfg: EvalConfig) -> list[int]:
+    """The k's the probe prices: k: auto's choices (a full step of k drafts needs k + 2 tokens of room), or
+    the fixed k."""
+    return list(range(1, max(1, min(cfg.k_top, cfg.max_new_tokens - 2)) + 1)) if cfg.auto_k else [cfg.k_top]
 
 
 def _probe_path(t: float, temperatures: list[float]) -> float:
@@ -288,7 +292,8 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
 
 
 def _measure_curve(run: _Run, spec_dec, curve, label: str, t: float, run_k: int, run_speedup: float) -> None:
-    """measure_every_k: the sampler at each other k of the curve; each point gains `measured_speedup`."""
+    """measure_every_k: the sampler at each other k of the curve (the k's the probe priced); each point
+    gains `measured_speedup`."""
     alone_row = run.alone_rows[f"{t:g}"]
     for point in curve:
         if point["k"] == run_k:

@@ -246,7 +246,7 @@ def test_study_measured_holds_each_cell_against_the_prediction_at_the_k_run(tmp_
     path = ROOT / "docs/study/r4e/measure_online_s1.json.gz"  # a compiled grid-measure run (H200)
     assert study_measured.main([str(path), "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    for png in ("measured_speedup.png", "measured_vs_predicted.png"):
+    for png in ("heatmap_kd_vs_decode_temperature.png", "measured_vs_predicted.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
     (draft,) = [d for d in study_grid.read(path)["drafts"] if d["name"] == "online-t0_8-s1"]
     (hot,) = [r for r in draft["results"] if r["temperature"] == 1.0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -179,6 +180,39 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
     assert "(auto: " in (out / "results.md").read_text()
     for png in ("k_curve", "heatmap_kd_vs_decode_temperature", "heatmap_alpha_kd_vs_decode_temperature"):
         assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_priced_k_is_measured_and_the_progress_total_is_exact(
+    tmp_path, tiny_teacher_dir, dataset, capsys
+):
+    """measure_every_k measures the k's the probe priced (max_new_tokens 4 leaves room for k <= 2 of k_max
+    4), and the sweep's total counts them and the assisted baseline's runs at one k each."""
+    draft = save_truncated_draft(tiny_teacher_dir, 2, tmp_path / "d")
+    out = tmp_path / "out"
+    args = ["run", "--target", str(tiny_teacher_dir), "--drafts", str(draft), "--prompts", str(dataset)]
+    args += [
+        "--temperatures",
+        "1",
+        "--k",
+        "auto",
+        "--k-max",
+        "4",
+        "--max-new-tokens",
+        "4",
+        "--num-prompts",
+        "2",
+    ]
+    args += ["--threads", "1", "--probe-rounds", "1", "--measure-every-k", "true", "--baselines", "assisted"]
+    assert main([*args, "--output-dir", str(out)]) == 0
+    err = capsys.readouterr().err
+    ((r,),) = [d["results"] for d in json.loads((out / "results.json").read_text())["drafts"]]
+    assert [c["k"] for c in r["k_auto"]["curve"]] == [1, 2] and all(
+        "measured_speedup" in c for c in r["k_auto"]["curve"]
+    )
+    # 2 prompts x (target alone + the draft at k = 1 and 2, + transformers generate and assisted generation
+    # at one k); the sampler's lines print the count, the baselines advance it silently
+    assert set(re.findall(r"\(\d+/(\d+) prompt runs\)", err)) == {"10"}
+    assert "(8/10 prompt runs)" in err
 
 
 def test_help_shows_defaults_and_allowed_values(capsys):
