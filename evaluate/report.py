@@ -42,8 +42,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         f"prompts from {results['prompts']['source']}.",
         "",
         "| draft | KD T | T | k | α emp (±se) | α analytic | acc. rate | tokens/call "
-        "| full-k tokens/call (±se) | chained pred. (95% CI) | i.i.d. pred. | c | speedup | predicted "
-        "| emp/pred | assisted | vLLM "
+        "| full-k tokens/call (±se) | chained pred. (95% CI) | i.i.d. pred. | c | speedup "
+        "| predicted (95% CI) | measured/pred. | assisted | vLLM "
         "| analytic faster |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -55,6 +55,10 @@ def markdown_table(results: dict[str, Any]) -> str:
             ch = an.get("chained") or {}
             auto = r.get("k_auto")
             k_text = f"{r.get('k', cfg['k'])}" + (f" (auto: {auto['chosen_k']})" if auto else "")
+            pred, low, high, _ = predicted_at_run(r)
+            pred_text = f"{_f(pred, '.2f')}×" + (
+                f" [{_f(low, '.2f')}, {_f(high, '.2f')}]" if high > low else ""
+            )
             lines.append(
                 f"| {d['name']} | {_f(d['kd_temperature'], 'g')} | {r['temperature']:g} | {k_text} "
                 f"| {_f(r['alpha'])} (±{_f(r['alpha_se'], '.3f')}) | {_f(an.get('alpha'))} "
@@ -63,8 +67,7 @@ def markdown_table(results: dict[str, Any]) -> str:
                 f"| {_f(ch.get('tokens_per_call'), '.2f')} "
                 f"[{_f(ch.get('low'), '.2f')}, {_f(ch.get('high'), '.2f')}] "
                 f"| {_f(an.get('iid_tokens_per_call'), '.2f')} | {_f(r['c'])} "
-                f"| {_f(r['speedup'], '.2f')}× | {_f(r['predicted_speedup'], '.2f')}× "
-                f"| {_f(r['empirical_over_predicted'], '.2f')} "
+                f"| {_f(r['speedup'], '.2f')}× | {pred_text} | {_f(r['speedup'] / pred, '.2f')} "
                 f"| {_f(assisted.get('speedup_vs_transformers_generate'), '.2f')}× "
                 f"| {_f(r.get('vllm', {}).get('speedup'), '.2f')}× "
                 f"| {_f(an.get('time_ratio_per_position'), '.0f')}× |"
@@ -79,7 +82,9 @@ def markdown_table(results: dict[str, Any]) -> str:
         "start positions weighted like the sampler's steps (bootstrap 95% interval; the uniform average "
         "over starts is in results.json); i.i.d. pred.: (1 − α^(k+1)) / (1 − α) from the analytic α. "
         "speedup: decode-phase time per token, target alone / "
-        "speculative. predicted: (1 − α^(k+1)) / ((1 − α)(c·k + 1)) with the empirical α and measured c. "
+        "speculative. predicted: what k: auto predicted at the k the sampler ran (chained tokens per call / "
+        "(c·k + verify cost), priced by the cost probe, 95% interval); with a fixed k (1 − α^(k+1)) / "
+        "((1 − α)(c·k + v)) with the empirical α and the run's c and verify cost v. "
         "assisted: transformers assisted generation vs transformers generate, same prompts. vLLM: vLLM "
         "draft-model speculative decoding vs vLLM alone (when enabled). analytic faster: sampler time per "
         "verified position / teacher-forced time per scored position.",

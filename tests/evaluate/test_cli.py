@@ -131,6 +131,7 @@ def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset,
         assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
     for r in d["results"]:  # a fixed k: no curve, so the formula with the run's own verify cost
         assert predicted_at_run(r)[0] == r["predicted_speedup_with_verify_cost"] != r["predicted_speedup"]
+        assert f"| {r['predicted_speedup_with_verify_cost']:.2f}× | " in table
 
 
 def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teacher_dir, dataset, capsys):
@@ -177,7 +178,11 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
         for other in {1, 2, 3} - {r["k"]}:  # its progress lines name each extra run
             assert f"'mixture' k={other} T={r['temperature']:g}: prompt 3/3" in err
     assert "assisted" not in d["results"][0]  # baselines are opt-in
-    assert "(auto: " in (out / "results.md").read_text()
+    table = (out / "results.md").read_text()
+    assert "(auto: " in table
+    for r in d["results"]:  # results.md prints the prediction the PNG draws, and measured over it
+        value, low, high, _ = predicted_at_run(r)
+        assert f"| {value:.2f}× [{low:.2f}, {high:.2f}] | {r['speedup'] / value:.2f} |" in table
     for png in ("k_curve", "heatmap_kd_vs_decode_temperature", "heatmap_alpha_kd_vs_decode_temperature"):
         assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
 
