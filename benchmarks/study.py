@@ -258,7 +258,8 @@ def train_job(s: Study, mode: str, t: float, folder: Path, seed: int | None = No
 
 def _checkpoints(folder: Path) -> list[Path]:
     """The resumable checkpoints a killed training left (distill.checkpoint owns their names)."""
-    sys.path.insert(0, str(REPO))
+    if str(REPO) not in sys.path:  # run as a script, sys.path starts at benchmarks/
+        sys.path.insert(0, str(REPO))
     from distill.checkpoint import list_checkpoints  # imports torch: only for online trainings
 
     return list_checkpoints(folder)
@@ -354,11 +355,12 @@ def measure(s: Study) -> None:
     measured(s, drafts, "0,0.6,0.8,1.0", out, "measure")
 
 
-def measured(s: Study, drafts: list, temperatures: str, out: Path, name: str, **how: Any) -> None:
-    """evaluate run of `drafts` at k auto (how: k_max=6, every_k=False: also measure every k, done=None) on
-    the pool's validation prompts at the measure sizes (on the GPU: the compiled sampler); its reports
-    copied to OUT as NAME-<file>."""
-    k_max, every_k, done = how.get("k_max", 6), how.get("every_k", False), how.get("done")
+def measured(
+    s: Study, drafts: list, temperatures: str, out: Path, name: str, *, k_max=6, every_k=False, done=None
+) -> None:
+    """evaluate run of `drafts` at k auto up to k_max (every_k: also measure every other k) on the pool's
+    validation prompts at the measure sizes (on the GPU: the compiled sampler), skipped when `done`
+    exists; its reports copied to OUT as NAME-<file>."""
     line = f"python -m evaluate run --target {TEACHER} --prompts {s.pool} --split validation --temperatures"
     line += f" {temperatures} --k auto --k-max {k_max}" + (" --measure-every-k true" if every_k else "")
     s.run(f"{line} {s.sz['measure']} --output-dir {out}", *flags("--drafts", *drafts), done=done)
@@ -368,8 +370,8 @@ def measured(s: Study, drafts: list, temperatures: str, out: Path, name: str, **
 
 
 def grid_measure(s: Study) -> None:
-    """The grid drafts of `--modes` and each seed, measured like `measure` at decode T 0 ... 1.0: the
-    sampler's speedup and its own probe's prediction beside the grid's analytic one."""
+    """The grid drafts of `--modes` and each seed, measured like `measure` at decode T 0 ... 1.0 on the
+    pool's validation prompts: the sampler's speedup and its own probe's prediction at the k it ran."""
     part = modes_part(s)
     for seed in s.args.seed_list:
         name = f"grid-measure-{s.args.domain}-s{seed}{part}"

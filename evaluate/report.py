@@ -102,16 +102,13 @@ def markdown_table(results: dict[str, Any]) -> str:
 def predicted_at_run(row: dict[str, Any]) -> tuple[float, float, float, str]:
     """The prediction to hold the measured speedup against: with k: auto, the curve's entry at the k the
     sampler ran (probe-priced, chained, its 95% interval: what the choice of k was made on); else the
-    paper's formula with the run's own verify cost; else without it. (value, low, high, which)."""
+    paper's formula with the run's own verify cost. (value, low, high, which)."""
     for point in (row.get("k_auto") or {}).get("curve", []):
         if point["k"] == row["k"]:
             low, high = point["predicted_speedup_low"], point["predicted_speedup_high"]
             return point["predicted_speedup"], low, high, "k: auto's prediction (probe, chained)"
-    if "predicted_speedup_with_verify_cost" in row:
-        value = row["predicted_speedup_with_verify_cost"]
-        return value, value, value, "formula with the run's verify cost"
-    value = row["predicted_speedup"]
-    return value, value, value, "formula"
+    value = row["predicted_speedup_with_verify_cost"]
+    return value, value, value, "formula with the run's verify cost"
 
 
 def _plot_curves(results: dict[str, Any], out: Path) -> list[Path]:
