@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         # 3. Per draft: metrics, the analytic α on the target-alone outputs (fresh teacher samples at T).
         for n, gens in spec_gens.items():
-            cell = {"temperature": t, **speculative_summary(gens, alone_row, args.k)}
+            cell = {"temperature": t, **speculative_summary(gens, alone, args.k)}
             if t == 0:  # lossless at T=0 means identical text (bf16 batch-shape noise can flip near-ties)
                 same = sum(g.tokens == a.tokens for g, a in zip(gens, alone, strict=True))
                 cell["greedy_identical_prompts"] = f"{same}/{len(gens)}"

@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/study_measured.py docs/study/r4e/measure_online_s1.json.gz \
         --out docs/study/r4e/measured > docs/study/r4e/measured.md
 
-Prints two Markdown tables, rows = drafts (by KD T), columns = decoding T: the measured speedup with the k
-the sampler ran (and `k: auto`'s choice when it said 0 = "do not speculate"), and measured / predicted,
+Prints two Markdown tables, rows = drafts (by KD T), columns = decoding T: the measured speedup (with its
+95% interval over prompts where the run has one; bold: above 1x, by the interval when there is one) with
+the k the sampler ran (and `k: auto`'s choice when it said 0 = "do not speculate"), and measured / predicted,
 where predicted is `evaluate.report.predicted_at_run` (k: auto's probe-priced chained prediction at the k
-run, with its 95% interval). Writes OUT/measured_vs_predicted.png (each cell, prediction interval as error
+run, with its 95% interval). Writes OUT/measured_vs_predicted.png (each cell, both intervals as error
 bars, y = x for reference) and evaluate's heatmaps of the measured speedup and α (`plot_heatmaps`).
 """
 
@@ -20,7 +21,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.study_grid import read  # noqa: E402
-from evaluate.report import heatmap_rows, plot_heatmaps, predicted_at_run  # noqa: E402
+from evaluate.report import (  # noqa: E402
+    error_bars,
+    heatmap_rows,
+    measured_text,
+    plot_heatmaps,
+    predicted_at_run,
+)
 
 
 def cells(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -33,7 +40,9 @@ def cells(results: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(
                 dict(draft=d["name"], t=r["temperature"], speedup=r["speedup"], k=r["k"], chosen=chosen)
             )
-            out[-1] |= dict(predicted=value, low=low, high=high)
+            out[-1] |= dict(predicted=value, low=low, high=high, measured=measured_text(r))
+            out[-1]["interval"] = (r.get("speedup_low"), r.get("speedup_high"))  # None: not measured
+            out[-1]["above_1"] = (r.get("speedup_low") or r["speedup"]) > 1  # the interval's low end
     return out
 
 
@@ -49,9 +58,9 @@ def table(rows: list[dict[str, Any]], text) -> list[str]:
     return lines
 
 
-def measured_text(r: dict[str, Any]) -> str:
+def speedup_cell(r: dict[str, Any]) -> str:
     k = f"k {r['k']}" + (" (auto 0)" if r["chosen"] == 0 else "")
-    return f"**{r['speedup']:.2f}×** {k}" if r["speedup"] > 1 else f"{r['speedup']:.2f}× {k}"
+    return f"**{r['measured']}** {k}" if r["above_1"] else f"{r['measured']} {k}"
 
 
 def ratio_text(r: dict[str, Any]) -> str:
@@ -74,13 +83,15 @@ def plot_vs_predicted(rows: list[dict[str, Any]], out: Path, title: str) -> None
             [y - r["low"] for y, r in zip(ys, mine, strict=True)],
             [r["high"] - y for y, r in zip(ys, mine, strict=True)],
         ]
-        ax.errorbar(ys, [r["speedup"] for r in mine], xerr=err, fmt="o", capsize=2, ms=4, label=name)
+        measured = [r["speedup"] for r in mine]
+        yerr = error_bars(measured, [r["interval"] for r in mine])
+        ax.errorbar(ys, measured, xerr=err, yerr=yerr, fmt="o", capsize=2, ms=4, label=name)
     lo = min(min(r["speedup"], r["low"]) for r in rows) - 0.05
     hi = max(max(r["speedup"], r["high"]) for r in rows) + 0.05
     ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8, label="measured = predicted")
     ax.axhline(1.0, color="grey", lw=0.5, ls=":")
     ax.set_xlabel("predicted speedup at the k run (×, 95% interval)")
-    ax.set_ylabel("measured speedup (×)")
+    ax.set_ylabel("measured speedup (×, 95% over prompts where measured)")
     ax.set_title(f"measured vs k: auto's prediction — {title}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -101,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_heatmaps(results, args.out)
     ratios = [r["speedup"] / r["predicted"] for r in rows]
     print("Measured speedup (decode phase, target alone / speculative), k the sampler ran:\n")
-    print("\n".join(table(rows, measured_text)))
+    print("\n".join(table(rows, speedup_cell)))
     print("\nMeasured / predicted (the prediction at the k run, 95% interval):\n")
     print("\n".join(table(rows, ratio_text)))
     print(f"\nmeasured / predicted over {len(rows)} cells: {min(ratios):.2f} to {max(ratios):.2f}")

@@ -8,6 +8,7 @@ figure, prompt processing included, is reported beside it.
 from __future__ import annotations
 
 import math
+import random
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -67,8 +68,36 @@ def target_alone_summary(alone: Sequence[Generation]) -> dict[str, float]:
     }
 
 
-def speculative_summary(spec: Sequence[Generation], alone: dict[str, Any], k: int) -> dict[str, Any]:
-    """Empirical α, acceptance, block efficiency, cost ratio c, speedup and the cost-model prediction."""
+def speedup_interval(
+    alone: Sequence[Generation], spec: Sequence[Generation], resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95% paired bootstrap interval of the measured speedup over prompts: each resample draws prompts with
+    replacement and sums both decoders' decode seconds and tokens over the same draws (prompt i of `alone`
+    and of `spec` ran the same prompt). One slow prompt (a stall, a long continuation) widens it."""
+    if len(alone) != len(spec):
+        raise ValueError(f"{len(alone)} target-alone runs against {len(spec)} speculative ones: not paired")
+    cols = [(a.decode_s, len(a.tokens), s.decode_s, len(s.tokens)) for a, s in zip(alone, spec, strict=True)]
+    if len(cols) < 2:
+        return float("nan"), float("nan")
+    rng, draws = random.Random(seed), []
+    for _ in range(resamples):
+        pick = [cols[rng.randrange(len(cols))] for _ in cols]
+        a_s, a_n, s_s, s_n = (sum(col) for col in zip(*pick, strict=True))
+        if a_n and s_s and s_n:  # speedup = (a_s / a_n) / (s_s / s_n)
+            draws.append(a_s * s_n / (a_n * s_s))
+    draws.sort()
+    if not draws:
+        return float("nan"), float("nan")
+    return draws[int(0.025 * (len(draws) - 1))], draws[math.ceil(0.975 * (len(draws) - 1))]
+
+
+def speculative_summary(
+    spec: Sequence[Generation], alone_gens: Sequence[Generation], k: int
+) -> dict[str, Any]:
+    """Empirical α, acceptance, block efficiency, cost ratio c, speedup (with its 95% interval over prompts)
+    and the cost-model prediction; `alone_gens`: the target alone on the same prompts, in the same order."""
+    alone = target_alone_summary(alone_gens)
+    speedup_low, speedup_high = speedup_interval(alone_gens, spec)
     tokens = sum(len(g.tokens) for g in spec)
     decode_s = sum(g.decode_s for g in spec)
     prefill_s = sum(g.prefill_s for g in spec)
@@ -107,6 +136,8 @@ def speculative_summary(spec: Sequence[Generation], alone: dict[str, Any], k: in
         "target_s_per_token": alone["s_per_token"],
         "tokens_per_s": _ratio(tokens, decode_s),
         "speedup": speedup,
+        "speedup_low": speedup_low,
+        "speedup_high": speedup_high,
         "speedup_e2e": _ratio(alone["s_per_token_e2e"], _ratio(decode_s + prefill_s, tokens)),
         "predicted_speedup": predicted,
         "empirical_over_predicted": _ratio(speedup, predicted),

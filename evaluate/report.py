@@ -1,12 +1,12 @@
 """Write a sweep's results: results.json, results.md (one table) and PNG plots.
 
-Plots: speedup vs decoding T per draft (measured solid, the prediction at the k run dotted with its 95%
-interval - `predicted_at_run` - assisted generation dashed), α vs T per draft (empirical with ±1 s.e.
-bars, analytic as crosses), draft × decode-T heatmaps of the speedup and of α (the paper's Figure 2
-layout: drafts with a KD temperature sorted by it, then every other draft, e.g. a mixture, as its own row
-named by its name; fixed colour scales, so small differences do not fill the map), and with k: auto the
-predicted speedup vs k per temperature (k_curve.png; with measure_every_k the measured speedup at each k as
-squares).
+Plots: speedup vs decoding T per draft (measured solid with its 95% interval over prompts, the prediction
+at the k run dotted with its 95% interval - `predicted_at_run` - assisted generation dashed), α vs T per
+draft (empirical with ±1 s.e. bars, analytic as crosses), draft × decode-T heatmaps of the speedup and of
+α (the paper's Figure 2 layout: drafts with a KD temperature sorted by it, then every other draft, e.g. a
+mixture, as its own row named by its name; fixed colour scales, so small differences do not fill the map),
+and with k: auto the predicted speedup vs k per temperature (k_curve.png; with measure_every_k the
+measured speedup at each k as squares with their intervals).
 """
 
 from __future__ import annotations
@@ -23,6 +23,26 @@ def _f(x: Any, fmt: str = ".3f") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     return format(x, fmt)
+
+
+def _known(x: Any) -> bool:
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+def error_bars(ys: list[float], intervals: list[tuple[Any, Any]]) -> list[list[float]]:
+    """matplotlib's yerr from (low, high) per point; no bar where a run has no interval (one prompt, or a
+    results.json from before intervals were measured)."""
+    known = [_known(lo) and _known(hi) for lo, hi in intervals]
+    below = [y - lo if ok else 0.0 for y, (lo, _), ok in zip(ys, intervals, known, strict=True)]
+    above = [hi - y if ok else 0.0 for y, (_, hi), ok in zip(ys, intervals, known, strict=True)]
+    return [below, above]
+
+
+def measured_text(row: dict[str, Any]) -> str:
+    """The measured speedup, with its 95% interval over prompts when the run has one."""
+    low, high = row.get("speedup_low"), row.get("speedup_high")
+    interval = f" [{_f(low, '.2f')}, {_f(high, '.2f')}]" if _known(low) and _known(high) else ""
+    return f"{_f(row['speedup'], '.2f')}×{interval}"
 
 
 def markdown_table(results: dict[str, Any]) -> str:
@@ -67,7 +87,7 @@ def markdown_table(results: dict[str, Any]) -> str:
                 f"| {_f(ch.get('tokens_per_call'), '.2f')} "
                 f"[{_f(ch.get('low'), '.2f')}, {_f(ch.get('high'), '.2f')}] "
                 f"| {_f(an.get('iid_tokens_per_call'), '.2f')} | {_f(r['c'])} "
-                f"| {_f(r['speedup'], '.2f')}× | {pred_text} | {_f(r['speedup'] / pred, '.2f')} "
+                f"| {measured_text(r)} | {pred_text} | {_f(r['speedup'] / pred, '.2f')} "
                 f"| {_f(assisted.get('speedup_vs_transformers_generate'), '.2f')}× "
                 f"| {_f(r.get('vllm', {}).get('speedup'), '.2f')}× "
                 f"| {_f(an.get('time_ratio_per_position'), '.0f')}× |"
@@ -81,8 +101,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         "describe). chained pred.: E[accepted | k] + 1 from per-position β along the teacher samples, "
         "start positions weighted like the sampler's steps (bootstrap 95% interval; the uniform average "
         "over starts is in results.json); i.i.d. pred.: (1 − α^(k+1)) / (1 − α) from the analytic α. "
-        "speedup: decode-phase time per token, target alone / "
-        "speculative. predicted: what k: auto predicted at the k the sampler ran (chained tokens per call / "
+        "speedup: decode-phase time per token, target alone / speculative [95% paired bootstrap over "
+        "prompts]. predicted: what k: auto predicted at the k the sampler ran (chained tokens per call / "
         "(c·k + verify cost), priced by the cost probe, 95% interval); with a fixed k (1 − α^(k+1)) / "
         "((1 − α)(c·k + v)) with the empirical α and the run's c and verify cost v. "
         "assisted: transformers assisted generation vs transformers generate, same prompts. vLLM: vLLM "
@@ -121,7 +141,9 @@ def _plot_curves(results: dict[str, Any], out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     for d in results["drafts"]:
         ts = [r["temperature"] for r in d["results"]]
-        (line,) = ax.plot(ts, [r["speedup"] for r in d["results"]], "o-", label=f"{d['name']} (measured)")
+        ys = [r["speedup"] for r in d["results"]]
+        err = error_bars(ys, [(r.get("speedup_low"), r.get("speedup_high")) for r in d["results"]])
+        line = ax.errorbar(ts, ys, yerr=err, fmt="o-", capsize=3, label=f"{d['name']} (measured)")[0]
         predicted = [predicted_at_run(r) for r in d["results"]]
         ax.errorbar(
             ts,
@@ -144,7 +166,7 @@ def _plot_curves(results: dict[str, Any], out: Path) -> list[Path]:
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("decoding temperature")
     ax.set_ylabel("speedup over target alone (×)")
-    ax.set_title("measured speedup vs the prediction at the k run (95% interval)", fontsize=9)
+    ax.set_title("measured speedup (95% over prompts) vs the prediction at the k run (95%)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     written.append(out / "speedup_vs_temperature.png")
@@ -265,7 +287,7 @@ def _plot_k_curve(results: dict[str, Any], out: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
     for d, r in cells:
         curve, chosen = r["k_auto"]["curve"], r["k_auto"]["chosen_k"]
         ks = [c["k"] for c in curve]
@@ -285,17 +307,22 @@ def _plot_k_curve(results: dict[str, Any], out: Path) -> Path | None:
         )
         if chosen:
             ax.plot([chosen], [ys[ks.index(chosen)]], "o", ms=13, mfc="none", color=bars[0].get_color())
-        measured = [(c["k"], c["measured_speedup"]) for c in curve if "measured_speedup" in c]
+        measured = [c for c in curve if "measured_speedup" in c]
         if measured:  # measure_every_k: the sampler's speedup at each k, squares on the same colour
+            ys = [c["measured_speedup"] for c in measured]
+            err = error_bars(
+                ys, [(c.get("measured_speedup_low"), c.get("measured_speedup_high")) for c in measured]
+            )
             label = f"{d['name']} T={r['temperature']:g} measured"
-            ax.plot(*zip(*measured, strict=True), "s--", ms=6, color=bars[0].get_color(), label=label)
+            kw = dict(fmt="s--", ms=6, capsize=2, color=bars[0].get_color(), label=label)
+            ax.errorbar([c["k"] for c in measured], ys, yerr=err, **kw)
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("k (draft tokens per target call)")
     any_measured = any("measured_speedup" in c for _, r in cells for c in r["k_auto"]["curve"])
     ax.set_ylabel(("" if any_measured else "predicted ") + "speedup over target alone (×)")
     title = "k: auto — chained tokens per call / (c·k + verify cost)"
-    ax.set_title(title + ("; squares: measured" if any_measured else ""), fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title(title + ("; squares: measured, 95% over prompts" if any_measured else ""), fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves, not on them
     fig.tight_layout()
     path = out / "k_curve.png"
     fig.savefig(path, dpi=120)

@@ -269,7 +269,7 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
     with clock("speculative sampler"):
         gens = run_decoder(spec_dec, run.prompts, cfg, t, label, run.sweep, run_k)
     alone_row = run.alone_rows[f"{t:g}"]
-    row: dict[str, Any] = {"temperature": t, "k": run_k, **speculative_summary(gens, alone_row, run_k)}
+    row: dict[str, Any] = {"temperature": t, "k": run_k, **speculative_summary(gens, run.alone[t], run_k)}
     mean, se, steps = full_step_tokens_per_call(gens, run_k)
     row["tokens_per_call_full_steps"] = {"mean": mean, "se": se, "steps": steps}
     if analytic is not None:
@@ -277,7 +277,7 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
     if cfg.auto_k:
         row["k_auto"] = {"c": probe["c"], "weighting": "steps", "curve": curve, "chosen_k": chosen}
         if cfg.measure_every_k:
-            _measure_curve(run, spec_dec, curve, label, t, run_k, row["speedup"])
+            _measure_curve(run, spec_dec, curve, label, t, run_k, row)
     if run.hf_on:
         with clock("baseline: assisted generation"):
             assisted = _hf(run.target, run.prompts, cfg, t, run.eos, run.pad, run_k, assistant=draft)
@@ -291,19 +291,19 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
     return row
 
 
-def _measure_curve(run: _Run, spec_dec, curve, label: str, t: float, run_k: int, run_speedup: float) -> None:
+def _measure_curve(run: _Run, spec_dec, curve, label: str, t: float, run_k: int, row: dict) -> None:
     """measure_every_k: the sampler at each other k of the curve (the k's the probe priced); each point
-    gains `measured_speedup`."""
-    alone_row = run.alone_rows[f"{t:g}"]
+    gains `measured_speedup` with its 95% interval over prompts (`row`: the run at the chosen k)."""
     for point in curve:
-        if point["k"] == run_k:
-            point["measured_speedup"] = run_speedup
-            continue
-        with run.clock("speculative sampler"):
-            gens = run_decoder(
-                spec_dec, run.prompts, run.cfg, t, f"{label} k={point['k']}", run.sweep, point["k"]
-            )
-        point["measured_speedup"] = speculative_summary(gens, alone_row, point["k"])["speedup"]
+        measured = row
+        if point["k"] != run_k:
+            with run.clock("speculative sampler"):
+                gens = run_decoder(
+                    spec_dec, run.prompts, run.cfg, t, f"{label} k={point['k']}", run.sweep, point["k"]
+                )
+            measured = speculative_summary(gens, run.alone[t], point["k"])
+        for key in ("", "_low", "_high"):
+            point[f"measured_speedup{key}"] = measured[f"speedup{key}"]
 
 
 def _vllm_rows(rows, vllm_alone, target_path, draft_path, prompts, eos, cfg: EvalConfig, dtype: str) -> None:

@@ -175,6 +175,14 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
         assert ran["measured_speedup"] == r["speedup"] and all(
             c["measured_speedup"] > 0 for c in auto["curve"]
         )
+        # each measured speedup has its 95% interval over the 3 prompts (the row's and every k's)
+        assert r["speedup_low"] <= r["speedup"] <= r["speedup_high"]
+        assert (ran["measured_speedup_low"], ran["measured_speedup_high"]) == (
+            r["speedup_low"],
+            r["speedup_high"],
+        )
+        for c in auto["curve"]:
+            assert c["measured_speedup_low"] <= c["measured_speedup"] <= c["measured_speedup_high"]
         for other in {1, 2, 3} - {r["k"]}:  # its progress lines name each extra run
             assert f"'mixture' k={other} T={r['temperature']:g}: prompt 3/3" in err
     assert "assisted" not in d["results"][0]  # baselines are opt-in
@@ -182,7 +190,8 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
     assert "(auto: " in table
     for r in d["results"]:  # results.md prints the prediction the PNG draws, and measured over it
         value, low, high, _ = predicted_at_run(r)
-        assert f"| {value:.2f}× [{low:.2f}, {high:.2f}] | {r['speedup'] / value:.2f} |" in table
+        measured = f"{r['speedup']:.2f}× [{r['speedup_low']:.2f}, {r['speedup_high']:.2f}]"
+        assert f"| {measured} | {value:.2f}× [{low:.2f}, {high:.2f}] | {r['speedup'] / value:.2f} |" in table
     for png in ("k_curve", "heatmap_kd_vs_decode_temperature", "heatmap_alpha_kd_vs_decode_temperature"):
         assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
 
