@@ -8,7 +8,8 @@
     search      evaluate search evaluate/configs/study_search.yaml for --serving-t (1.0, 0.6, ...); --seeds N
                 replaces its `seeds: [0, 1, 2]` (round 4 ran one seed: --seeds 1); --modes online: online
                 KD candidates (distill/configs/online_fkl.yaml, the online budget, STATE/search-online)
-    measure     evaluate run: every search's finalists, compiled sampler at k auto
+    measure     evaluate run: every search's finalists (--arms fixed: every fixed candidate, the mixtures
+                too), compiled sampler at k auto
     ksweep      benchmarks/bench_chained.py: measured tokens per call at k = 1..4 vs the predictions
     grid        KD-T x decode-T: builders run recipes/study/gsm8k_eval.yaml (held-out teacher samples at
                 decode T 0 ... 1, 1.2, 1.5, 2.0); per seed (--seeds N --first-seed S) distill train SeqKD
@@ -340,19 +341,31 @@ def search(s: Study) -> None:
 
 
 def measure(s: Study) -> None:
-    """Every search's finalists (winner, best fixed candidate, best single T, greedy), once each, measured."""
-    s.start(f"measure/{s.args.domain}")
+    """Every search's finalists (winner, best fixed candidate, best single T, greedy), once each, measured;
+    --arms fixed: every fixed candidate (each single T, uniform, mix_high_temp) in OUT's measure-fixed."""
+    fixed = s.args.arms == "fixed"
+    s.start(f"measure/{s.args.domain}" + ("/fixed" if fixed else ""))
     s.need(next(s.args.state.glob("search*-t*.json"), s.args.state / "search-t1_0.json"))
-    drafts, out = ["<finalists of STATE/search*-t*.json>"] if s.args.dry_run else [], s.args.state / "measure"
-    for path in [] if s.args.dry_run else sorted(s.args.state.glob("search*-t*.json")):  # SeqKD and online
-        result = json.loads(path.read_text())
-        folder = {c["label"]: c["folder"] for c in result["candidates"]}
-        where = Path(result["config"]["output_dir"]) / "candidates"
-        found = [str(where / folder[f] / "draft") for f in result["finalists"]]
-        drafts += [d for d in found if d not in drafts]
+    drafts = [f"<{s.args.arms} of STATE/search*-t*.json>"] if s.args.dry_run else search_drafts(s)
     if not s.args.dry_run:
         (s.args.state / "drafts.txt").write_text("\n".join(drafts) + "\n")
-    measured(s, drafts, "0,0.6,0.8,1.0", out, "measure")
+    name = "measure-fixed" if fixed else "measure"
+    measured(s, drafts, "0,0.6,0.8,1.0", s.args.state / name, name)
+
+
+def search_drafts(s: Study) -> list[str]:
+    """The drafts of every STATE/search*-t*.json (SeqKD and online), once each: its finalists, or (--arms
+    fixed) its fixed candidates in the search's order (each candidate's `folder`: its first seed's draft)."""
+    drafts: list[str] = []
+    for path in sorted(s.args.state.glob("search*-t*.json")):
+        result = json.loads(path.read_text())
+        folder = {c["label"]: c["folder"] for c in result["candidates"]}
+        fixed = [c["label"] for c in result["candidates"] if c["origin"] == "fixed"]
+        where = Path(result["config"]["output_dir"]) / "candidates"
+        labels = fixed if s.args.arms == "fixed" else result["finalists"]
+        found = [str(where / folder[f] / "draft") for f in labels]
+        drafts += [d for d in found if d not in drafts]
+    return drafts
 
 
 def measured(
@@ -517,6 +530,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--parallel", type=int, default=1, help="grid: trainings at once, each its own process (1)"
     )
     p.add_argument("--gpus", default="", help="grid --parallel: spread the trainings over these GPUs (0,1)")
+    p.add_argument(
+        "--arms",
+        choices=["finalists", "fixed"],
+        default="finalists",
+        help="measure: the searches' finalists, or every fixed candidate (single Ts, uniform, mix_high_temp)",
+    )
     args = p.parse_args(argv)
     args.modes, args.gpus = args.modes.split(","), [g for g in args.gpus.split(",") if g]
     if set(args.modes) - set(KD) or (args.seeds or 1) < 1 or (args.inputs and args.phase != "merge"):

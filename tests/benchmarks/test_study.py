@@ -98,6 +98,37 @@ def test_kcurve_measures_every_k_of_the_kd_0_8_drafts(tmp_path):
     assert run.count("--k-max") == 1 and "--compile" in run
 
 
+def test_measure_takes_each_searchs_finalists_or_every_fixed_candidate_once(tmp_path):
+    """Round 4c's search result (SeqKD, serving T 1) and an online one with the same candidates in its own
+    folder: finalists by default (files in name order: online first); --arms fixed measures every fixed arm
+    of both (the mixtures too), each draft once."""
+    import gzip
+
+    from benchmarks import study
+
+    state = tmp_path / "state"
+    state.mkdir()
+    result = json.loads(gzip.decompress((ROOT / "docs/study/r4c/search_t1_0.json.gz").read_bytes()))
+    result["config"]["output_dir"] = str(state / "search")
+    (state / "search-t1_0.json").write_text(json.dumps(result))
+    online = {**result, "config": {"output_dir": str(state / "search-online")}, "finalists": ["uniform"]}
+    (state / "search-online-t1_0.json").write_text(json.dumps(online))
+    folder = {c["label"]: c["folder"] for c in result["candidates"]}
+
+    def drafts(*arms: str) -> list[str]:
+        return study.search_drafts(study.Study(study.parse_args(["measure", "--state", str(state), *arms])))
+
+    where = state / "search" / "candidates"
+    assert drafts() == [str(state / "search-online" / "candidates" / folder["uniform"] / "draft")] + [
+        str(where / folder[f] / "draft") for f in result["finalists"]
+    ]
+    fixed = drafts("--arms", "fixed")
+    assert len(fixed) == len(set(fixed)) == 2 * 8  # 6 single T (greedy = T 0), uniform, mix_high_temp
+    assert str(where / folder["mix_high_temp"] / "draft") in fixed
+    (run,) = listing(tmp_path, "measure", "--arms", "fixed")
+    assert run[run.index("--output-dir") + 1] == str(state / "measure-fixed")
+
+
 def test_merge_unions_runs_by_key(tmp_path):
     for name, key in (("a", "grid/math/s0"), ("b", "grid/math/s1")):
         (tmp_path / name).mkdir()
@@ -257,3 +288,22 @@ def test_study_measured_holds_each_cell_against_the_prediction_at_the_k_run(tmp_
     )
     assert row.split(" | ")[-1].startswith(f"{hot['speedup'] / at_k1['predicted_speedup']:.2f} (")
     assert f"**{hot['speedup']:.2f}×** k 1 (auto 0)" in text  # above 1: bold
+
+
+def test_study_measured_bolds_by_the_interval_when_the_run_has_one(tmp_path, capsys):
+    """A run with measured intervals (evaluate since round 4f): a cell above 1x whose interval reaches below
+    1 is printed with its interval and not bold; one whose interval is above 1 is bold."""
+    from benchmarks import study_grid, study_measured
+
+    results = study_grid.read(ROOT / "docs/study/r4e/measure_online_s1.json.gz")
+    (draft,) = [d for d in results["drafts"] if d["name"] == "online-t0_8-s1"]
+    by_t = {r["temperature"]: r for r in draft["results"]}
+    hot, cool = by_t[1.0], by_t[0.0]  # measured 1.01x and 1.29x
+    hot |= {"speedup_low": 0.97, "speedup_high": 1.05}
+    cool |= {"speedup_low": 1.2, "speedup_high": 1.35}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    assert study_measured.main([str(path), "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert f"| {hot['speedup']:.2f}× [0.97, 1.05] k 1 (auto 0) |" in text
+    assert f"| **{cool['speedup']:.2f}× [1.20, 1.35]** k 3 |" in text
