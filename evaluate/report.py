@@ -318,10 +318,14 @@ def _plot_k_curve(results: dict[str, Any], out: Path) -> Path | None:
             ax.errorbar([c["k"] for c in measured], ys, yerr=err, **kw)
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("k (draft tokens per target call)")
-    any_measured = any("measured_speedup" in c for _, r in cells for c in r["k_auto"]["curve"])
-    ax.set_ylabel(("" if any_measured else "predicted ") + "speedup over target alone (×)")
+    ax.set_xticks(sorted({c["k"] for _, r in cells for c in r["k_auto"]["curve"]}))
+    points = [c for _, r in cells for c in r["k_auto"]["curve"] if "measured_speedup" in c]
+    ax.set_ylabel(("" if points else "predicted ") + "speedup over target alone (×)")
     title = "k: auto — chained tokens per call / (c·k + verify cost)"
-    ax.set_title(title + ("; squares: measured, 95% over prompts" if any_measured else ""), fontsize=9)
+    if points:  # intervals: runs since round 4f
+        spread = ", 95% over prompts" if any(_known(c.get("measured_speedup_low")) for c in points) else ""
+        title += f"; squares: measured{spread}"
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves, not on them
     fig.tight_layout()
     path = out / "k_curve.png"
