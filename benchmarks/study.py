@@ -347,7 +347,7 @@ def measure(s: Study) -> None:
     s.start(f"measure/{s.args.domain}" + ("/fixed" if fixed else ""))
     s.need(next(s.args.state.glob("search*-t*.json"), s.args.state / "search-t1_0.json"))
     drafts = [f"<{s.args.arms} of STATE/search*-t*.json>"] if s.args.dry_run else search_drafts(s)
-    if not s.args.dry_run:
+    if not s.args.dry_run and not fixed:  # ksweep sweeps the first two finalists
         (s.args.state / "drafts.txt").write_text("\n".join(drafts) + "\n")
     name = "measure-fixed" if fixed else "measure"
     measured(s, drafts, "0,0.6,0.8,1.0", s.args.state / name, name)

@@ -24,6 +24,7 @@ from benchmarks.study_grid import read  # noqa: E402
 from evaluate.report import (  # noqa: E402
     error_bars,
     heatmap_rows,
+    known,
     measured_text,
     plot_heatmaps,
     predicted_at_run,
@@ -42,7 +43,8 @@ def cells(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
             out[-1] |= dict(predicted=value, low=low, high=high, measured=measured_text(r))
             out[-1]["interval"] = (r.get("speedup_low"), r.get("speedup_high"))  # None: not measured
-            out[-1]["above_1"] = (r.get("speedup_low") or r["speedup"]) > 1  # the interval's low end
+            low = r.get("speedup_low")
+            out[-1]["above_1"] = (low if known(low) else r["speedup"]) > 1  # by the interval's low end
     return out
 
 
@@ -79,10 +81,7 @@ def plot_vs_predicted(rows: list[dict[str, Any]], out: Path, title: str) -> None
     for name in drafts:
         mine = [r for r in rows if r["draft"] == name]
         ys = [r["predicted"] for r in mine]
-        err = [
-            [y - r["low"] for y, r in zip(ys, mine, strict=True)],
-            [r["high"] - y for y, r in zip(ys, mine, strict=True)],
-        ]
+        err = error_bars(ys, [(r["low"], r["high"]) for r in mine])
         measured = [r["speedup"] for r in mine]
         yerr = error_bars(measured, [r["interval"] for r in mine])
         ax.errorbar(ys, measured, xerr=err, yerr=yerr, fmt="o", capsize=2, ms=4, label=name)

@@ -69,13 +69,15 @@ def target_alone_summary(alone: Sequence[Generation]) -> dict[str, float]:
 
 
 def speedup_interval(
-    alone: Sequence[Generation], spec: Sequence[Generation], resamples: int = 2000, seed: int = 0
+    spec: Sequence[Generation], alone: Sequence[Generation], resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
     """95% paired bootstrap interval of the measured speedup over prompts: each resample draws prompts with
-    replacement and sums both decoders' decode seconds and tokens over the same draws (prompt i of `alone`
-    and of `spec` ran the same prompt). One slow prompt (a stall, a long continuation) widens it."""
+    replacement and sums both decoders' decode seconds and tokens over the same draws (prompt i of `spec`
+    and of `alone` ran the same prompt), the speedup's own ratio of sums. One slow prompt (a stall, a long
+    continuation) widens it. Nearest-rank percentiles; the fixed seed makes a row's interval reproducible.
+    NaN for fewer than two prompts."""
     if len(alone) != len(spec):
-        raise ValueError(f"{len(alone)} target-alone runs against {len(spec)} speculative ones: not paired")
+        raise ValueError(f"{len(spec)} speculative runs against {len(alone)} target-alone ones: not paired")
     cols = [(a.decode_s, len(a.tokens), s.decode_s, len(s.tokens)) for a, s in zip(alone, spec, strict=True)]
     if len(cols) < 2:
         return float("nan"), float("nan")
@@ -83,8 +85,8 @@ def speedup_interval(
     for _ in range(resamples):
         pick = [cols[rng.randrange(len(cols))] for _ in cols]
         a_s, a_n, s_s, s_n = (sum(col) for col in zip(*pick, strict=True))
-        if a_n and s_s and s_n:  # speedup = (a_s / a_n) / (s_s / s_n)
-            draws.append(a_s * s_n / (a_n * s_s))
+        if a_n and s_s and s_n:  # a draw of empty or instant runs has no speedup: left out
+            draws.append(_ratio(a_s / a_n, s_s / s_n))
     draws.sort()
     if not draws:
         return float("nan"), float("nan")
@@ -97,7 +99,7 @@ def speculative_summary(
     """Empirical α, acceptance, block efficiency, cost ratio c, speedup (with its 95% interval over prompts)
     and the cost-model prediction; `alone_gens`: the target alone on the same prompts, in the same order."""
     alone = target_alone_summary(alone_gens)
-    speedup_low, speedup_high = speedup_interval(alone_gens, spec)
+    speedup_low, speedup_high = speedup_interval(spec, alone_gens)
     tokens = sum(len(g.tokens) for g in spec)
     decode_s = sum(g.decode_s for g in spec)
     prefill_s = sum(g.prefill_s for g in spec)

@@ -19,29 +19,29 @@ from typing import Any
 from core.public import public_values
 
 
-def _f(x: Any, fmt: str = ".3f") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return format(x, fmt)
-
-
-def _known(x: Any) -> bool:
+def known(x: Any) -> bool:
+    """A value, not a missing one (None: results.json's null for NaN; NaN: not measured)."""
     return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+def _f(x: Any, fmt: str = ".3f") -> str:
+    return format(x, fmt) if known(x) else "–"
 
 
 def error_bars(ys: list[float], intervals: list[tuple[Any, Any]]) -> list[list[float]]:
     """matplotlib's yerr from (low, high) per point; no bar where a run has no interval (one prompt, or a
-    results.json from before intervals were measured)."""
-    known = [_known(lo) and _known(hi) for lo, hi in intervals]
-    below = [y - lo if ok else 0.0 for y, (lo, _), ok in zip(ys, intervals, known, strict=True)]
-    above = [hi - y if ok else 0.0 for y, (_, hi), ok in zip(ys, intervals, known, strict=True)]
+    results.json written before measured intervals existed). Clamped at 0: a percentile interval may miss
+    its own point estimate by a rounding error (or more, with two prompts), and yerr must not be negative."""
+    ok = [known(lo) and known(hi) for lo, hi in intervals]
+    below = [max(0.0, y - lo) if k else 0.0 for y, (lo, _), k in zip(ys, intervals, ok, strict=True)]
+    above = [max(0.0, hi - y) if k else 0.0 for y, (_, hi), k in zip(ys, intervals, ok, strict=True)]
     return [below, above]
 
 
 def measured_text(row: dict[str, Any]) -> str:
     """The measured speedup, with its 95% interval over prompts when the run has one."""
     low, high = row.get("speedup_low"), row.get("speedup_high")
-    interval = f" [{_f(low, '.2f')}, {_f(high, '.2f')}]" if _known(low) and _known(high) else ""
+    interval = f" [{_f(low, '.2f')}, {_f(high, '.2f')}]" if known(low) and known(high) else ""
     return f"{_f(row['speedup'], '.2f')}×{interval}"
 
 
@@ -148,7 +148,7 @@ def _plot_curves(results: dict[str, Any], out: Path) -> list[Path]:
         ax.errorbar(
             ts,
             [p[0] for p in predicted],
-            yerr=[[p[0] - p[1] for p in predicted], [p[2] - p[0] for p in predicted]],
+            yerr=error_bars([p[0] for p in predicted], [(p[1], p[2]) for p in predicted]),
             fmt=":",
             capsize=2,
             color=line.get_color(),
@@ -166,7 +166,9 @@ def _plot_curves(results: dict[str, Any], out: Path) -> list[Path]:
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("decoding temperature")
     ax.set_ylabel("speedup over target alone (×)")
-    ax.set_title("measured speedup (95% over prompts) vs the prediction at the k run (95%)", fontsize=9)
+    spread = any(known(r.get("speedup_low")) for d in results["drafts"] for r in d["results"])
+    measured = "measured speedup" + (" (95% over prompts)" if spread else "")
+    ax.set_title(f"{measured} vs the prediction at the k run (95%)", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     written.append(out / "speedup_vs_temperature.png")
@@ -278,7 +280,7 @@ def plot_heatmaps(results: dict[str, Any], out: Path) -> list[Path]:
 
 def _plot_k_curve(results: dict[str, Any], out: Path) -> Path | None:
     """Predicted speedup vs k per (draft, temperature), 95% interval as error bars, the chosen k ringed;
-    with measure_every_k the measured speedup at each k as squares."""
+    with measure_every_k the measured speedup at each k as squares, with its interval over prompts."""
     cells = [(d, r) for d in results["drafts"] for r in d["results"] if r.get("k_auto")]
     if not cells:
         return None
@@ -292,10 +294,7 @@ def _plot_k_curve(results: dict[str, Any], out: Path) -> Path | None:
         curve, chosen = r["k_auto"]["curve"], r["k_auto"]["chosen_k"]
         ks = [c["k"] for c in curve]
         ys = [c["predicted_speedup"] for c in curve]
-        err = [
-            [y - c["predicted_speedup_low"] for y, c in zip(ys, curve, strict=True)],
-            [c["predicted_speedup_high"] - y for y, c in zip(ys, curve, strict=True)],
-        ]
+        err = error_bars(ys, [(c["predicted_speedup_low"], c["predicted_speedup_high"]) for c in curve])
         bars = ax.errorbar(
             ks,
             ys,
@@ -309,21 +308,22 @@ def _plot_k_curve(results: dict[str, Any], out: Path) -> Path | None:
             ax.plot([chosen], [ys[ks.index(chosen)]], "o", ms=13, mfc="none", color=bars[0].get_color())
         measured = [c for c in curve if "measured_speedup" in c]
         if measured:  # measure_every_k: the sampler's speedup at each k, squares on the same colour
-            ys = [c["measured_speedup"] for c in measured]
+            measured_ys = [c["measured_speedup"] for c in measured]
             err = error_bars(
-                ys, [(c.get("measured_speedup_low"), c.get("measured_speedup_high")) for c in measured]
+                measured_ys,
+                [(c.get("measured_speedup_low"), c.get("measured_speedup_high")) for c in measured],
             )
             label = f"{d['name']} T={r['temperature']:g} measured"
             kw = dict(fmt="s--", ms=6, capsize=2, color=bars[0].get_color(), label=label)
-            ax.errorbar([c["k"] for c in measured], ys, yerr=err, **kw)
+            ax.errorbar([c["k"] for c in measured], measured_ys, yerr=err, **kw)
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("k (draft tokens per target call)")
     ax.set_xticks(sorted({c["k"] for _, r in cells for c in r["k_auto"]["curve"]}))
     points = [c for _, r in cells for c in r["k_auto"]["curve"] if "measured_speedup" in c]
     ax.set_ylabel(("" if points else "predicted ") + "speedup over target alone (×)")
     title = "k: auto — chained tokens per call / (c·k + verify cost)"
-    if points:  # intervals: runs since round 4f
-        spread = ", 95% over prompts" if any(_known(c.get("measured_speedup_low")) for c in points) else ""
+    if points:  # a results.json from before measured intervals existed (re-plotted) has none
+        spread = ", 95% over prompts" if any(known(c.get("measured_speedup_low")) for c in points) else ""
         title += f"; squares: measured{spread}"
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves, not on them

@@ -291,7 +291,7 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
     return row
 
 
-def _measure_curve(run: _Run, spec_dec, curve, label: str, t: float, run_k: int, row: dict) -> None:
+def _measure_curve(run: _Run, spec_dec, curve, label: str, t: float, run_k: int, row: dict[str, Any]) -> None:
     """measure_every_k: the sampler at each other k of the curve (the k's the probe priced); each point
     gains `measured_speedup` with its 95% interval over prompts (`row`: the run at the chosen k)."""
     for point in curve:

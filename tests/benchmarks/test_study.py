@@ -127,6 +127,14 @@ def test_measure_takes_each_searchs_finalists_or_every_fixed_candidate_once(tmp_
     assert str(where / folder["mix_high_temp"] / "draft") in fixed
     (run,) = listing(tmp_path, "measure", "--arms", "fixed")
     assert run[run.index("--output-dir") + 1] == str(state / "measure-fixed")
+    # run for real (evaluate refuses the missing drafts, exit 2): ksweep's drafts.txt lists the finalists,
+    # and measuring every fixed arm leaves it as it was
+    where = ["--state", str(state), "--out", str(tmp_path / "out"), "--data", str(tmp_path)]
+    for arms in ("finalists", "fixed"):
+        with pytest.raises(SystemExit) as stop:
+            study.main(["measure", "--arms", arms, *where])
+        assert stop.value.code == 2
+        assert (state / "drafts.txt").read_text().split() == drafts()
 
 
 def test_merge_unions_runs_by_key(tmp_path):
