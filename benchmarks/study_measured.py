@@ -41,10 +41,9 @@ def cells(results: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(
                 dict(draft=d["name"], t=r["temperature"], speedup=r["speedup"], k=r["k"], chosen=chosen)
             )
-            out[-1] |= dict(predicted=value, low=low, high=high, measured=measured_text(r))
-            out[-1]["interval"] = (r.get("speedup_low"), r.get("speedup_high"))  # None: not measured
-            low = r.get("speedup_low")
-            out[-1]["above_1"] = (low if known(low) else r["speedup"]) > 1  # by the interval's low end
+            interval = (r.get("speedup_low"), r.get("speedup_high"))  # None: measured without one
+            out[-1] |= dict(predicted=value, low=low, high=high, measured=measured_text(r), interval=interval)
+            out[-1]["above_1"] = (interval[0] if known(interval[0]) else r["speedup"]) > 1  # by its low end
     return out
 
 
