@@ -5,7 +5,8 @@
 Points: `shard-<i>` (shard i written), `assemble` (configs written, before the manifest and the final
 rename), `renamed` (dataset folder complete, not yet registered), `staged` (copied into the staging/ of a
 store on another filesystem), `register` (version folder renamed into the store, catalog transaction not
-committed), `registered` (committed, work folder not yet removed).
+committed), `registered` (committed, work folder not yet removed), `imported-copy` (`registry import`:
+copied into staging/, not yet hashed).
 Unset, it does nothing. Used by tests/builders/test_faults.py; not for users.
 """
 

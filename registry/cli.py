@@ -1,4 +1,4 @@
-"""`python -m registry`: list, show, diff, verify, push, pull and resolve dataset versions.
+"""`python -m registry`: list, show, diff, verify, push, pull, import and resolve dataset versions.
 
     python -m registry list [NAME]                      # every version in the local catalog
     python -m registry show toy@v2 [--verify]           # lineage, configs, statistics per temperature
@@ -6,6 +6,8 @@
     python -m registry verify [toy@v2]                  # hash every shard against the manifest
     python -m registry push toy@v2 my-org/toy [--dry-run] [--private]
     python -m registry pull my-org/toy@v2               # download, verify, register
+    python -m registry import /carried/toy/v2           # a version's folder from another machine: copy,
+                                                        # verify, register (no Hub needed)
     python -m registry path toy@v2                      # print the local folder (for load_dataset)
 
 `--root DIR` (or `$TEMPDRAFT_REGISTRY`) picks another store. User mistakes and shards that do not
@@ -27,6 +29,7 @@ from registry.hub import HubError, pull, push_version, split_hub_id
 from registry.integrity import IntegrityError, ensure_verified
 from registry.report import diff_data, diff_text, list_text, show_text
 from registry.resolve import resolve_dataset
+from registry.transfer import import_folder
 from registry.versions import get_version
 
 
@@ -67,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("pull", help="download a Hub dataset version into the store and register it")
     s.add_argument("hub_id", help="org/name[@revision] (default revision: the highest vN tag)")
     s.add_argument("--endpoint", help="Hub URL (default: $HF_ENDPOINT or huggingface.co)")
+
+    s = sub.add_parser("import", help="register a copy of a version's folder from another machine or store")
+    s.add_argument("folder", type=Path, help="the folder `registry path NAME@vN` printed there")
 
     s = sub.add_parser("path", help="print the local folder of any dataset id (name@vN, org/name@vN, path)")
     s.add_argument("dataset_id")
@@ -116,6 +122,9 @@ def run(args: argparse.Namespace) -> str:
         repo_id, revision = split_hub_id(args.hub_id)
         version = pull(repo_id, revision, endpoint=args.endpoint, root=root)
         return f"{args.hub_id} -> {version.ref} at {version.path}"
+    if args.command == "import":
+        version = import_folder(args.folder, root)
+        return f"{args.folder} -> {version.ref} at {version.path}"
     if args.command == "path":
         return str(resolve_dataset(args.dataset_id, verify=args.verify, root=root))
     raise AssertionError(args.command)
