@@ -23,6 +23,9 @@
                 against its own probe's prediction: benchmarks/study_measured.py)
     kcurve      evaluate run --measure-every-k: the KD T 0.8 grid draft of each of --modes (seed --first-seed)
                 at decode T 0, 0.6, 1.0 and every k = 1..4, measured against k: auto's predicted curve
+    carry-out   each domain's eval set folder copied to OUT/evalsets (bring it back from the device call)
+    carry-in    --carry DIR: `registry import` of those folders on a fresh machine, before `grid`, so every
+                session's grids score the same held-out samples (a fresh machine re-samples them otherwise)
     merge       OUT/results.json gains the runs of each results.json given (other machines or sessions)
 
 GPU machine (the search needs optuna; wheels land in ~/site, the GGUF in ~/models, data in ~/data; the state
@@ -204,13 +207,15 @@ class Study:
         )
         if self.args.dry_run:
             return
-        if isinstance(path, str):  # a registered dataset
-            found = subprocess.run(
-                [sys.executable, "-m", "registry", "path", path], env=self.env, capture_output=True
-            )
-        if not (path.exists() if isinstance(path, Path) else found.returncode == 0):
+        if not (path.exists() if isinstance(path, Path) else self.registered(path)):
             print(f"missing {path}: run the earlier phase on this (warm) machine first", file=sys.stderr)
             raise SystemExit(3)
+
+    def registered(self, dataset_id: str) -> str | None:
+        """The folder of a registered dataset (`registry path`), None when this machine has none."""
+        cmd = [sys.executable, "-m", "registry", "path", dataset_id]
+        found = subprocess.run(cmd, env=self.env, capture_output=True, text=True)
+        return found.stdout.strip() if found.returncode == 0 else None
 
     def copy(self, src: Path, name: str) -> None:
         print(f"# copy {src} -> {self.args.out / name}", flush=True)
@@ -456,6 +461,35 @@ def grid(s: Study) -> None:
             s.outputs["drafts"] = {d.name: json.loads((d / CARD).read_text()) for d in drafts}
 
 
+def carry_out(s: Study) -> None:
+    """Each domain's eval set (its latest version's folder, `registry path`) copied to OUT/evalsets/NAME/vN:
+    carried to the next session's machine, `carry-in` registers it there and its grids score the same
+    samples instead of re-sampling them."""
+    s.start("carry-out")
+    for _, evalset in POOLS.values():
+        print(f"$ python -m registry path {evalset}@latest", flush=True)
+        if s.args.dry_run:
+            continue
+        if (folder := s.registered(f"{evalset}@latest")) is None:
+            print(f"# {evalset}: none on this machine", flush=True)
+            continue
+        dest = s.args.out / "evalsets" / evalset / Path(folder).name
+        print(f"# copy {folder} -> {dest}", flush=True)
+        shutil.copytree(folder, dest, dirs_exist_ok=True)
+        s.outputs[f"evalsets/{evalset}"] = str(dest.relative_to(s.args.out))
+
+
+def carry_in(s: Study) -> None:
+    """`registry import` of every eval set folder under --carry (carry-out's OUT/evalsets of an earlier
+    session): the grid's builder then finds each one built (same recipe, same fingerprint)."""
+    s.start("carry-in")
+    carried = sorted(s.args.carry.glob("*/v*")) if s.args.carry else []
+    if not carried:
+        raise SystemExit(s.finish(2, f"--carry {s.args.carry}: no NAME/vN folders to import"))
+    for folder in carried:
+        s.run(f"python -m registry import {folder}")
+
+
 def eval_set(s: Study) -> None:
     """recipes/study/gsm8k_eval.yaml: held-out prompts sampled at decode T 0 ... 2.0 (all in split train)."""
     about = "SmolLM2-135M-Instruct on MT-bench + Vicuna at T 0 ... 2.0."
@@ -505,6 +539,7 @@ def instruction_files(s: Study) -> tuple[Path, Path]:
 
 PHASES = {"pool": pool, "instr-pool": pool, "curve": curve, "search": search, "measure": measure}
 PHASES |= {"ksweep": ksweep, "grid": grid, "grid-measure": grid_measure, "kcurve": kcurve}
+PHASES |= {"carry-out": carry_out, "carry-in": carry_in}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -530,6 +565,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--parallel", type=int, default=1, help="grid: trainings at once, each its own process (1)"
     )
     p.add_argument("--gpus", default="", help="grid --parallel: spread the trainings over these GPUs (0,1)")
+    p.add_argument("--carry", type=Path, help="carry-in: a carry-out's OUT/evalsets (NAME/vN folders)")
     p.add_argument(
         "--arms",
         choices=["finalists", "fixed"],
@@ -547,8 +583,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     out = REPO / "runs" / ("study-quick" if args.quick else "study-r4")
     args.out = (args.out or out).expanduser().resolve()
     args.state = (args.state or HOME / ("r4-quick" if args.quick else "r4")).expanduser().resolve()
-    if any(len(str(path).split()) > 1 for path in (args.data, args.out, args.state)):
-        p.error("--data, --out and --state must not contain spaces (commands are split on spaces)")
+    args.carry = args.carry and args.carry.expanduser().resolve()
+    if any(len(str(path).split()) > 1 for path in (args.data, args.out, args.state, args.carry or "")):
+        p.error("--data, --out, --state and --carry must not contain spaces (commands are split on spaces)")
     return args
 
 

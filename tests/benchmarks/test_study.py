@@ -137,6 +137,33 @@ def test_measure_takes_each_searchs_finalists_or_every_fixed_candidate_once(tmp_
         assert (state / "drafts.txt").read_text().split() == drafts()
 
 
+def test_carry_out_then_carry_in_registers_the_same_eval_set_on_a_fresh_state(tmp_path):
+    """carry-out copies each domain's registered eval set (only math here) to OUT/evalsets; carry-in on
+    another state imports it: the same name, version and fingerprint, so the grid's builder finds it."""
+    from benchmarks import study
+    from registry.catalog import Catalog
+    from registry.versions import register_build
+    from tests.registry.dataset_factory import make_dataset_folder
+
+    first, fresh = tmp_path / "first", tmp_path / "fresh"
+    v = register_build(
+        make_dataset_folder(tmp_path / "b", name="study_gsm8k_eval"), root=first / "home/registry"
+    )
+    out = tmp_path / "out"
+    assert study.main(["carry-out", "--state", str(first), "--out", str(out)]) == 0
+    assert (out / "evalsets/study_gsm8k_eval/v1/manifest.json").is_file()
+    assert not (out / "evalsets/study_instr_eval").exists()  # no instruction eval set was sampled
+    assert (
+        study.main(["carry-in", "--carry", str(out / "evalsets"), "--state", str(fresh), "--out", str(out)])
+        == 0
+    )
+    (got,) = Catalog(fresh / "home/registry").versions()
+    assert (got.ref, got.fingerprint) == (v.ref, v.fingerprint)
+    with pytest.raises(SystemExit) as stop:  # nothing to carry: said, exit 2
+        study.main(["carry-in", "--carry", str(tmp_path / "b"), "--state", str(fresh), "--out", str(out)])
+    assert stop.value.code == 2
+
+
 def test_merge_unions_runs_by_key(tmp_path):
     for name, key in (("a", "grid/math/s0"), ("b", "grid/math/s1")):
         (tmp_path / name).mkdir()
