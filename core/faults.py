@@ -7,7 +7,8 @@ rename), `renamed` (dataset folder complete, not yet registered), `staged` (copi
 store on another filesystem), `register` (version folder renamed into the store, catalog transaction not
 committed), `registered` (committed, work folder not yet removed), `imported-copy` (`registry import`:
 copied into staging/, not yet hashed).
-Unset, it does nothing. Used by tests/builders/test_faults.py; not for users.
+Unset, it does nothing. Used by tests/builders/test_faults.py and tests/registry/test_transfer.py; not for
+users.
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ import importlib
 import os
 import re
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,12 +43,11 @@ from core.errors import TempdraftError
 from core.provenance import mask_secrets
 from registry.catalog import Catalog, DatasetVersion
 from registry.dataset import MANIFEST, read_manifest
-from registry.integrity import ensure_verified, verify_folder
-from registry.store import staging_dir
-from registry.versions import register_folder
+from registry.integrity import ensure_verified
+from registry.transfer import register_copy, version_number
+from registry.versions import locked_stage
 
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-VERSION_TAG_RE = re.compile(r"^v(\d+)$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 NO_TOKEN = (
     "pushing to the Hub needs a token with write access: set HF_TOKEN in the environment or run "
@@ -245,7 +243,7 @@ def split_hub_id(dataset_id: str) -> tuple[str, str | None]:
 
 def latest_version_tag(api: HfApi, repo_id: str) -> str | None:
     refs = api.list_repo_refs(repo_id, repo_type="dataset")
-    numbered = [(int(m[1]), t.name) for t in refs.tags if (m := VERSION_TAG_RE.match(t.name))]
+    numbered = [(n, t.name) for t in refs.tags if (n := version_number(t.name)) is not None]
     return max(numbered)[1] if numbered else None
 
 
@@ -261,7 +259,7 @@ def pull(
     check_repo_id(repo_id)
     catalog = Catalog(root)
     # 1. Immutable revisions (vN tags, commit shas) pulled or pushed before resolve offline.
-    if revision and (VERSION_TAG_RE.match(revision) or COMMIT_RE.match(revision)):
+    if revision and (version_number(revision) is not None or COMMIT_RE.match(revision)):
         if (known := _known(catalog, repo_id, revision)) is not None:
             return known
     api = _api(endpoint, token or get_token())
@@ -284,40 +282,30 @@ def pull(
         return known
 
     # 2. Download the exact commit into staging, check it, then register it.
-    stage = staging_dir(catalog.root) / f"pull-{uuid.uuid4().hex[:12]}"
-    try:
-        snapshot_download(
-            repo_id,
-            repo_type="dataset",
-            revision=sha or revision,
-            local_dir=stage,
-            endpoint=api.endpoint,
-            token=token or get_token() or False,
-            cache_dir=catalog.root / "hf-cache",
-            allow_patterns=[MANIFEST, "README.md", "data/**"],
-        )
+    with locked_stage(catalog.root, "pull") as stage:
+        try:
+            snapshot_download(
+                repo_id,
+                repo_type="dataset",
+                revision=sha or revision,
+                local_dir=stage,
+                endpoint=api.endpoint,
+                token=token or get_token() or False,
+                cache_dir=catalog.root / "hf-cache",
+                allow_patterns=[MANIFEST, "README.md", "data/**"],
+            )
+        except HUB_ERRORS as e:
+            raise _failed(f"downloading {repo_id}@{revision} from {api.endpoint}", e, rerun) from None
         if not (stage / MANIFEST).is_file():
             raise TempdraftError(
                 f"{repo_id}@{revision} is not a tempdraft dataset (no manifest.json); "
                 "read it with datasets.load_dataset directly"
             )
         shutil.rmtree(stage / ".cache", ignore_errors=True)  # huggingface_hub's download metadata
-        verify_folder(stage, f"{repo_id}@{revision}")
-        m = VERSION_TAG_RE.match(revision)
-        version = register_folder(
-            stage,
-            origin=f"hub:{repo_id}@{revision}",
-            root=catalog.root,
-            preferred_version=int(m[1]) if m else None,
-        )
-    except HUB_ERRORS as e:
-        raise _failed(f"downloading {repo_id}@{revision} from {api.endpoint}", e, rerun) from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    if version.verified_at is None and version.origin == f"hub:{repo_id}@{revision}":
-        catalog.mark_verified(version.name, version.version)  # hashed in staging just above
+        label, origin = f"{repo_id}@{revision}", f"hub:{repo_id}@{revision}"
+        version = register_copy(stage, label, origin, catalog, version_number(revision))
     catalog.record_remote(repo_id, revision, sha, version.name, version.version, "pull")
-    return catalog.get(version.name, version.version) or version
+    return version
 
 
 def _known(catalog: Catalog, repo_id: str, revision: str) -> DatasetVersion | None:

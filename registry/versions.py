@@ -97,24 +97,32 @@ def register_folder(
 
 @contextmanager
 def _on_store_filesystem(folder: Path, root: Path) -> Iterator[Path]:
-    """`folder` itself when a rename can move it into the store. Otherwise a copy in staging/, held under
-    a file lock while it exists, so that a copy left by a killed process (its lock free) is removed by the
-    next registration and one in progress (its lock held) never is."""
+    """`folder` itself when a rename can move it into the store, otherwise a copy in a `locked_stage`."""
     if os.stat(folder).st_dev == os.stat(root).st_dev:
         yield folder
         return
+    with locked_stage(root, "copy") as stage:
+        shutil.copytree(folder, stage)
+        fault_point("staged")
+        yield stage
+
+
+@contextmanager
+def locked_stage(root: Path, prefix: str) -> Iterator[Path]:
+    """A new path `staging/<prefix>-<id>` (not created) for a copy on its way into the store, held under a
+    file lock while in use and removed afterwards (gone already when it was renamed into the store).
+    Copies that killed processes left under the same prefix (their locks free) are removed first; one in
+    progress (its lock held) never is."""
     staging = staging_dir(root)
-    for stale_lock in staging.glob(".copy-*.lock"):
+    for stale_lock in staging.glob(f".{prefix}-*.lock"):
         _remove_unless_held(stale_lock, staging / stale_lock.name[1:-5])
-    stage = staging / f"copy-{uuid.uuid4().hex[:12]}"
+    stage = staging / f"{prefix}-{uuid.uuid4().hex[:12]}"
     lock = FileLock(staging / f".{stage.name}.lock")
     with lock:
         try:
-            shutil.copytree(folder, stage)
-            fault_point("staged")
             yield stage
         finally:
-            _remove(stage)  # gone already when it was renamed into the store
+            _remove(stage)
             Path(lock.lock_file).unlink(missing_ok=True)
 
 

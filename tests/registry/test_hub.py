@@ -185,3 +185,14 @@ def test_pull_refuses_a_corrupted_or_foreign_download(store, make, hub, tmp_path
     with pytest.raises(TempdraftError, match="not a tempdraft dataset"):
         pull("org/toy", "v1", root=other)
     assert Catalog(other).versions() == [] and not any((other / "staging").iterdir())
+
+
+def test_pull_refuses_a_version_whose_recipe_this_store_sampled_again(store, make, hub, tmp_path):
+    """Same name and fingerprint here, other shards (the recipe sampled again on this machine): the pull
+    names both instead of returning the local version as if it were the Hub's."""
+    there = tmp_path / "there"
+    push_version(register_build(make(), root=there), "org/toy", root=there)
+    local = register_build(make(rows=4))  # same recipe, other rows
+    with pytest.raises(TempdraftError, match="same recipe.*other shards"):
+        pull("org/toy", "v1")
+    assert Catalog().versions() == [local] and not any((store / "staging").glob("pull-*"))

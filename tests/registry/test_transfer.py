@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,10 +49,28 @@ def test_import_registers_a_verified_copy_under_its_name_and_number(store, make,
     assert not any((store / "staging").iterdir())
 
 
-def test_a_taken_number_gives_the_next_one(store, make, tmp_path):
-    register_build(make(recipe_extra={"seed": 5}))  # toy@v1 here is another recipe
-    v = import_folder(built_elsewhere(make, tmp_path))
-    assert v.ref == "toy@v2"
+def test_the_folders_number_is_kept_when_free_and_the_next_one_taken_otherwise(store, make, tmp_path):
+    source = built_elsewhere(make, tmp_path)
+    carried = shutil.copytree(source, tmp_path / "carried" / "v3")
+    (carried / "notes.txt").write_text("stray")  # not part of a version: left behind
+    v = import_folder(carried)
+    assert v.ref == "toy@v3" and not (v.path / "notes.txt").exists()
+    register_build(make(recipe_extra={"seed": 5}), root=tmp_path / "other")
+    elsewhere = Catalog(tmp_path / "other").versions()[0].path  # another recipe, also named v1
+    assert import_folder(elsewhere).ref == "toy@v1"  # free here
+    register_build(make(recipe_extra={"seed": 6}))  # toy@v4: the next free number
+    assert import_folder(built_elsewhere(make, tmp_path / "x", recipe_extra={"seed": 7})).ref == "toy@v5"
+
+
+def test_the_same_recipe_sampled_again_here_is_refused_not_silently_kept(store, make, tmp_path):
+    """Same name and fingerprint, other shards (a fresh machine re-sampled the recipe): the import says
+    so instead of returning the local version as if it were the carried one."""
+    source = built_elsewhere(make, tmp_path)
+    local = register_build(make(rows=4))  # the same recipe (fingerprint), other rows
+    assert local.fingerprint == Catalog(tmp_path / "there").versions()[0].fingerprint
+    with pytest.raises(TempdraftError, match="same recipe.*other shards"):
+        import_folder(source)
+    assert Catalog().versions() == [local]
 
 
 def test_corrupt_or_foreign_folders_register_nothing_and_exit_2(store, make, tmp_path, capsys):
@@ -63,6 +82,10 @@ def test_corrupt_or_foreign_folders_register_nothing_and_exit_2(store, make, tmp
     assert (source / SHARD).read_bytes() == b"not parquet"  # the source is not touched
     with pytest.raises(TempdraftError, match="not a tempdraft dataset folder"):
         import_folder(tmp_path)
+    unreadable = built_elsewhere(make, tmp_path / "y", recipe_extra={"seed": 8})
+    (unreadable / "data" / "gone.parquet").symlink_to(tmp_path / "nowhere")  # a copy that cannot finish
+    assert main(["import", str(unreadable)]) == 2
+    assert "nothing was registered" in capsys.readouterr().err and Catalog().versions() == []
 
 
 def _import(source: Path, fault: str | None = None) -> subprocess.Popen:
@@ -86,6 +109,7 @@ def test_a_kill_at_each_step_then_a_rerun_gives_one_version(store, make, tmp_pat
     assert out.strip() == f"{source} -> toy@v1 at {v.path}"
     assert sorted(p.name for p in (store / "datasets").glob("*/*")) == ["v1"]
     assert hashes(v.path) == hashes(source)
+    assert not any((store / "staging").glob("*import-*"))  # the killed copy and its lock: swept
 
 
 def test_two_imports_at_once_register_one_version(store, make, tmp_path):
