@@ -212,10 +212,15 @@ class Study:
             raise SystemExit(3)
 
     def registered(self, dataset_id: str) -> str | None:
-        """The folder of a registered dataset (`registry path`), None when this machine has none."""
+        """The folder of a registered dataset (`registry path`); None, with registry's reason printed, when
+        this machine has none (or it failed its integrity check)."""
         cmd = [sys.executable, "-m", "registry", "path", dataset_id]
         found = subprocess.run(cmd, env=self.env, capture_output=True, text=True)
-        return found.stdout.strip() if found.returncode == 0 else None
+        if found.returncode:
+            reason = (found.stderr.strip().splitlines() or [f"exit {found.returncode}"])[0]
+            print(f"# registry path {dataset_id}: {reason}", flush=True)
+            return None
+        return found.stdout.strip()
 
     def copy(self, src: Path, name: str) -> None:
         print(f"# copy {src} -> {self.args.out / name}", flush=True)
@@ -467,15 +472,14 @@ def carry_out(s: Study) -> None:
     samples instead of re-sampling them."""
     s.start("carry-out")
     for _, evalset in POOLS.values():
-        print(f"$ python -m registry path {evalset}@latest", flush=True)
-        if s.args.dry_run:
+        s.commands.append(f"python -m registry path {evalset}@latest")
+        print(f"$ {s.commands[-1]}", flush=True)
+        if s.args.dry_run or (folder := s.registered(f"{evalset}@latest")) is None:
             continue
-        if (folder := s.registered(f"{evalset}@latest")) is None:
-            print(f"# {evalset}: none on this machine", flush=True)
-            continue
+        shutil.rmtree(s.args.out / "evalsets" / evalset, ignore_errors=True)  # one version per name
         dest = s.args.out / "evalsets" / evalset / Path(folder).name
         print(f"# copy {folder} -> {dest}", flush=True)
-        shutil.copytree(folder, dest, dirs_exist_ok=True)
+        shutil.copytree(folder, dest)
         s.outputs[f"evalsets/{evalset}"] = str(dest.relative_to(s.args.out))
 
 
@@ -483,8 +487,9 @@ def carry_in(s: Study) -> None:
     """`registry import` of every eval set folder under --carry (carry-out's OUT/evalsets of an earlier
     session): the grid's builder then finds each one built (same recipe, same fingerprint)."""
     s.start("carry-in")
-    carried = sorted(s.args.carry.glob("*/v*")) if s.args.carry else []
+    carried = sorted(s.args.carry.glob("*/v*"))
     if not carried:
+        print(f"--carry {s.args.carry}: no NAME/vN folders to import", file=sys.stderr)
         raise SystemExit(s.finish(2, f"--carry {s.args.carry}: no NAME/vN folders to import"))
     for folder in carried:
         s.run(f"python -m registry import {folder}")
@@ -583,6 +588,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     out = REPO / "runs" / ("study-quick" if args.quick else "study-r4")
     args.out = (args.out or out).expanduser().resolve()
     args.state = (args.state or HOME / ("r4-quick" if args.quick else "r4")).expanduser().resolve()
+    if args.phase == "carry-in" and not args.carry:
+        p.error("carry-in needs --carry DIR (a carry-out's OUT/evalsets)")
     args.carry = args.carry and args.carry.expanduser().resolve()
     if any(len(str(path).split()) > 1 for path in (args.data, args.out, args.state, args.carry or "")):
         p.error("--data, --out, --state and --carry must not contain spaces (commands are split on spaces)")

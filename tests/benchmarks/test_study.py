@@ -137,7 +137,7 @@ def test_measure_takes_each_searchs_finalists_or_every_fixed_candidate_once(tmp_
         assert (state / "drafts.txt").read_text().split() == drafts()
 
 
-def test_carry_out_then_carry_in_registers_the_same_eval_set_on_a_fresh_state(tmp_path):
+def test_carry_out_then_carry_in_registers_the_same_eval_set_on_a_fresh_state(tmp_path, capsys):
     """carry-out copies each domain's registered eval set (only math here) to OUT/evalsets; carry-in on
     another state imports it: the same name, version and fingerprint, so the grid's builder finds it."""
     from benchmarks import study
@@ -161,7 +161,10 @@ def test_carry_out_then_carry_in_registers_the_same_eval_set_on_a_fresh_state(tm
     assert (got.ref, got.fingerprint) == (v.ref, v.fingerprint)
     with pytest.raises(SystemExit) as stop:  # nothing to carry: said, exit 2
         study.main(["carry-in", "--carry", str(tmp_path / "b"), "--state", str(fresh), "--out", str(out)])
-    assert stop.value.code == 2
+    assert stop.value.code == 2 and "no NAME/vN folders to import" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # no --carry at all: a usage error
+        study.main(["carry-in", "--state", str(fresh)])
+    assert stop.value.code == 2 and "carry-in needs --carry DIR" in capsys.readouterr().err
 
 
 def test_merge_unions_runs_by_key(tmp_path):
