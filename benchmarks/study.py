@@ -489,8 +489,9 @@ def carry_in(s: Study) -> None:
     s.start("carry-in")
     carried = sorted(s.args.carry.glob("*/v*"))
     if not carried:
-        print(f"--carry {s.args.carry}: no NAME/vN folders to import", file=sys.stderr)
-        raise SystemExit(s.finish(2, f"--carry {s.args.carry}: no NAME/vN folders to import"))
+        problem = f"--carry {s.args.carry}: no NAME/vN folders to import"
+        print(problem, file=sys.stderr)
+        raise SystemExit(s.finish(2, problem))
     for folder in carried:
         s.run(f"python -m registry import {folder}")
 

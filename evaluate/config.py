@@ -22,6 +22,10 @@ from core.errors import ConfigError, TempdraftError
 from core.yamlconfig import apply_overrides, pydantic_problems, read_mapping
 
 OFFLINE_ALIASES = ("smollm2-135m-instruct",)
+# Timed rounds per cost probe (after the warm-up), target and sampler alternating; each quantity is their
+# median. Round 4c of docs/study.md: single-round compiled probes of one architecture put some k's step
+# 16-19% apart. evaluate/costprobe.py's default too.
+PROBE_ROUNDS = 5
 
 
 class EvalConfig(BaseModel):
@@ -73,7 +77,7 @@ class EvalConfig(BaseModel):
         "sampler run per k and cell.",
     )
     probe_rounds: int = Field(
-        default=5,
+        default=PROBE_ROUNDS,
         ge=1,
         description="Timed rounds of the cost probe per draft and decoding path; it keeps their median "
         "(1: a quick, noisier price, for runs whose speedup columns are not used).",

@@ -28,12 +28,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # annotations only: importing transformers is slow
     from transformers import PreTrainedModel
 
+from evaluate.config import PROBE_ROUNDS
 from evaluate.kvcache import CacheKind
 from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder
-
-# Timed rounds per probe (after the warm-up), target and sampler alternating; each quantity is their median.
-# Round 4c of docs/study.md: single-round compiled probes of one architecture put some k's step 16-19% apart.
-ROUNDS = 5
 
 
 def _decode_timer(model, prompt_ids, steps: int, cache: CacheKind, compile_decode: bool, temperature: float):
@@ -131,7 +128,7 @@ def probe_step_costs(
     verify_ks: Sequence[int] = (),
     temperature: float = 0.0,
     decoder: SpeculativeDecoder | None = None,
-    rounds: int = ROUNDS,
+    rounds: int = PROBE_ROUNDS,
 ) -> dict[str, Any]:
     """c, the target step and (with `verify_ks`) each k's verify cost, as the module docstring says.
     `decoder`: the SpeculativeDecoder the caller will time (reused: no second compile); else one is built

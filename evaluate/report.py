@@ -38,11 +38,15 @@ def error_bars(ys: list[float], intervals: list[tuple[Any, Any]]) -> list[list[f
     return [below, above]
 
 
+def _speedup_text(value: Any, low: Any, high: Any) -> str:
+    """`1.08× [1.02, 1.13]`; the value alone when there is no interval (missing, or a point: low = high)."""
+    interval = f" [{low:.2f}, {high:.2f}]" if known(low) and known(high) and high > low else ""
+    return f"{_f(value, '.2f')}×{interval}"
+
+
 def measured_text(row: dict[str, Any]) -> str:
     """The measured speedup, with its 95% interval over prompts when the run has one."""
-    low, high = row.get("speedup_low"), row.get("speedup_high")
-    interval = f" [{_f(low, '.2f')}, {_f(high, '.2f')}]" if known(low) and known(high) else ""
-    return f"{_f(row['speedup'], '.2f')}×{interval}"
+    return _speedup_text(row["speedup"], row.get("speedup_low"), row.get("speedup_high"))
 
 
 def markdown_table(results: dict[str, Any]) -> str:
@@ -76,9 +80,6 @@ def markdown_table(results: dict[str, Any]) -> str:
             auto = r.get("k_auto")
             k_text = f"{r.get('k', cfg['k'])}" + (f" (auto: {auto['chosen_k']})" if auto else "")
             pred, low, high, _ = predicted_at_run(r)
-            pred_text = f"{_f(pred, '.2f')}×" + (
-                f" [{_f(low, '.2f')}, {_f(high, '.2f')}]" if high > low else ""
-            )
             lines.append(
                 f"| {d['name']} | {_f(d['kd_temperature'], 'g')} | {r['temperature']:g} | {k_text} "
                 f"| {_f(r['alpha'])} (±{_f(r['alpha_se'], '.3f')}) | {_f(an.get('alpha'))} "
@@ -87,7 +88,7 @@ def markdown_table(results: dict[str, Any]) -> str:
                 f"| {_f(ch.get('tokens_per_call'), '.2f')} "
                 f"[{_f(ch.get('low'), '.2f')}, {_f(ch.get('high'), '.2f')}] "
                 f"| {_f(an.get('iid_tokens_per_call'), '.2f')} | {_f(r['c'])} "
-                f"| {measured_text(r)} | {pred_text} | {_f(r['speedup'] / pred, '.2f')} "
+                f"| {measured_text(r)} | {_speedup_text(pred, low, high)} | {_f(r['speedup'] / pred, '.2f')} "
                 f"| {_f(assisted.get('speedup_vs_transformers_generate'), '.2f')}× "
                 f"| {_f(r.get('vllm', {}).get('speedup'), '.2f')}× "
                 f"| {_f(an.get('time_ratio_per_position'), '.0f')}× |"

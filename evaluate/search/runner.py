@@ -31,6 +31,7 @@ from tqdm import tqdm
 from core.errors import TempdraftError
 from core.names import DRAFT_CARD_FILE
 from core.provenance import recorded_command
+from evaluate.config import PROBE_ROUNDS
 from evaluate.search.candidates import Candidate, fixed_candidates, normalised
 from evaluate.search.config import SearchConfig, pool_problems
 from evaluate.search.paired import Bootstrap, baselines, combine, compare
@@ -83,15 +84,13 @@ class Scorer:
 
     def _mode(self) -> dict[str, Any]:
         """What a saved cost probe must match to be reused on resume."""
-        from evaluate.costprobe import ROUNDS  # imports torch: only when a probe is needed
-
         return {
             "cache": self.cfg.cache,
             "compile": self.cfg.compile,
             "k_max": self.cfg.k_max,
             "device": self.device,
             # evaluate/costprobe.py; older folders timed bare forwards, then one round of sampler steps
-            "probe": f"sampler steps, median of {ROUNDS} rounds",
+            "probe": f"sampler steps, median of {PROBE_ROUNDS} rounds",
             "temperature": self._probe_temperature(),
         }
 
