@@ -9,7 +9,7 @@
                 replaces its `seeds: [0, 1, 2]` (round 4 ran one seed: --seeds 1); --modes online: online
                 KD candidates (distill/configs/online_fkl.yaml, the online budget, STATE/search-online)
     measure     evaluate run: every search's finalists (--arms fixed: every fixed candidate, the mixtures
-                too), compiled sampler at k auto
+                too, at decode T 0 ... 1.0; --part I/N: every N-th of them), compiled sampler at k auto
     ksweep      benchmarks/bench_chained.py: measured tokens per call at k = 1..4 vs the predictions
     grid        KD-T x decode-T: builders run recipes/study/gsm8k_eval.yaml (held-out teacher samples at
                 decode T 0 ... 1, 1.2, 1.5, 2.0); per seed (--seeds N --first-seed S) distill train SeqKD
@@ -18,9 +18,9 @@
                 evaluate run: analytic α and predicted speedup at k auto per draft and decode T (evaluate
                 has no analytic-only mode: the sampler runs beside, at a token size, and its eager probe
                 times one round; price the grid with a compiled run's probe: benchmarks/study_grid.py)
-    grid-measure  evaluate run: the grid drafts of --modes for each seed (--first-seed S, --seeds N),
-                compiled sampler at k auto, decode T 0 ... 1.0 on the pool's validation prompts (each cell
-                against its own probe's prediction: benchmarks/study_measured.py)
+    grid-measure  evaluate run: the grid drafts of --modes for each seed (--first-seed S, --seeds N; --part
+                I/N: every N-th), compiled sampler at k auto, decode T 0 ... 1.0 on the pool's validation
+                prompts (each cell against its own probe's prediction: benchmarks/study_measured.py)
     kcurve      evaluate run --measure-every-k: the KD T 0.8 grid draft of each of --modes (seed --first-seed)
                 at decode T 0, 0.6, 1.0 and every k = 1..4, measured against k: auto's predicted curve
     carry-out   each domain's eval set folder copied to OUT/evalsets (bring it back from the device call)
@@ -351,16 +351,24 @@ def search(s: Study) -> None:
 
 
 def measure(s: Study) -> None:
-    """Every search's finalists (winner, best fixed candidate, best single T, greedy), once each, measured;
-    --arms fixed: every fixed candidate (each single T, uniform, mix_high_temp) in OUT's measure-fixed."""
-    fixed = s.args.arms == "fixed"
-    s.start(f"measure/{s.args.domain}" + ("/fixed" if fixed else ""))
+    """Every search's finalists (winner, best fixed candidate, best single T, greedy), once each, measured
+    at decode T 0, 0.6, 0.8, 1.0; --arms fixed: every fixed candidate (each single T - the SeqKD diagonal -,
+    uniform, mix_high_temp) at grid-measure's decode T 0 ... 1.0, in STATE/measure-fixed. --part I/N: every
+    N-th draft from the I-th (one run per part, on two GPUs or in two device calls; each part its own
+    target-alone baseline); a part whose results.json exists is skipped."""
+    fixed, (i, n), part = s.args.arms == "fixed", s.args.part, part_name(s)
+    s.start(f"measure/{s.args.domain}" + ("/fixed" if fixed else "") + part.replace("-", "/"))
     s.need(next(s.args.state.glob("search*-t*.json"), s.args.state / "search-t1_0.json"))
-    drafts = [f"<{s.args.arms} of STATE/search*-t*.json>"] if s.args.dry_run else search_drafts(s)
-    if not s.args.dry_run and not fixed:  # ksweep sweeps the first two finalists
-        (s.args.state / "drafts.txt").write_text("\n".join(drafts) + "\n")
-    name = "measure-fixed" if fixed else "measure"
-    measured(s, drafts, "0,0.6,0.8,1.0", s.args.state / name, name)
+    if s.args.dry_run:
+        drafts = [f"<{s.args.arms} of STATE/search*-t*.json, part {i}/{n}>"]
+    else:
+        drafts = search_drafts(s)
+        if not fixed:  # ksweep sweeps the first two finalists
+            (s.args.state / "drafts.txt").write_text("\n".join(drafts) + "\n")
+        drafts = drafts[i - 1 :: n]
+    name, out = ("measure-fixed" if fixed else "measure") + part, s.args.state
+    temperatures = MEASURE_T if fixed else "0,0.6,0.8,1.0"
+    measured(s, drafts, temperatures, out / name, name, done=out / name / "results.json")
 
 
 def search_drafts(s: Study) -> list[str]:
@@ -394,12 +402,13 @@ def measured(
 
 def grid_measure(s: Study) -> None:
     """The grid drafts of `--modes` and each seed, measured like `measure` at decode T 0 ... 1.0 on the
-    pool's validation prompts: the sampler's speedup and its own probe's prediction at the k it ran."""
-    part = modes_part(s)
+    pool's validation prompts: the sampler's speedup and its own probe's prediction at the k it ran.
+    --part I/N as for measure: every N-th of a seed's drafts."""
+    (i, n), part = s.args.part, modes_part(s) + part_name(s)
     for seed in s.args.seed_list:
         name = f"grid-measure-{s.args.domain}-s{seed}{part}"
         s.start(f"grid-measure/{s.args.domain}/s{seed}{part}")
-        drafts = [grid_draft(s, mode, t, seed) for mode in s.args.modes for t in s.sz["kd_t"]]
+        drafts = [grid_draft(s, mode, t, seed) for mode in s.args.modes for t in s.sz["kd_t"]][i - 1 :: n]
         for draft in drafts:
             s.need(draft / CARD)
         out = s.args.state / name
@@ -430,6 +439,12 @@ def ksweep(s: Study) -> None:
     line = f"python benchmarks/bench_chained.py {s.sz['ksweep']} --temperatures 0,1 --k-max 4"
     s.run(f"{line} --teacher {teacher} --prompts {prompts} --out {out}", "--drafts", drafts)
     s.copy(out, "ksweep.json")
+
+
+def part_name(s: Study) -> str:
+    """The name part of a run that --part I/N splits (`-p1of2`); empty for the whole."""
+    i, n = s.args.part
+    return f"-p{i}of{n}" if n > 1 else ""
 
 
 def modes_part(s: Study) -> str:
@@ -571,6 +586,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--parallel", type=int, default=1, help="grid: trainings at once, each its own process (1)"
     )
     p.add_argument("--gpus", default="", help="grid --parallel: spread the trainings over these GPUs (0,1)")
+    p.add_argument(
+        "--part", default="1/1", help="measure, grid-measure: I/N, every N-th draft from the I-th (1/1: all)"
+    )
     p.add_argument("--carry", type=Path, help="carry-in: a carry-out's OUT/evalsets (NAME/vN folders)")
     p.add_argument(
         "--arms",
@@ -582,6 +600,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.modes, args.gpus = args.modes.split(","), [g for g in args.gpus.split(",") if g]
     if set(args.modes) - set(KD) or (args.seeds or 1) < 1 or (args.inputs and args.phase != "merge"):
         p.error("--modes takes seqkd,online; --seeds >= 1; only merge takes files")
+    part = args.part.split("/")
+    if len(part) != 2 or not all(x.isdigit() for x in part) or not 1 <= int(part[0]) <= int(part[1]):
+        p.error(f"--part takes I/N with 1 <= I <= N, not {args.part!r}")
+    args.part = (int(part[0]), int(part[1]))
     args.seed_list = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
     args.domain = "instructions" if args.phase == "instr-pool" else args.domain
     data = HOME / "data" if (HOME / "data/gsm8k").is_dir() else REPO.parent / "shared/data"

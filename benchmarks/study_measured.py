@@ -3,6 +3,9 @@
     .venv/bin/python benchmarks/study_measured.py docs/study/r4e/measure_online_s1.json.gz \
         --out docs/study/r4e/measured > docs/study/r4e/measured.md
 
+Several results files (the parts of `study.py measure --part I/N`): their drafts in one table, each cell
+against its own run's target-alone baseline and probe.
+
 Prints two Markdown tables, rows = drafts (by KD T), columns = decoding T: the measured speedup (with its
 95% interval over prompts where the run has one; bold: above 1x, by the interval when there is one) with
 the k the sampler ran (and `k: auto`'s choice when it said 0 = "do not speculate"), and measured / predicted,
@@ -99,11 +102,13 @@ def plot_vs_predicted(rows: list[dict[str, Any]], out: Path, title: str) -> None
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("results", type=Path, help="an evaluate run's results.json (or .json.gz)")
+    parts = "several: the parts of one measurement (study.py measure --part), their drafts in one table"
+    p.add_argument("results", type=Path, nargs="+", help=f"an evaluate run's results.json(.gz); {parts}")
     p.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
     p.add_argument("--title", default="", help="what the drafts are (for the PNG titles)")
     args = p.parse_args(argv)
-    results = read(args.results)
+    runs = [read(path) for path in args.results]
+    results = {**runs[0], "drafts": [d for run in runs for d in run["drafts"]]}
     rows = cells(results)
     args.out.mkdir(parents=True, exist_ok=True)
     plot_vs_predicted(rows, args.out, args.title or results["target"]["name"])

@@ -87,6 +87,11 @@ def test_grid_measure_runs_the_compiled_sampler_on_each_seeds_grid_drafts(tmp_pa
         ]
         assert "--compile" in argv and argv[argv.index("--temperatures") + 1] == "0,0.2,0.4,0.6,0.8,1.0"
         assert argv[argv.index("--output-dir") + 1].endswith(f"grid-measure-math-s{seed}-online")
+    halves = [listing(tmp_path, "grid-measure", "--modes", "online", "--part", f"{i}/2")[0] for i in (1, 2)]
+    for i, argv in enumerate(halves):
+        drafts = [argv[j + 1].rsplit("/", 1)[1] for j, a in enumerate(argv) if a == "--drafts"]
+        assert drafts == [f"online-t{t}-s0" for t in ("0_0", "0_2", "0_4", "0_6", "0_8", "1_0")][i::2]
+        assert argv[argv.index("--output-dir") + 1].endswith(f"grid-measure-math-s0-online-p{i + 1}of2")
 
 
 def test_kcurve_measures_every_k_of_the_kd_0_8_drafts(tmp_path):
@@ -135,6 +140,17 @@ def test_measure_takes_each_searchs_finalists_or_every_fixed_candidate_once(tmp_
             study.main(["measure", "--arms", arms, *where])
         assert stop.value.code == 2
         assert (state / "drafts.txt").read_text().split() == drafts()
+    # --part I/N: the parts' runs measure every fixed arm once between them, each at decode T 0 ... 1.0
+    parts = []
+    for i in (1, 2, 3):
+        with pytest.raises(SystemExit):
+            study.main(["measure", "--arms", "fixed", "--part", f"{i}/3", *where])
+        runs = json.loads((tmp_path / "out" / "results.json").read_text())["runs"]
+        argv = shlex.split(runs[f"measure/math/fixed/p{i}of3"]["commands"][0])
+        parts.append([argv[j + 1] for j, a in enumerate(argv) if a == "--drafts"])
+        assert argv[argv.index("--temperatures") + 1] == "0,0.2,0.4,0.6,0.8,1.0"
+        assert argv[argv.index("--output-dir") + 1] == str(state / f"measure-fixed-p{i}of3")
+    assert sorted(sum(parts, [])) == sorted(fixed) and [len(p) for p in parts] == [6, 5, 5]
 
 
 def test_carry_out_then_carry_in_registers_the_same_eval_set_on_a_fresh_state(tmp_path, capsys):
@@ -345,3 +361,21 @@ def test_study_measured_bolds_by_the_interval_when_the_run_has_one(tmp_path, cap
     text = capsys.readouterr().out
     assert f"| {hot['speedup']:.2f}× [0.97, 1.05] k 1 (auto 0) |" in text
     assert f"| **{cool['speedup']:.2f}× [1.20, 1.35]** k 3 |" in text
+
+
+def test_study_measured_puts_the_parts_of_a_measurement_in_one_table(tmp_path, capsys):
+    """`study.py measure --part I/N` leaves one results.json per part: given them all, study_measured prints
+    the same tables as for the whole run."""
+    from benchmarks import study_grid, study_measured
+
+    path = ROOT / "docs/study/r4e/measure_online_s1.json.gz"
+    assert study_measured.main([str(path), "--out", str(tmp_path / "whole")]) == 0
+    whole = capsys.readouterr().out
+    results = study_grid.read(path)
+    parts = []
+    for i in (0, 1):
+        part = tmp_path / f"p{i}.json"
+        part.write_text(json.dumps({**results, "drafts": results["drafts"][i::2]}))
+        parts.append(str(part))
+    assert study_measured.main([*parts, "--out", str(tmp_path / "parts")]) == 0
+    assert capsys.readouterr().out == whole and len(results["drafts"]) == 6
