@@ -76,6 +76,13 @@ class EvalConfig(BaseModel):
         "max_new_tokens - 2)): each k's measured speedup beside its prediction (k_curve.png), one more "
         "sampler run per k and cell.",
     )
+    baseline_timing: Literal["interleaved", "once"] = Field(
+        default="interleaved",
+        description="How the target alone is timed for each measured speedup: 'interleaved' re-runs it "
+        "beside every sampler run, prompt by prompt in turn (a drift in the machine's speed reaches both "
+        "sides; one more target-alone run per cell); 'once': one pass per temperature at the start of the "
+        "sweep, shared by every draft (cheaper; rounds 1-4f of docs/study.md).",
+    )
     probe_rounds: int = Field(
         default=PROBE_ROUNDS,
         ge=1,

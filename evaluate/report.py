@@ -49,6 +49,13 @@ def measured_text(row: dict[str, Any]) -> str:
     return _speedup_text(row["speedup"], row.get("speedup_low"), row.get("speedup_high"))
 
 
+# What a run's target-alone time per token came from (config baseline_timing; runs before it: "once").
+BASELINE_TIMING = {
+    "interleaved": "the target alone re-run beside each sampler run, prompt by prompt in turn",
+    "once": "the target alone timed once per temperature at the start of the run, shared by every draft",
+}
+
+
 def markdown_table(results: dict[str, Any]) -> str:
     env = results["environment"]
     cfg = results["config"]
@@ -103,7 +110,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         "start positions weighted like the sampler's steps (bootstrap 95% interval; the uniform average "
         "over starts is in results.json); i.i.d. pred.: (1 − α^(k+1)) / (1 − α) from the analytic α. "
         "speedup: decode-phase time per token, target alone / speculative [95% paired bootstrap over "
-        "prompts]. predicted: what k: auto predicted at the k the sampler ran (chained tokens per call / "
+        f"prompts]; {BASELINE_TIMING[results['config'].get('baseline_timing', 'once')]}. predicted: what "
+        "k: auto predicted at the k the sampler ran (chained tokens per call / "
         "(c·k + verify cost), priced by the cost probe, 95% interval); with a fixed k (1 − α^(k+1)) / "
         "((1 − α)(c·k + v)) with the empirical α and the run's c and verify cost v. "
         "assisted: transformers assisted generation vs transformers generate, same prompts. vLLM: vLLM "

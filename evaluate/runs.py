@@ -1,8 +1,9 @@
 """Run a decoder over a prompt list the way every timing in this package is taken.
 
 Untimed warm-up first (lazy initialisation, allocator growth; compiled decoders: every graph), then one
-generation per prompt seeded with seed + prompt index. Shared by the sweep and benchmarks/bench_specdec.py,
-so it must not import pydantic or other CLI-only packages.
+generation per prompt seeded with seed + prompt index; `run_interleaved` alternates the sampler and the
+target alone prompt by prompt. Shared by the sweep and benchmarks/bench_specdec.py, so it must not import
+pydantic or other CLI-only packages.
 """
 
 from __future__ import annotations
@@ -29,38 +30,72 @@ def run_prompts(
     k: int | None = None,
 ) -> list[Generation]:
     """`k`: drafts per step of a SpeculativeDecoder (default: its own k); None for the target alone."""
-    device = decoder.device
     per_call = {} if k is None else {"k": k}
-    # A compiled GPU decoder compiles and captures a CUDA graph per decode shape: two full-length
-    # generations meet the shapes this (k, temperature) usually takes before timing starts (the first timed
-    # cell of round 4 in docs/study.md carried a compile after a short warm-up). A shape that only a rare
-    # path reaches (every draft accepted just before max_new_tokens) can still be captured while timed.
-    full = decoder.compiled and device.type == "cuda"
-    warmups = (2, max_new_tokens) if full else (1, min(max_new_tokens, warmup_tokens))
-    for _ in range(warmups[0]):
-        decoder.generate(
-            prompts[0],
-            warmups[1],
-            temperature,
-            torch.Generator(device=device).manual_seed(seed - 1),
-            **per_call,
-        )
+    _warm_up(decoder, prompts[0], max_new_tokens, temperature, seed, warmup_tokens, per_call)
     gens: list[Generation] = []
     tokens, seconds = 0, 0.0
     for i, prompt in enumerate(prompts):
-        gen = decoder.generate(
-            prompt,
-            max_new_tokens,
-            temperature,
-            torch.Generator(device=device).manual_seed(seed + i),
-            **per_call,
-        )
-        gens.append(gen)
-        tokens += len(gen.tokens)
-        seconds += gen.prefill_s + gen.decode_s
+        gens.append(_seeded(decoder, prompt, max_new_tokens, temperature, seed + i, per_call))
+        tokens += len(gens[-1].tokens)
+        seconds += gens[-1].prefill_s + gens[-1].decode_s
         if on_prompt:
             on_prompt(i + 1, len(prompts), tokens, seconds)
     return gens
+
+
+def run_interleaved(
+    decoder: AutoregressiveDecoder | SpeculativeDecoder,
+    alone: AutoregressiveDecoder,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    k: int | None = None,
+    warmup_tokens: int = 16,
+    on_prompt: OnPrompt | None = None,
+) -> tuple[list[Generation], list[Generation]]:
+    """The sampler (at `k`, as in run_prompts) and the target alone on each prompt in turn, with the seeds
+    run_prompts uses: the target alone first on even prompts, second on odd ones. A speedup is a ratio of
+    two timings; taken minutes apart (the target alone once per temperature at the start of a sweep) it
+    also holds whatever changed in between - docs/study.md round 4g timed the same target 11% faster in
+    one 16-prompt pass than in the passes around it on an H200. Interleaved, such a window reaches both
+    sides alike. `on_prompt` reports the sampler's side. Returns (sampler gens, target-alone gens)."""
+    per_call = {} if k is None else {"k": k}
+    _warm_up(decoder, prompts[0], max_new_tokens, temperature, seed, warmup_tokens, per_call)
+    _warm_up(alone, prompts[0], max_new_tokens, temperature, seed, warmup_tokens, {})
+    spec: list[Generation] = []
+    base: list[Generation] = []
+    tokens, seconds = 0, 0.0
+    for i, prompt in enumerate(prompts):
+        for side in ("alone", "spec") if i % 2 == 0 else ("spec", "alone"):
+            if side == "alone":
+                base.append(_seeded(alone, prompt, max_new_tokens, temperature, seed + i, {}))
+            else:
+                spec.append(_seeded(decoder, prompt, max_new_tokens, temperature, seed + i, per_call))
+        tokens += len(spec[-1].tokens)
+        seconds += spec[-1].prefill_s + spec[-1].decode_s
+        if on_prompt:
+            on_prompt(i + 1, len(prompts), tokens, seconds)
+    return spec, base
+
+
+def _warm_up(
+    decoder, prompt, max_new_tokens: int, temperature: float, seed: int, warmup_tokens: int, per_call
+):
+    """Untimed generations before the timed ones. A compiled GPU decoder compiles and captures a CUDA graph
+    per decode shape: two full-length generations meet the shapes this (k, temperature) usually takes before
+    timing starts (the first timed cell of round 4 in docs/study.md carried a compile after a short
+    warm-up). A shape that only a rare path reaches (every draft accepted just before max_new_tokens) can
+    still be captured while timed."""
+    full = decoder.compiled and decoder.device.type == "cuda"
+    count, length = (2, max_new_tokens) if full else (1, min(max_new_tokens, warmup_tokens))
+    for _ in range(count):
+        _seeded(decoder, prompt, length, temperature, seed - 1, per_call)
+
+
+def _seeded(decoder, prompt, max_new_tokens: int, temperature: float, seed: int, per_call) -> Generation:
+    generator = torch.Generator(device=decoder.device).manual_seed(seed)
+    return decoder.generate(prompt, max_new_tokens, temperature, generator, **per_call)
 
 
 def stop_token_ids(tokenizer, model) -> list[int]:

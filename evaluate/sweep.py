@@ -8,7 +8,9 @@ Order (each timed part is warmed up first, so lazy initialisation is not billed 
   3. per draft: probe c (and, for k: auto, the verify cost of each k) in the sampler's cache/compile mode;
      then per temperature the analytic α and per-position β from one teacher-forced pass, the chained
      prediction of tokens per call (k = 1..k_max for auto, else at k), the chosen k (auto), the speculative
-     sampler at that k (with measure_every_k also at every other priced k), and the baselines.
+     sampler at that k (with measure_every_k also at every other priced k) - with baseline_timing
+     interleaved (the default) the target alone again beside it, prompt by prompt, and the measured
+     speedup against that - and the baselines.
 k: auto picks, per temperature, the k with the highest predicted speedup tokens_per_call(k) / (c·k + v(k))
 (`evaluate.chained.best_k`, v = measured verify cost), tokens_per_call from β with start positions weighted
 like the sampler's steps (`chained_acceptance(weighting="steps")`; the uniform average is reported beside).
@@ -37,7 +39,14 @@ from evaluate.env import environment
 from evaluate.metrics import full_step_tokens_per_call, speculative_summary, target_alone_summary
 from evaluate.probs import is_greedy
 from evaluate.prompts import load_prompt_set
-from evaluate.runs import PhaseClock, SweepProgress, progress_printer, run_prompts, stop_token_ids
+from evaluate.runs import (
+    PhaseClock,
+    SweepProgress,
+    progress_printer,
+    run_interleaved,
+    run_prompts,
+    stop_token_ids,
+)
 from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder
 
 
@@ -135,6 +144,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     max_len = max(len(p) for p in prompts) + cfg.max_new_tokens + k_top + 2
     hf_on = "assisted" in cfg.baselines
     runs_per_draft = len(_priced_ks(cfg)) if cfg.measure_every_k else 1  # the chosen k, or every priced k
+    runs_per_draft *= 2 if cfg.baseline_timing == "interleaved" else 1  # the target alone beside each
     cells = len(cfg.temperatures) * (1 + runs_per_draft * len(cfg.drafts))
     hf_cells = len(cfg.temperatures) * (1 + len(cfg.drafts)) if hf_on else 0  # generate, assisted at one k
     sweep = SweepProgress(len(prompts) * (cells + hf_cells))
@@ -233,6 +243,7 @@ class _Run:
     clock: Any
     alone: dict[float, list[Generation]] = field(default_factory=dict)
     alone_rows: dict[str, Any] = field(default_factory=dict)
+    alone_dec: AutoregressiveDecoder | None = None
 
     @property
     def prompts(self) -> list[list[int]]:
@@ -241,10 +252,10 @@ class _Run:
 
 def _target_alone(run: _Run, max_len: int) -> None:
     cfg = run.cfg
-    alone_dec = AutoregressiveDecoder(run.target, run.eos, cfg.cache, max_len, cfg.compile)
+    run.alone_dec = AutoregressiveDecoder(run.target, run.eos, cfg.cache, max_len, cfg.compile)
     for t in cfg.temperatures:
         with run.clock("target alone"):
-            run.alone[t] = run_decoder(alone_dec, run.prompts, cfg, t, "target alone", run.sweep, 1)
+            run.alone[t] = run_decoder(run.alone_dec, run.prompts, cfg, t, "target alone", run.sweep, 1)
         run.alone_rows[f"{t:g}"] = {"temperature": t, **target_alone_summary(run.alone[t])}
         if run.hf_on:
             with run.clock("baseline: transformers generate"):
@@ -266,10 +277,10 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
     stepwise = [est for est, _ in chained]
     chosen = best_k(stepwise, probe["c"], probe["verify_cost"])[0] if cfg.auto_k else cfg.k_top
     run_k = max(chosen, 1)  # chosen 0 = "do not speculate": still measured, at k = 1
-    with clock("speculative sampler"):
-        gens = run_decoder(spec_dec, run.prompts, cfg, t, label, run.sweep, run_k)
+    gens, alone = _sampler(run, spec_dec, label, t, run_k)
     alone_row = run.alone_rows[f"{t:g}"]
-    row: dict[str, Any] = {"temperature": t, "k": run_k, **speculative_summary(gens, run.alone[t], run_k)}
+    row: dict[str, Any] = {"temperature": t, "k": run_k, **speculative_summary(gens, alone, run_k)}
+    row["baseline_timing"] = cfg.baseline_timing
     mean, se, steps = full_step_tokens_per_call(gens, run_k)
     row["tokens_per_call_full_steps"] = {"mean": mean, "se": se, "steps": steps}
     if analytic is not None:
@@ -291,17 +302,32 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
     return row
 
 
+def _sampler(run: _Run, spec_dec, label: str, t: float, k: int) -> tuple[list[Generation], list[Generation]]:
+    """The sampler at `k` on every prompt, and the target-alone generations its speedup is measured against:
+    run beside it prompt by prompt (baseline_timing: interleaved), or the sweep's first pass at `t`."""
+    cfg = run.cfg
+    with run.clock("speculative sampler"):
+        if cfg.baseline_timing == "once":
+            return run_decoder(spec_dec, run.prompts, cfg, t, label, run.sweep, k), run.alone[t]
+        show = progress_printer(f"[evaluate] {label} (target alone interleaved)", t, run.sweep)
+
+        def on_prompt(*progress) -> None:
+            run.sweep.advance()  # the target-alone run beside this prompt's sampler run
+            show(*progress)
+
+        return run_interleaved(
+            spec_dec, run.alone_dec, run.prompts, cfg.max_new_tokens, t, cfg.seed, k, 2 * k + 2, on_prompt
+        )
+
+
 def _measure_curve(run: _Run, spec_dec, curve, label: str, t: float, run_k: int, row: dict[str, Any]) -> None:
     """measure_every_k: the sampler at each other k of the curve (the k's the probe priced); each point
     gains `measured_speedup` with its 95% interval over prompts (`row`: the run at the chosen k)."""
     for point in curve:
         measured = row
         if point["k"] != run_k:
-            with run.clock("speculative sampler"):
-                gens = run_decoder(
-                    spec_dec, run.prompts, run.cfg, t, f"{label} k={point['k']}", run.sweep, point["k"]
-                )
-            measured = speculative_summary(gens, run.alone[t], point["k"])
+            gens, alone = _sampler(run, spec_dec, f"{label} k={point['k']}", t, point["k"])
+            measured = speculative_summary(gens, alone, point["k"])
         for key in ("", "_low", "_high"):
             point[f"measured_speedup{key}"] = measured[f"speedup{key}"]
 

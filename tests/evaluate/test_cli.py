@@ -129,6 +129,10 @@ def test_run_writes_results_table_and_plots(tmp_path, tiny_teacher_dir, dataset,
     assert "| first2 | 1 | 0 |" in table and "| first2 | 1 | 1 |" in table
     for png in ("speedup_vs_temperature", "alpha_vs_temperature", "heatmap_kd_vs_decode_temperature"):
         assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+    for r in d["results"]:  # the target alone timed beside the sampler, not the sweep's first pass
+        assert r["baseline_timing"] == "interleaved"
+        assert r["target_s_per_token"] != results["target_alone"][f"{r['temperature']:g}"]["s_per_token"]
+    assert "re-run beside each sampler run, prompt by prompt" in table
     for r in d["results"]:  # a fixed k: no curve, so the formula with the run's own verify cost
         assert predicted_at_run(r)[0] == r["predicted_speedup_with_verify_cost"] != r["predicted_speedup"]
         assert f"| {r['predicted_speedup_with_verify_cost']:.2f}× | " in table
@@ -142,12 +146,13 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
     args = ["run", "--target", str(tiny_teacher_dir), "--drafts", str(draft), "--prompts", str(dataset)]
     args += ["--temperatures", "0,1", "--k", "auto", "--k-max", "3", "--max-new-tokens", "8"]
     args += ["--num-prompts", "4", "--threads", "1", "--probe-rounds", "2", "--measure-every-k", "true"]
-    args += ["--output-dir", str(out)]
+    args += ["--output-dir", str(out), "--baseline-timing", "once"]
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "sweep ETA" in err and "[evaluate] phase costs: " in err
     assert "holds 3 prompt(s), fewer than num_prompts 4; evaluating 3" in err  # the split has 3, said once
-    (d,) = json.loads((out / "results.json").read_text())["drafts"]
+    results = json.loads((out / "results.json").read_text())
+    (d,) = results["drafts"]
     assert d["cost_probe"]["compiled"] is False and set(d["cost_probe"]["verify_cost"]) == {"1", "2", "3"}
     # greedy and sampling steps are priced by their own probe (the sampled one is also `cost_probe`)
     assert set(d["cost_probes"]) == {"0", "1"} and d["cost_probe"] == d["cost_probes"]["1"]
@@ -174,6 +179,11 @@ def test_k_auto_picks_k_per_temperature_and_plots_the_curve(tmp_path, tiny_teach
         # --measure-every-k: the sampler ran at every k of the curve; the chosen k's run is the row's
         assert ran["measured_speedup"] == r["speedup"] and all(
             c["measured_speedup"] > 0 for c in auto["curve"]
+        )
+        # --baseline-timing once: every speedup against the sweep's first target-alone pass
+        alone = results["target_alone"][f"{r['temperature']:g}"]
+        assert r["baseline_timing"] == "once" and r["speedup"] == pytest.approx(
+            alone["s_per_token"] / r["s_per_token"]
         )
         # each measured speedup has its 95% interval over the 3 prompts (the row's and every k's)
         assert r["speedup_low"] <= r["speedup"] <= r["speedup_high"]
@@ -223,10 +233,11 @@ def test_every_priced_k_is_measured_and_the_progress_total_is_exact(
     assert [c["k"] for c in r["k_auto"]["curve"]] == [1, 2] and all(
         "measured_speedup" in c for c in r["k_auto"]["curve"]
     )
-    # 2 prompts x (target alone + the draft at k = 1 and 2, + transformers generate and assisted generation
-    # at one k); the sampler's lines print the count, the baselines advance it silently
-    assert set(re.findall(r"\(\d+/(\d+) prompt runs\)", err)) == {"10"}
-    assert "(8/10 prompt runs)" in err
+    # 2 prompts x (target alone + the draft at k = 1 and 2, each with the target alone beside it, +
+    # transformers generate and assisted generation at one k); the sampler's lines print the count, the
+    # baselines advance it silently
+    assert set(re.findall(r"\(\d+/(\d+) prompt runs\)", err)) == {"14"}
+    assert "(12/14 prompt runs)" in err
 
 
 def test_help_shows_defaults_and_allowed_values(capsys):
