@@ -368,6 +368,9 @@ def measure(s: Study) -> None:
         drafts = drafts[i - 1 :: n]
     name, out = ("measure-fixed" if fixed else "measure") + part, s.args.state
     temperatures = MEASURE_T if fixed else "0,0.6,0.8,1.0"
+    if not drafts:
+        print(f"# part {i}/{n}: no draft falls in it", flush=True)
+        return
     measured(s, drafts, temperatures, out / name, name, done=out / name / "results.json")
 
 
@@ -407,8 +410,11 @@ def grid_measure(s: Study) -> None:
     (i, n), part = s.args.part, modes_part(s) + part_name(s)
     for seed in s.args.seed_list:
         name = f"grid-measure-{s.args.domain}-s{seed}{part}"
-        s.start(f"grid-measure/{s.args.domain}/s{seed}{part}")
         drafts = [grid_draft(s, mode, t, seed) for mode in s.args.modes for t in s.sz["kd_t"]][i - 1 :: n]
+        if not drafts:
+            print(f"# part {i}/{n}: no draft falls in it", flush=True)
+            continue
+        s.start(f"grid-measure/{s.args.domain}/s{seed}{part}")
         for draft in drafts:
             s.need(draft / CARD)
         out = s.args.state / name
@@ -604,6 +610,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if len(part) != 2 or not all(x.isdigit() for x in part) or not 1 <= int(part[0]) <= int(part[1]):
         p.error(f"--part takes I/N with 1 <= I <= N, not {args.part!r}")
     args.part = (int(part[0]), int(part[1]))
+    if args.part != (1, 1) and args.phase not in ("measure", "grid-measure"):
+        p.error("--part splits measure and grid-measure only")
     args.seed_list = list(range(args.first_seed, args.first_seed + (args.seeds or 1)))
     args.domain = "instructions" if args.phase == "instr-pool" else args.domain
     data = HOME / "data" if (HOME / "data/gsm8k").is_dir() else REPO.parent / "shared/data"

@@ -50,6 +50,12 @@ def cells(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def same_setup(results: dict[str, Any]) -> tuple:
+    """What the parts of one measurement share: target, prompts and every setting but drafts and folder."""
+    cfg = {k: v for k, v in results["config"].items() if k not in ("drafts", "output_dir")}
+    return results["target"]["name"], results["prompts"]["prompt_ids"], sorted(cfg.items(), key=str)
+
+
 def table(rows: list[dict[str, Any]], text) -> list[str]:
     drafts, temps = list(dict.fromkeys(r["draft"] for r in rows)), sorted({r["t"] for r in rows})
     by = {(r["draft"], r["t"]): r for r in rows}
@@ -109,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs = [read(path) for path in args.results]
     results = {**runs[0], "drafts": [d for run in runs for d in run["drafts"]]}
+    for path, run in zip(args.results[1:], runs[1:], strict=True):  # parts of one measurement: one setup
+        if same_setup(run) != same_setup(runs[0]):
+            raise SystemExit(f"{path}: another target, prompts or settings than {args.results[0]}")
     rows = cells(results)
     args.out.mkdir(parents=True, exist_ok=True)
     plot_vs_predicted(rows, args.out, args.title or results["target"]["name"])

@@ -78,10 +78,11 @@ class EvalConfig(BaseModel):
     )
     baseline_timing: Literal["interleaved", "once"] = Field(
         default="interleaved",
-        description="How the target alone is timed for each measured speedup: 'interleaved' re-runs it "
-        "beside every sampler run, prompt by prompt in turn (a drift in the machine's speed reaches both "
-        "sides; one more target-alone run per cell); 'once': one pass per temperature at the start of the "
-        "sweep, shared by every draft (cheaper; rounds 1-4f of docs/study.md).",
+        description="How the target alone is timed for each measured speedup (and measure_every_k's): "
+        "'interleaved' re-runs it beside every sampler run, prompt by prompt in turn (a drift in the "
+        "machine's speed reaches both sides; one more target-alone run per sampler run, billed to the "
+        "sampler's phase); 'once': one pass per temperature at the start of the sweep, shared by every "
+        "draft (cheaper; rounds 1-4g of docs/study.md). The transformers and vLLM baselines are timed once.",
     )
     probe_rounds: int = Field(
         default=PROBE_ROUNDS,

@@ -2,7 +2,7 @@
 
 Untimed warm-up first (lazy initialisation, allocator growth; compiled decoders: every graph), then one
 generation per prompt seeded with seed + prompt index; `run_interleaved` alternates the sampler and the
-target alone prompt by prompt. Shared by the sweep and benchmarks/bench_specdec.py, so it must not import
+target alone prompt by prompt. Shared by the sweep and benchmarks/bench_chained.py, so it must not import
 pydantic or other CLI-only packages.
 """
 
@@ -50,6 +50,7 @@ def run_interleaved(
     max_new_tokens: int,
     temperature: float,
     seed: int,
+    *,
     k: int | None = None,
     warmup_tokens: int = 16,
     on_prompt: OnPrompt | None = None,
@@ -79,9 +80,18 @@ def run_interleaved(
     return spec, base
 
 
+Decoder = AutoregressiveDecoder | SpeculativeDecoder
+
+
 def _warm_up(
-    decoder, prompt, max_new_tokens: int, temperature: float, seed: int, warmup_tokens: int, per_call
-):
+    decoder: Decoder,
+    prompt: Sequence[int],
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    warmup_tokens: int,
+    per_call: dict[str, int],
+) -> None:
     """Untimed generations before the timed ones. A compiled GPU decoder compiles and captures a CUDA graph
     per decode shape: two full-length generations meet the shapes this (k, temperature) usually takes before
     timing starts (the first timed cell of round 4 in docs/study.md carried a compile after a short
@@ -93,7 +103,14 @@ def _warm_up(
         _seeded(decoder, prompt, length, temperature, seed - 1, per_call)
 
 
-def _seeded(decoder, prompt, max_new_tokens: int, temperature: float, seed: int, per_call) -> Generation:
+def _seeded(
+    decoder: Decoder,
+    prompt: Sequence[int],
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    per_call: dict[str, int],
+) -> Generation:
     generator = torch.Generator(device=decoder.device).manual_seed(seed)
     return decoder.generate(prompt, max_new_tokens, temperature, generator, **per_call)
 

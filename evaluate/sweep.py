@@ -150,8 +150,9 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     sweep = SweepProgress(len(prompts) * (cells + hf_cells))
 
     # 2. Target alone per temperature.
-    run = _Run(cfg, target, prompt_set, eos, pad, hf_on, sweep, clock)
-    _target_alone(run, max_len)
+    alone_dec = AutoregressiveDecoder(target, eos, cfg.cache, max_len, cfg.compile)
+    run = _Run(cfg, target, alone_dec, prompt_set, eos, pad, hf_on, sweep, clock)
+    _target_alone(run)
     resolved_dtype = str(target.dtype).removeprefix("torch.")
     vllm_alone = None
     if "vllm" in cfg.baselines:
@@ -235,6 +236,7 @@ class _Run:
 
     cfg: EvalConfig
     target: Any
+    alone_dec: AutoregressiveDecoder  # the target alone: the first pass, and beside each sampler run
     prompt_set: Any
     eos: list[int]
     pad: int
@@ -243,16 +245,14 @@ class _Run:
     clock: Any
     alone: dict[float, list[Generation]] = field(default_factory=dict)
     alone_rows: dict[str, Any] = field(default_factory=dict)
-    alone_dec: AutoregressiveDecoder | None = None
 
     @property
     def prompts(self) -> list[list[int]]:
         return self.prompt_set.prompts
 
 
-def _target_alone(run: _Run, max_len: int) -> None:
+def _target_alone(run: _Run) -> None:
     cfg = run.cfg
-    run.alone_dec = AutoregressiveDecoder(run.target, run.eos, cfg.cache, max_len, cfg.compile)
     for t in cfg.temperatures:
         with run.clock("target alone"):
             run.alone[t] = run_decoder(run.alone_dec, run.prompts, cfg, t, "target alone", run.sweep, 1)
@@ -297,7 +297,8 @@ def _draft_row(run: _Run, spec_dec, draft, probe: dict[str, Any], label: str, t:
         assisted["speedup_vs_transformers_generate"] = (
             alone_row["transformers_generate"]["s_per_token"] / assisted["s_per_token"]
         )
-        assisted["speedup_vs_target_alone"] = alone_row["s_per_token_e2e"] / assisted["s_per_token"]
+        beside = target_alone_summary(alone)  # the target alone this row's speedup is measured against
+        assisted["speedup_vs_target_alone"] = beside["s_per_token_e2e"] / assisted["s_per_token"]
         row["assisted"] = assisted
     return row
 
@@ -311,12 +312,20 @@ def _sampler(run: _Run, spec_dec, label: str, t: float, k: int) -> tuple[list[Ge
             return run_decoder(spec_dec, run.prompts, cfg, t, label, run.sweep, k), run.alone[t]
         show = progress_printer(f"[evaluate] {label} (target alone interleaved)", t, run.sweep)
 
-        def on_prompt(*progress) -> None:
+        def on_prompt(done: int, total: int, tokens: int, seconds: float) -> None:
             run.sweep.advance()  # the target-alone run beside this prompt's sampler run
-            show(*progress)
+            show(done, total, tokens, seconds)
 
         return run_interleaved(
-            spec_dec, run.alone_dec, run.prompts, cfg.max_new_tokens, t, cfg.seed, k, 2 * k + 2, on_prompt
+            spec_dec,
+            run.alone_dec,
+            run.prompts,
+            cfg.max_new_tokens,
+            t,
+            cfg.seed,
+            k=k,
+            warmup_tokens=2 * k + 2,
+            on_prompt=on_prompt,
         )
 
 

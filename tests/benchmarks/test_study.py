@@ -379,3 +379,7 @@ def test_study_measured_puts_the_parts_of_a_measurement_in_one_table(tmp_path, c
         parts.append(str(part))
     assert study_measured.main([*parts, "--out", str(tmp_path / "parts")]) == 0
     assert capsys.readouterr().out == whole and len(results["drafts"]) == 6
+    other = tmp_path / "other.json"  # a run at other temperatures is not a part of this one
+    other.write_text(json.dumps({**results, "config": {**results["config"], "temperatures": [0.0]}}))
+    with pytest.raises(SystemExit, match="another target, prompts or settings"):
+        study_measured.main([parts[0], str(other), "--out", str(tmp_path / "parts")])
