@@ -6,7 +6,8 @@
 
 Everything runs in the sampler's mode (cache kind, compiled decode forwards, warmed up first), EOS ignored:
 - the target alone at `temperature` gives the unit, one target step (its forward, the draw, the host sync
-  per token that an EOS check needs: what `evaluate run`'s target-alone baseline pays);
+  per token that an EOS check needs: what `evaluate run`'s target-alone baseline pays; `evaluate run`
+  passes the very decoder its baseline runs on, so the unit has the baseline's cache size and graphs);
 - with `verify_ks`, the speculative sampler itself runs a few steps at each k and the same temperature:
   c = its draft phase per drafted token, and verify_cost[k] = its whole step (draft, verify, the host work
   between steps) / one target step − c·k. So c·k + verify_cost[k] is the sampler's measured step, and the
@@ -33,25 +34,38 @@ from evaluate.kvcache import CacheKind
 from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder
 
 
-def _decode_timer(model, prompt_ids, steps: int, cache: CacheKind, compile_decode: bool, temperature: float):
+def _decode_timer(
+    model,
+    prompt_ids,
+    steps: int,
+    cache: CacheKind,
+    compile_decode: bool,
+    temperature: float,
+    decoder: AutoregressiveDecoder | None = None,
+):
     """Warm `model`'s decoder up (compile, then capture every graph on a GPU); returns a function that times
-    one run of exactly `steps` steps (no EOS): seconds per decode step."""
+    one run of exactly `steps` steps (no EOS; fewer when `decoder`'s cache has less room): seconds per
+    decode step. `decoder`: the caller's own decoder of `model` (reused: the same cache size and graphs as
+    the runs it prices, and no second compile); else one is built for this probe."""
     import torch
 
-    dec = AutoregressiveDecoder(model, [], cache, len(prompt_ids) + steps + 8, compile_decode)
+    dec = decoder or AutoregressiveDecoder(model, [], cache, len(prompt_ids) + steps + 8, compile_decode)
+    steps = min(steps, dec.max_len - len(prompt_ids) - 1)
     g = torch.Generator(device=dec.device)
-    for _ in range(2 if compile_decode else 1):
-        dec.generate(prompt_ids, steps if compile_decode else 2, temperature, g.manual_seed(1))
+    with _no_eos(dec):
+        for _ in range(2 if compile_decode else 1):
+            dec.generate(prompt_ids, steps if compile_decode else 2, temperature, g.manual_seed(1))
 
     def timed() -> float:
-        gen = dec.generate(prompt_ids, steps, temperature, g.manual_seed(0))
+        with _no_eos(dec):
+            gen = dec.generate(prompt_ids, steps, temperature, g.manual_seed(0))
         return gen.decode_s / max(gen.target_calls, 1)
 
     return timed
 
 
 @contextmanager
-def _no_eos(decoder: SpeculativeDecoder):
+def _no_eos(decoder: AutoregressiveDecoder | SpeculativeDecoder):
     """Run a caller's decoder without stopping at EOS (the probe needs a fixed number of steps)."""
     eos, decoder.eos = decoder.eos, frozenset()
     try:
@@ -129,14 +143,16 @@ def probe_step_costs(
     temperature: float = 0.0,
     decoder: SpeculativeDecoder | None = None,
     rounds: int = PROBE_ROUNDS,
+    alone: AutoregressiveDecoder | None = None,
 ) -> dict[str, Any]:
     """c, the target step and (with `verify_ks`) each k's verify cost, as the module docstring says.
     `decoder`: the SpeculativeDecoder the caller will time (reused: no second compile); else one is built
-    for `draft`."""
+    for `draft`. `alone`: the caller's target-alone decoder, whose step is the unit (the one its measured
+    speedups divide; reused: same cache size, no second compile); else one is built."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1 (got {rounds})")
     t0 = time.perf_counter()
-    target_step = _decode_timer(target, prompt_ids, steps, cache, compile_decode, temperature)
+    target_step = _decode_timer(target, prompt_ids, steps, cache, compile_decode, temperature, alone)
     timed: list[Round] = []
     if not verify_ks:
         draft_step = _decode_timer(draft, prompt_ids, steps, cache, compile_decode, temperature)

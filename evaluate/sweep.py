@@ -174,7 +174,7 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
         else:
             spec_dec = SpeculativeDecoder(target, draft, k_top, eos, cfg.cache, max_len, cfg.compile)
         with clock("cost probe"):
-            probes = _probe_costs(cfg, target, spec_dec, prompts[0])
+            probes = _probe_costs(cfg, run.alone_dec, spec_dec, prompts[0])
         rows = [
             _draft_row(run, spec_dec, draft, probes[_probe_path(t, cfg.temperatures)], label, t)
             for t in cfg.temperatures
@@ -200,11 +200,12 @@ def run_sweep(cfg: EvalConfig, command: str) -> dict[str, Any]:
     return _results(run, command, device, target_path, resolved_dtype, drafts_out, started)
 
 
-def _probe_costs(cfg: EvalConfig, target, spec_dec, prompt: list[int]):
-    """The sampler's step costs per decoding path the sweep runs (greedy and sampling steps differ)."""
+def _probe_costs(cfg: EvalConfig, alone_dec: AutoregressiveDecoder, spec_dec, prompt: list[int]):
+    """The sampler's step costs per decoding path the sweep runs (greedy and sampling steps differ), in
+    steps of the sweep's own target-alone decoder."""
     return {
         path: probe_step_costs(
-            target,
+            alone_dec.lm.model,
             spec_dec.draft.model,  # the module the sampler decodes with (its copy of the draft)
             prompt,
             steps=16,
@@ -214,6 +215,7 @@ def _probe_costs(cfg: EvalConfig, target, spec_dec, prompt: list[int]):
             temperature=path,
             decoder=spec_dec,
             rounds=cfg.probe_rounds,
+            alone=alone_dec,
         )
         for path in sorted({_probe_path(t, cfg.temperatures) for t in cfg.temperatures})
     }

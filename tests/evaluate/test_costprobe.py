@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from evaluate.costprobe import combine, probe_step_costs
-from evaluate.specdec import SpeculativeDecoder
+from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
@@ -39,6 +39,23 @@ def test_uses_the_callers_decoder_without_its_eos(tiny_pair, tiny_prompts):
     gen = spec.generate(tiny_prompts[0], 16, 0.0)
     assert len(gen.tokens) == 1  # the decoder stops at EOS again
     assert all(s > 0 for s in probe["step_s"].values())
+
+
+def test_the_unit_is_the_callers_target_alone_decoder(tiny_pair, tiny_prompts):
+    """evaluate run prices k in steps of the decoder its baseline runs on: the probe times that decoder
+    (without its EOS, within its cache's room: 4 steps here, not 6) and hands it back unchanged."""
+    target, draft, _ = tiny_pair
+    vocab = target.get_output_embeddings().weight.shape[0]
+    prompt = tiny_prompts[0]
+    alone = AutoregressiveDecoder(target, eos_token_ids=range(vocab), max_len=len(prompt) + 5)
+    lengths: list[int] = []
+    real = alone.generate
+    alone.generate = lambda p, n, *a, **kw: lengths.append(n) or real(p, n, *a, **kw)
+    probe = probe_step_costs(target, draft, prompt, steps=6, verify_ks=[1, 2], rounds=2, alone=alone)
+    assert lengths == [2, 4, 4]  # one warm-up (eager), then one timed run per round
+    assert probe["target_step_s"] > 0 and set(probe["verify_cost"]) == {1, 2}
+    del alone.generate
+    assert len(alone.generate(prompt, 4, 0.0).tokens) == 1  # its EOS is back
 
 
 def test_without_verify_ks_c_is_the_draft_step_over_the_target_step(tiny_pair, tiny_prompts):
