@@ -17,10 +17,11 @@ import torch
 from evaluate.specdec import AutoregressiveDecoder, Generation, SpeculativeDecoder
 
 OnPrompt = Callable[[int, int, int, float], None]  # (done, total, tokens so far, seconds so far)
+Decoder = AutoregressiveDecoder | SpeculativeDecoder
 
 
 def run_prompts(
-    decoder: AutoregressiveDecoder | SpeculativeDecoder,
+    decoder: Decoder,
     prompts: Sequence[Sequence[int]],
     max_new_tokens: int,
     temperature: float,
@@ -44,7 +45,7 @@ def run_prompts(
 
 
 def run_interleaved(
-    decoder: AutoregressiveDecoder | SpeculativeDecoder,
+    decoder: Decoder,
     alone: AutoregressiveDecoder,
     prompts: Sequence[Sequence[int]],
     max_new_tokens: int,
@@ -58,8 +59,8 @@ def run_interleaved(
     """The sampler (at `k`, as in run_prompts) and the target alone on each prompt in turn, with the seeds
     run_prompts uses: the target alone first on even prompts, second on odd ones. A speedup is a ratio of
     two timings; taken minutes apart (the target alone once per temperature at the start of a sweep) it
-    also holds whatever changed in between - docs/study.md round 4g timed the same target 11% faster in
-    one 16-prompt pass than in the passes around it on an H200. Interleaved, such a window reaches both
+    also holds whatever changed in between - docs/study.md round 4g timed the same target's step 11% shorter
+    in one 16-prompt pass than in the passes around it on an H200. Interleaved, such a window reaches both
     sides alike. `on_prompt` reports the sampler's side. Returns (sampler gens, target-alone gens)."""
     per_call = {} if k is None else {"k": k}
     _warm_up(decoder, prompts[0], max_new_tokens, temperature, seed, warmup_tokens, per_call)
@@ -78,9 +79,6 @@ def run_interleaved(
         if on_prompt:
             on_prompt(i + 1, len(prompts), tokens, seconds)
     return spec, base
-
-
-Decoder = AutoregressiveDecoder | SpeculativeDecoder
 
 
 def _warm_up(
