@@ -156,17 +156,21 @@ class PhaseClock:
         return ", ".join(f"{p} {s:.0f} s ({100 * s / total:.0f}%)" for p, s in self.seconds.items())
 
 
-def progress_printer(label: str, temperature: float, sweep: SweepProgress | None = None) -> OnPrompt:
+def progress_printer(
+    label: str, temperature: float, sweep: SweepProgress | None = None, runs_per_prompt: int = 1
+) -> OnPrompt:
     """A progress line per prompt on stderr: tokens/s so far, the ETA of this (label, T) cell and, with
-    `sweep`, of the whole sweep."""
+    `sweep`, of the whole sweep. `runs_per_prompt`: decoder runs behind each reported prompt (2 for
+    run_interleaved, which reports the sampler's tokens and seconds; the target alone beside it is counted
+    as costing as much, which it does within the speedup)."""
     import sys
 
     def show(done: int, total: int, tokens: int, seconds: float) -> None:
         rate = tokens / seconds if seconds else 0.0
-        eta = seconds / done * (total - done)
+        eta = seconds / done * (total - done) * runs_per_prompt
         overall = ""
         if sweep is not None:
-            sweep.advance()
+            sweep.advance(runs_per_prompt)
             overall = f", sweep ETA {sweep.eta_s():.0f} s ({sweep.done}/{sweep.total} prompt runs)"
         print(
             f"{label} T={temperature:g}: prompt {done}/{total}, {rate:.1f} tok/s, ETA {eta:.0f} s{overall}",

@@ -312,12 +312,7 @@ def _sampler(run: _Run, spec_dec, label: str, t: float, k: int) -> tuple[list[Ge
     with run.clock("speculative sampler"):
         if cfg.baseline_timing == "once":
             return run_decoder(spec_dec, run.prompts, cfg, t, label, run.sweep, k), run.alone[t]
-        show = progress_printer(f"[evaluate] {label} (target alone interleaved)", t, run.sweep)
-
-        def on_prompt(done: int, total: int, tokens: int, seconds: float) -> None:
-            run.sweep.advance()  # the target-alone run beside this prompt's sampler run
-            show(done, total, tokens, seconds)
-
+        show = progress_printer(f"[evaluate] {label} (target alone interleaved)", t, run.sweep, 2)
         return run_interleaved(
             spec_dec,
             run.alone_dec,
@@ -327,7 +322,7 @@ def _sampler(run: _Run, spec_dec, label: str, t: float, k: int) -> tuple[list[Ge
             cfg.seed,
             k=k,
             warmup_tokens=2 * k + 2,
-            on_prompt=on_prompt,
+            on_prompt=show,
         )
 
 

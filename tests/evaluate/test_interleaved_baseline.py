@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from evaluate.runs import run_interleaved, run_prompts
+from evaluate.runs import SweepProgress, progress_printer, run_interleaved, run_prompts
 from evaluate.specdec import AutoregressiveDecoder, SpeculativeDecoder
 
 
@@ -94,3 +94,13 @@ def test_a_slowdown_partway_biases_a_once_timed_baseline_not_an_interleaved_one(
     # moves it little (sums over prompts read 0.72-1.31 interleaved on a loaded 2-core machine)
     assert _median_ratio(baseline, once) < 0.6
     assert 0.7 < _median_ratio(beside, measured) < 1.4
+
+
+def test_an_interleaved_progress_line_counts_the_target_alone_beside_the_sampler(capsys):
+    """run_interleaved reports the sampler's tokens and seconds; the cell's ETA and the sweep's count add
+    the target-alone run beside each prompt."""
+    sweep = SweepProgress(8)
+    show = progress_printer("[evaluate] d", 0.0, sweep, runs_per_prompt=2)
+    show(1, 4, 10, 2.0)  # 1 of 4 prompts: 10 sampler tokens in 2 s
+    err = capsys.readouterr().err
+    assert "prompt 1/4, 5.0 tok/s, ETA 12 s" in err and "(2/8 prompt runs)" in err
