@@ -55,16 +55,20 @@ def run_interleaved(
     k: int | None = None,
     warmup_tokens: int = 16,
     on_prompt: OnPrompt | None = None,
+    warm_alone: bool = True,
 ) -> tuple[list[Generation], list[Generation]]:
     """The sampler (at `k`, as in run_prompts) and the target alone on each prompt in turn, with the seeds
     run_prompts uses: the target alone first on even prompts, second on odd ones. A speedup is a ratio of
     two timings; taken minutes apart (the target alone once per temperature at the start of a sweep) it
     also holds whatever changed in between - docs/study.md round 4g timed the same target's step 11% shorter
     in one 16-prompt pass than in the passes around it on an H200. Interleaved, such a window reaches both
-    sides alike. `on_prompt` reports the sampler's side. Returns (sampler gens, target-alone gens)."""
+    sides alike. `on_prompt` reports the sampler's side. `warm_alone=False`: the target alone has run at
+    this temperature already (the sweep's first pass), so no warm-up of its own. Returns (sampler gens,
+    target-alone gens)."""
     per_call = {} if k is None else {"k": k}
     _warm_up(decoder, prompts[0], max_new_tokens, temperature, seed, warmup_tokens, per_call)
-    _warm_up(alone, prompts[0], max_new_tokens, temperature, seed, warmup_tokens, {})
+    if warm_alone:
+        _warm_up(alone, prompts[0], max_new_tokens, temperature, seed, warmup_tokens, {})
     spec: list[Generation] = []
     base: list[Generation] = []
     tokens, seconds = 0, 0.0

@@ -323,6 +323,7 @@ def _sampler(run: _Run, spec_dec, label: str, t: float, k: int) -> tuple[list[Ge
             k=k,
             warmup_tokens=2 * k + 2,
             on_prompt=show,
+            warm_alone=False,  # _target_alone ran it (compiled: captured its graph) at every temperature
         )
 
 

@@ -63,6 +63,9 @@ def test_the_sampler_and_the_target_alone_alternate_with_run_prompts_seeds(tiny_
     timed = order[2:]  # one warm-up generation each first (CPU)
     assert order[:2] == ["spec", "alone"]
     assert timed == ["alone", "spec", "spec", "alone"] * 2  # the target alone first on even prompts
+    order.clear()  # a target alone that has run at this temperature already gets no warm-up of its own
+    run_interleaved(spec, alone, prompts[:2], 6, 1.0, seed=3, k=2, warm_alone=False)
+    assert order == ["spec", "alone", "spec", "spec", "alone"]
     del spec.generate, alone.generate
     assert [g.tokens for g in gens] == [g.tokens for g in run_prompts(spec, prompts, 6, 1.0, 3, k=2)]
     assert [g.tokens for g in beside] == [g.tokens for g in run_prompts(alone, prompts, 6, 1.0, 3)]
